@@ -1,0 +1,111 @@
+"""Boxed-answer verification on our labelled set: loong_env vs math-verify, measured in the same run.
+
+Run: .venv/bin/python benchmarks/bench_verifier.py
+Prints hardware, accuracy, false positives/negatives per category, checks/s in one process, p50/p100 latency.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from loong_env.equivalence import warm_up
+from loong_env.types import Tolerance
+from loong_env.verifiers import BoxedAnswerVerifier
+
+CASES = [json.loads(line) for line in (Path(__file__).parents[1] / "tests/data/equivalence_cases.jsonl").open()]
+
+
+def hardware() -> str:
+    model = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, load average {load[0]:.1f}"
+
+
+def response_of(case: dict) -> str:
+    return case.get("response") or rf"The final answer is $\boxed{{{case['candidate']}}}$."
+
+
+def loong_checker() -> Callable[[dict], bool]:
+    v = BoxedAnswerVerifier()
+
+    def check(case: dict) -> bool:
+        return v.verify(response_of(case), case["reference"], tolerance=Tolerance.coerce(case["tolerance"])).correct
+
+    return check
+
+
+def math_verify_checker() -> Callable[[dict], bool]:
+    from math_verify import parse, verify
+
+    def check(case: dict) -> bool:
+        gold = parse("$" + case["reference"] + "$")
+        pred = parse(response_of(case))
+        tol = case["tolerance"] or {}
+        kwargs = {"float_rounding": 6}
+        if tol.get("rel") is not None:
+            kwargs["numeric_precision"] = max(1, int(-__import__("math").log10(tol["rel"])))
+        try:
+            return bool(verify(gold, pred, **kwargs))
+        except Exception:  # noqa: BLE001 - a crash is a "no" for the benchmark
+            return False
+
+    return check
+
+
+def run(name: str, check: Callable[[dict], bool]) -> dict:
+    check(CASES[0])  # first-use costs (parsers, workers) are not part of throughput
+    lat, per_cat = [], defaultdict(lambda: {"n": 0, "fp": 0, "fn": 0})
+    t0 = time.perf_counter()
+    for case in CASES:
+        s = time.perf_counter()
+        got = check(case)
+        lat.append(time.perf_counter() - s)
+        c = per_cat[case["category"]]
+        c["n"] += 1
+        if got and not case["expected"]:
+            c["fp"] += 1
+        elif not got and case["expected"]:
+            c["fn"] += 1
+    total = time.perf_counter() - t0
+    fp = sum(c["fp"] for c in per_cat.values())
+    fn = sum(c["fn"] for c in per_cat.values())
+    return {"name": name, "acc": 1 - (fp + fn) / len(CASES), "fp": fp, "fn": fn, "cps": len(CASES) / total,
+            "p50": statistics.median(lat), "p100": max(lat), "cats": per_cat}
+
+
+def main() -> None:
+    print("hardware:", hardware())
+    print(f"rows: {len(CASES)} ({sum(c['expected'] for c in CASES)} positive)")
+    t = time.perf_counter()
+    warm_up()
+    print(f"loong_env worker warm-up: {time.perf_counter() - t:.1f} s (not counted below)")
+    results = [run("loong_env", loong_checker()), run("math-verify 0.9.0", math_verify_checker())]
+    print(f"\n{'verifier':<20}{'accuracy':>10}{'FP':>5}{'FN':>5}{'checks/s':>10}{'p50 ms':>9}{'p100 ms':>9}")
+    for r in results:
+        print(f"{r['name']:<20}{r['acc']:>10.1%}{r['fp']:>5}{r['fn']:>5}{r['cps']:>10.1f}{r['p50'] * 1e3:>9.2f}"
+              f"{r['p100'] * 1e3:>9.1f}")
+    ours, base = results
+    print(f"\nratio loong_env/math-verify: checks/s x{ours['cps'] / base['cps']:.2f}, "
+          f"accuracy {ours['acc'] - base['acc']:+.1%}")
+    print(f"\n{'category':<18}{'rows':>5}  {'loong FP/FN':>12}  {'math-verify FP/FN':>18}")
+    for cat in sorted(ours["cats"]):
+        a, b = ours["cats"][cat], base["cats"][cat]
+        print(f"{cat:<18}{a['n']:>5}  {a['fp']:>5}/{a['fn']:<6}  {b['fp']:>10}/{b['fn']:<6}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""The engine: cheap exact checks in-process, sympy in a killable worker, one deadline for the whole check."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from loong_env.equivalence.normalize import normalize
+from loong_env.equivalence.numbers import parse_number
+from loong_env.equivalence.pool import WorkerCrash, WorkerTimeout, get_pool
+from loong_env.equivalence.structure import Atom, Node, Shape, ShapeError, parse_shape, split_top
+from loong_env.equivalence.units import numbers_equal, parse_quantity, same_quantity
+from loong_env.types import Tolerance
+
+DEFAULT_TIMEOUT_S = 1.5
+MAX_ANSWER_CHARS = 10_000
+
+Tol = tuple[float | None, float | None] | None
+
+_MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sqrt", "pi", "inf", "oo", "infty",
+               "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "max", "min", "gcd", "lcm", "mod", "det"}
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'\- ]*[A-Za-z]|[A-Za-z]")
+_RELATION_RE = re.compile(r"<|>|\\le(?![a-z])|\\ge(?![a-z])|\\cup|\\cap|\\infty|\\emptyset|\\mathbb\{R\}")
+_SIMPLE_LHS_RE = re.compile(
+    r"\s*(?:[A-Za-z](?:_\{?\w+\}?)?'*(?:\([A-Za-z, ]*\))?|\\[A-Za-z]+(?:_\{?\w+\}?)?|\([A-Za-z, ]+\))\s*"
+)
+
+
+class Comparison(BaseModel):
+    """The verdict on two answers; `error` is set when the check could not decide (parse failure, timeout)."""
+
+    equal: bool
+    reason: str
+    error: str | None = None
+
+
+class Undecided(Exception):
+    """A part of the check could not be decided; carries the reason for `Comparison.error`."""
+
+
+@dataclass
+class _Ctx:
+    tol: Tol
+    deadline: float
+
+
+def _is_words(text: str) -> bool:
+    """Plain-language answers ('yes', 'Alice', 'True') are compared as text, never as products of symbols."""
+    if not _WORD_RE.fullmatch(text):
+        return False
+    return len(text) > 1 and text.lower() not in _MATH_WORDS
+
+
+def _split_equation(text: str) -> tuple[str, str] | None:
+    """(lhs, rhs) of `lhs = rhs` (the last `=` of a chain), None when there is no plain `=`."""
+    parts = re.split(r"(?<![<>!=\\])=(?!=)", text)
+    if len(parts) < 2:
+        return None
+    return parts[0].strip(), parts[-1].strip()
+
+
+def _strip_assignment(text: str) -> str:
+    """`x = 3` means the answer is 3: drop a simple left-hand side (a variable, f(x), (x, y))."""
+    if len(split_top(text, ",;")) > 1:
+        return text
+    eq = _split_equation(text)
+    if eq is not None and _SIMPLE_LHS_RE.fullmatch(eq[0]) and eq[1]:
+        return eq[1]
+    return text
+
+
+def _worker(a: str, b: str, ctx: _Ctx) -> tuple[bool, str]:
+    remaining = ctx.deadline - time.monotonic()
+    if remaining <= 0:
+        raise Undecided("time bound reached before the symbolic check")
+    try:
+        resp = get_pool().call({"a": a, "b": b, "tol": list(ctx.tol) if ctx.tol else None}, remaining)
+    except WorkerTimeout:
+        raise Undecided(f"symbolic check timed out (bound {DEFAULT_TIMEOUT_S} s)") from None
+    except WorkerCrash as exc:
+        raise Undecided(f"symbolic worker failed: {exc}") from None
+    if resp.get("error"):
+        raise Undecided(resp["error"])
+    return bool(resp["equal"]), str(resp["reason"])
+
+
+def _numbers(a: str, b: str, ctx: _Ctx) -> tuple[bool, str] | None:
+    na, nb = parse_number(a), parse_number(b)
+    if na is None or nb is None:
+        return None
+    if na.percent == nb.percent:
+        return numbers_equal(na.value, nb.value, ctx.tol), "numbers"
+    # One side wrote "%": 50% may be answered as 50 or as 0.5.
+    pct, other = (na, nb) if na.percent else (nb, na)
+    ok = numbers_equal(pct.value, other.value, ctx.tol) or numbers_equal(pct.value / 100, other.value, ctx.tol)
+    return ok, "percentages"
+
+
+def _atoms(a: Atom, b: Atom, ctx: _Ctx) -> tuple[bool, str]:
+    if a.string is not None or b.string is not None:
+        if a.string is not None and b.string is not None:
+            return a.string == b.string, "strings"
+        s, other = (a.string, b.text) if a.string is not None else (b.string, a.text)
+        if parse_number(other) is not None or not _is_words(other):
+            return False, "a string against a non-string"
+        return s.casefold() == other.casefold(), "string against text"
+    x, y = a.text, b.text
+    if x == y:
+        return True, "identical"
+    ea, eb = _split_equation(x), _split_equation(y)
+    if ea is not None and eb is not None and ea[0].replace(" ", "") == eb[0].replace(" ", ""):
+        x, y = ea[1], eb[1]
+    elif ea is not None and eb is not None:
+        return _worker(x, y, ctx)
+    else:
+        x, y = _strip_assignment(x), _strip_assignment(y)
+    if x == y:
+        return True, "identical after dropping the variable"
+    if (r := _numbers(x, y, ctx)) is not None:
+        return r
+    if _is_words(x) or _is_words(y):
+        return " ".join(x.split()).casefold() == " ".join(y.split()).casefold(), "text"
+    qa, qb = parse_quantity(x), parse_quantity(y)
+    if qa is not None or qb is not None:
+        if qa is not None and qb is not None:
+            return same_quantity(qa, qb, ctx.tol)
+        q, other = (qa, y) if qa is not None else (qb, x)
+        n = parse_number(other)
+        if n is not None and not n.percent:
+            return numbers_equal(q.magnitude, n.value, ctx.tol), "bare number against the quantity's magnitude"
+        return False, "a quantity with a unit against a non-number"
+    return _worker(x, y, ctx)
+
+
+def _match_unordered(xs: list[Shape], ys: list[Shape], ctx: _Ctx) -> tuple[bool, str]:
+    """Perfect matching between two collections (augmenting paths; collections are small)."""
+    if len(xs) != len(ys):
+        return False, f"{len(xs)} elements against {len(ys)}"
+    undecided: list[str] = []
+    adj: list[list[int]] = []
+    for x in xs:
+        row = []
+        for j, y in enumerate(ys):
+            try:
+                if _shapes(x, y, ctx)[0]:
+                    row.append(j)
+            except Undecided as exc:
+                undecided.append(str(exc))
+        adj.append(row)
+    owner: dict[int, int] = {}
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j in adj[i]:
+            if j not in seen:
+                seen.add(j)
+                if j not in owner or augment(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    if all(augment(i, set()) for i in range(len(xs))):
+        return True, "same elements in any order"
+    if undecided:
+        raise Undecided(undecided[0])
+    return False, "different elements"
+
+
+def _match_ordered(xs: list[Shape], ys: list[Shape], ctx: _Ctx) -> tuple[bool, str]:
+    if len(xs) != len(ys):
+        return False, f"{len(xs)} elements against {len(ys)}"
+    undecided: list[str] = []
+    for x, y in zip(xs, ys, strict=True):
+        try:
+            if not _shapes(x, y, ctx)[0]:
+                return False, "different elements in order"
+        except Undecided as exc:
+            undecided.append(str(exc))
+    if undecided:
+        raise Undecided(undecided[0])
+    return True, "same elements in the same order"
+
+
+def _text(s: Shape) -> str:
+    return s.text
+
+
+def _is_setlike(s: Shape) -> bool:
+    return (isinstance(s, Node) and s.kind == "interval") or (isinstance(s, Atom) and bool(_RELATION_RE.search(s.text)))
+
+
+def _shapes(a: Shape, b: Shape, ctx: _Ctx) -> tuple[bool, str]:
+    if _is_setlike(a) or _is_setlike(b):
+        if isinstance(a, Atom | Node) and isinstance(b, Atom | Node):
+            return _worker(_text(a), _text(b), ctx)
+    if isinstance(a, Atom) and isinstance(b, Atom):
+        return _atoms(a, b, ctx)
+    if isinstance(a, Node) and isinstance(b, Node):
+        kinds = {a.kind, b.kind}
+        if kinds == {"dict"}:
+            if len(a.items) != len(b.items):
+                return False, "dicts with different sizes"
+            pa = [Node("tuple", a.items[i : i + 2]) for i in range(0, len(a.items), 2)]
+            pb = [Node("tuple", b.items[i : i + 2]) for i in range(0, len(b.items), 2)]
+            ok, _ = _match_unordered(pa, pb, ctx)
+            return ok, "same keys and values" if ok else "different keys or values"
+        if "dict" in kinds:
+            return False, "a dict against a non-dict"
+        if "matrix" in kinds:
+            rows = [n for n in (a, b)]
+            if all(r.kind in ("matrix", "list") and all(isinstance(i, Node) for i in r.items) for r in rows):
+                ra = [Node("list", list(r.items)) for r in a.items]  # type: ignore[union-attr]
+                rb = [Node("list", list(r.items)) for r in b.items]  # type: ignore[union-attr]
+                return _match_ordered(ra, rb, ctx)
+            return False, "a matrix against a non-matrix"
+        if "set" in kinds and kinds <= {"set", "bare"}:
+            return _match_unordered(a.items, b.items, ctx)
+        if kinds == {"bare"}:
+            return _match_unordered(a.items, b.items, ctx)
+        if a.kind == b.kind or "bare" in kinds:
+            return _match_ordered(a.items, b.items, ctx)
+        return False, f"a {a.kind} against a {b.kind}"
+    node, atom = (a, b) if isinstance(a, Node) else (b, a)
+    assert isinstance(node, Node) and isinstance(atom, Atom)
+    if node.kind == "set" and len(node.items) == 1:
+        return _shapes(node.items[0], atom, ctx)
+    if node.kind == "matrix" or (node.kind in ("tuple", "list") and atom.text.startswith("Matrix")):
+        return _worker(node.text, atom.text, ctx)
+    stripped = _strip_assignment(atom.text)
+    if stripped != atom.text:
+        return _shapes(node, parse_shape(stripped), ctx)
+    return False, f"a {node.kind} against a single value"
+
+
+_FACTORIAL_RE = re.compile(r"(\d+)\s*!")
+_TOWER_RE = re.compile(r"(\d+)\s*(?:\^|\*\*)\s*\{?\s*\(?\s*(\d+)\s*(?:\^|\*\*)\s*\{?\s*\(?\s*(\d+)")
+_POWER_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^|\*\*)\s*\{?\s*(\d+)\s*\}?")
+MAX_RESULT_DIGITS = 100_000
+
+
+def _too_big(text: str) -> str | None:
+    """Spot answers whose exact value has absurdly many digits before anything tries to compute them."""
+    for m in _FACTORIAL_RE.finditer(text):
+        if len(m.group(1)) > 5 or int(m.group(1)) > 20_000:
+            return f"factorial {m.group(1)}! is too large to evaluate"
+    for m in _TOWER_RE.finditer(text):
+        base, mid, top = (int(g[:12]) for g in m.groups())
+        if base > 1 and mid > 1 and top * math.log10(mid) + math.log10(math.log10(base) + 1e-9) > 5.5:
+            return f"power tower {m.group(0)!r}.. is too large to evaluate"
+    for m in _POWER_RE.finditer(text):
+        base, exp = float(m.group(1)), m.group(2)
+        if base > 1 and len(exp) < 12 and int(exp) * len(str(int(base))) > MAX_RESULT_DIGITS:
+            return f"power {m.group(0)!r} is too large to evaluate"
+    return None
+
+
+def warm_up() -> None:
+    """Start the sympy workers and build the unit registry now, so no later check pays for it."""
+    from loong_env.equivalence.units import registry
+
+    registry()
+    get_pool().warm_up()
+
+
+def _tol(tolerance: Tolerance | None) -> Tol:
+    if tolerance is None or (tolerance.rel is None and tolerance.abs is None):
+        return None
+    return (tolerance.rel, tolerance.abs)
+
+
+def compare(
+    candidate: str, reference: str, *, tolerance: Tolerance | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> Comparison:
+    """Decide whether `candidate` means the same answer as `reference`: exact unless `tolerance` is given,
+    bounded by `timeout_s` of compute (an undecidable or too-slow check is `equal=False` with `error` set)."""
+    for name, text in (("candidate", candidate), ("reference", reference)):
+        if len(text) > MAX_ANSWER_CHARS:
+            return Comparison(equal=False, reason=f"{name} is too long to compare",
+                              error=f"{name} has {len(text)} characters; the limit is {MAX_ANSWER_CHARS}")
+    ctx = _Ctx(_tol(tolerance), time.monotonic() + timeout_s)
+    try:
+        a, b = normalize(candidate), normalize(reference)
+        if not a or not b:
+            return Comparison(equal=False, reason="empty answer" if not a else "empty reference")
+        if a == b:
+            return Comparison(equal=True, reason="identical after normalising")
+        for name, text in (("candidate", a), ("reference", b)):
+            if (why := _too_big(text)) is not None:
+                return Comparison(equal=False, reason=f"{name} is too large to compare", error=why)
+        if _split_equation(a) is None or _split_equation(b) is None:  # two equations compare as equations
+            a, b = _strip_assignment(a), _strip_assignment(b)
+        equal, reason = _shapes(parse_shape(a), parse_shape(b), ctx)
+    except ShapeError as exc:
+        return Comparison(equal=False, reason="answer is nested too deeply", error=str(exc))
+    except RecursionError:
+        return Comparison(equal=False, reason="answer is nested too deeply", error="recursion limit")
+    except Undecided as exc:
+        return Comparison(equal=False, reason="could not decide", error=str(exc))
+    return Comparison(equal=equal, reason=reason)
+

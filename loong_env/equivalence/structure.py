@@ -1,0 +1,213 @@
+"""The shape of an answer: a scalar, an ordered or unordered collection, a mapping, a matrix or an interval.
+
+Shapes are read in-process with a bracket scanner (linear time, depth-limited), so `[1, 2, 3]`, `{'a': 1}`,
+`\\{1, 2\\}`, `(-\\infty, 2]` and `\\begin{pmatrix}..\\end{pmatrix}` compare part by part and only the parts
+that need sympy go to the worker.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from loong_env.equivalence.numbers import parse_number
+
+MAX_DEPTH = 60
+
+Kind = Literal["list", "tuple", "set", "bare", "interval", "dict", "matrix"]
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+_CLOSE = set(")]}")
+_MATRIX_RE = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
+_PY_CALL_RE = re.compile(r"^(set|frozenset|tuple|list|Matrix|FiniteSet)\((.*)\)$", re.DOTALL)
+
+
+class ShapeError(ValueError):
+    """The answer nests deeper than any real answer does (a guard against pathological input)."""
+
+
+@dataclass
+class Atom:
+    """One scalar answer, still as text; `string` is set when it was a quoted Python string literal."""
+
+    text: str
+    string: str | None = None
+
+
+@dataclass
+class Node:
+    """A collection: items in written order; for dicts, `items` alternate key, value; `text` as written."""
+
+    kind: Kind
+    items: list[Shape] = field(default_factory=list)
+    brackets: str = ""
+    text: str = ""
+
+
+Shape = Atom | Node
+
+
+def _scan(text: str) -> list[tuple[int, int]]:
+    """Depth at every position as (index, depth-after) pairs for the bracket characters; raises on deep nesting."""
+    marks: list[tuple[int, int]] = []
+    depth = 0
+    quote: str | None = None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+            depth += 1 if text[i + 1] == "{" else -1
+            i += 1
+            marks.append((i, depth))
+        elif ch == "\\":
+            i += 1  # the next character belongs to a command (e.g. \, or \\)
+        elif ch in _OPEN:
+            depth += 1
+            marks.append((i, depth))
+        elif ch in _CLOSE:
+            depth -= 1
+            marks.append((i, depth))
+        if depth > MAX_DEPTH:
+            raise ShapeError(f"brackets nest deeper than {MAX_DEPTH} levels")
+        i += 1
+    return marks
+
+
+def split_top(text: str, seps: str = ",") -> list[str]:
+    """Split on separators that sit outside every bracket and quote."""
+    parts: list[str] = []
+    depth = 0
+    quote: str | None = None
+    start = 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\":
+            if i + 1 < len(text) and text[i + 1] in "{}":
+                depth += 1 if text[i + 1] == "{" else -1
+            i += 2
+            continue
+        elif ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+        elif depth == 0 and ch in seps:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+def _outer_pair(text: str) -> tuple[str, str, str] | None:
+    """(open, inner, close) when one bracket pair spans the whole text, else None."""
+    if len(text) < 2:
+        return None
+    if text.startswith(r"\{") and text.endswith(r"\}"):
+        opener, closer, inner = "{", "}", text[2:-2]
+        if _balanced(inner):
+            return opener, inner, closer
+        return None
+    if text[0] not in _OPEN or text[-1] not in _CLOSE:
+        return None
+    inner = text[1:-1]
+    if not _balanced(inner):
+        return None
+    if text[0] == "{" and text[-1] != "}":
+        return None
+    return text[0], inner, text[-1]
+
+
+def _balanced(inner: str) -> bool:
+    depth = 0
+    for _, d in _scan(inner):
+        depth = d
+        if d < 0:
+            return False
+    return depth == 0
+
+
+def _string_literal(text: str) -> str | None:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return None
+        return value if isinstance(value, str) else None
+    return None
+
+
+def parse_shape(text: str, depth: int = 0) -> Shape:
+    """Read the shape of an (already normalised) answer."""
+    shape = _parse_shape(text, depth)
+    if isinstance(shape, Node) and not shape.text:
+        shape.text = text.strip()
+    return shape
+
+
+def _parse_shape(text: str, depth: int = 0) -> Shape:
+    if depth > MAX_DEPTH:
+        raise ShapeError(f"answer nests deeper than {MAX_DEPTH} levels")
+    text = text.strip()
+    _scan(text)  # depth guard before any recursion
+    if text in (r"\emptyset", "{}", r"\{\}", "set()"):
+        return Node("set", [], "{}", text)
+    if (s := _string_literal(text)) is not None:
+        return Atom(text, string=s)
+    if (m := _MATRIX_RE.match(text)) is not None:
+        rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip() and not r.strip().startswith(r"\hline")]
+        return Node("matrix", [Node("list", [parse_shape(c, depth + 1) for c in r.split("&")]) for r in rows])
+    if (m := _PY_CALL_RE.match(text)) is not None:
+        name, arg = m.group(1), m.group(2).strip()
+        if name in ("set", "frozenset") and not arg:
+            return Node("set", brackets="{}")
+        if _balanced(arg):
+            inner = parse_shape(arg, depth + 1)
+            if name == "FiniteSet":
+                return Node("set", [parse_shape(p, depth + 1) for p in split_top(arg)], "{}")
+            if isinstance(inner, Node) and inner.kind in ("list", "tuple", "set"):
+                if name == "Matrix":
+                    return Node("matrix", inner.items, "[]")
+                kind = {"set": "set", "frozenset": "set", "tuple": "tuple", "list": "list"}[name]
+                return Node(kind, inner.items, {"set": "{}", "tuple": "()", "list": "[]"}[kind])
+    pair = _outer_pair(text)
+    if pair is not None:
+        opener, inner, closer = pair
+        parts = split_top(inner) if inner.strip() else []
+        if opener == "{" and parts and all(len(split_top(p, ":")) == 2 for p in parts):
+            items: list[Shape] = []
+            for p in parts:
+                k, v = split_top(p, ":")
+                items += [parse_shape(k, depth + 1), parse_shape(v, depth + 1)]
+            return Node("dict", items, "{}")
+        if opener + closer in ("(]", "[)", "]]", "[[", "]["):
+            return Node("interval", [parse_shape(p, depth + 1) for p in parts], opener + closer)
+        if opener == "(" and closer == ")" and len(parts) == 1:
+            return parse_shape(inner, depth + 1)  # plain grouping parentheses
+        if opener == "{" and closer == "}" and len(parts) == 1 and not text.startswith("\\{") and ":" not in inner:
+            return parse_shape(inner, depth + 1) if "," not in inner else Node("set", [parse_shape(inner)], "{}")
+        kind: Kind = {"(": "tuple", "[": "list", "{": "set"}[opener]  # type: ignore[assignment]
+        if opener + closer not in ("()", "[]", "{}"):
+            return Atom(text)
+        return Node(kind, [parse_shape(p, depth + 1) for p in parts], opener + closer)
+    parts = split_top(text, ",;")
+    if len(parts) > 1 and all(parts) and parse_number(text) is None:
+        return Node("bare", [parse_shape(p, depth + 1) for p in parts])
+    return Atom(text)

@@ -1,0 +1,92 @@
+"""Physical quantities: "500 cm" equals "5 m", "5 m" does not equal "5 cm" (pint, exact Fraction arithmetic)."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from loong_env.equivalence.numbers import parse_number
+
+# Letters that are math (a variable, e, i, pi) far more often than a unit when they follow a number.
+_SINGLE_LETTER_UNITS = set("msgKAVNJWLTCh")
+_NOT_UNITS = {"pi", "e", "i", "j", "x", "y", "z", "n", "k", "t", "a", "b", "c", "d", "r", "u", "v", "w", "p", "q",
+              "I", "E", "inf", "oo", "infty", "or", "and", "sqrt", "ln", "log", "sin", "cos", "tan", "exp", "dx"}
+_QTY_RE = re.compile(
+    r"^(?P<num>[-+]?\s*(?:\d[\d,.\s]*(?:[eE][-+]?\d+)?(?:\s*(?:\\times|\\cdot)\s*10\^\{?[-+]?\d+\}?)?))\s*"
+    r"(?P<unit>(?:\^\\circ|\\circ|[A-Za-z\\Ωμµ°%])[A-Za-z0-9\\Ωμµ°/*^{}()\s.\-]*)$"
+)
+
+
+class Quantity(NamedTuple):
+    """A magnitude read exactly, and its unit text."""
+
+    magnitude: Fraction
+    unit: str
+
+
+def _unit_text(unit: str) -> str:
+    unit = unit.strip()
+    unit = re.sub(r"\^\s*\\circ\s*(?=[CF]\b)", "deg", unit)  # 25^\circ C -> degC
+    unit = re.sub(r"^\^?\s*\\circ$", "degree", unit)
+    unit = unit.replace(r"\cdot", "*").replace(r"\Omega", "ohm").replace("Ω", "ohm").replace(r"\mu ", "u")
+    unit = unit.replace(r"\mu", "u").replace("μ", "u").replace("µ", "u").replace("{", "(").replace("}", ")")
+    unit = re.sub(r"\s+", " ", unit).strip()
+    return unit
+
+
+@lru_cache(maxsize=1)
+def registry() -> Any:
+    """The unit registry, built once (it takes ~0.2 s) with exact Fraction arithmetic."""
+    import pint
+
+    return pint.UnitRegistry(non_int_type=Fraction, autoconvert_offset_to_baseunit=True)
+
+
+@lru_cache(maxsize=2048)
+def _units(text: str) -> Any | None:
+    if text in _NOT_UNITS or (len(text) == 1 and text not in _SINGLE_LETTER_UNITS):
+        return None
+    try:
+        unit = registry().parse_units(text)
+    except Exception:  # noqa: BLE001 - pint raises many kinds; not a unit is the only meaning here
+        return None
+    return unit if not unit.dimensionless or text in ("degree", "radian", "deg", "rad") else None
+
+
+def parse_quantity(text: str) -> Quantity | None:
+    """`14.7 m/s`, `9.81 m/s**2`, `5\\,\\text{kg}`, `30^\\circ` as a quantity; None when there is no real unit."""
+    m = _QTY_RE.match(text.strip())
+    if m is None:
+        return None
+    num = parse_number(m.group("num").strip())
+    if re.search(r"\\(?!cdot|mu|Omega|circ)", m.group("unit")):
+        return None  # \sqrt, \pi and friends are math, not units
+    unit = _unit_text(m.group("unit"))
+    if num is None or num.percent or not unit or _units(unit) is None:
+        return None
+    return Quantity(num.value, unit)
+
+
+def same_quantity(a: Quantity, b: Quantity, tolerance: tuple[float | None, float | None] | None) -> tuple[bool, str]:
+    """Equal when the dimensions agree and the magnitudes agree in the reference's unit."""
+    ua, ub = _units(a.unit), _units(b.unit)
+    if ua is None or ub is None or ua.dimensionality != ub.dimensionality:
+        return False, f"units {a.unit!r} and {b.unit!r} measure different things"
+    reg = registry()
+    try:
+        converted = reg.Quantity(a.magnitude, ua).to(ub).magnitude
+    except Exception as exc:  # noqa: BLE001
+        return False, f"cannot convert {a.unit!r} to {b.unit!r}: {exc}"
+    converted = Fraction(converted) if not isinstance(converted, Fraction) else converted
+    return numbers_equal(converted, b.magnitude, tolerance), f"quantities compared in {b.unit!r}"
+
+
+def numbers_equal(a: Fraction, b: Fraction, tolerance: tuple[float | None, float | None] | None) -> bool:
+    """Exact unless a tolerance is given: |a - b| <= max(abs, rel * |b|)."""
+    if tolerance is None or (tolerance[0] is None and tolerance[1] is None):
+        return a == b
+    rel, abs_ = tolerance
+    bound = max(Fraction(abs_ or 0), Fraction(rel or 0) * abs(b))
+    return abs(a - b) <= bound
