@@ -18,6 +18,7 @@ from typing import Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from loong_env.errors import LoongError
 from loong_env.types import DataPoint, Tolerance
 
 OURS_FILE = "seeds.jsonl"
@@ -57,7 +58,7 @@ class SeedIssue(BaseModel):
         return f"{where}:{field} {self.message}"
 
 
-class SeedFormatError(ValueError):
+class SeedFormatError(LoongError, ValueError):
     """Seed files that do not match the format; lists every issue found, not just the first."""
 
     def __init__(self, issues: Sequence[SeedIssue]):

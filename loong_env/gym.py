@@ -1,0 +1,152 @@
+"""The gymnasium face: `gymnasium.make("loong_env/SingleStep-v0", domains=[...])`.
+
+Observations and actions are text. One episode is one question: reset() gives the question, step(text)
+judges the answer and always terminates. Under the hood it drives SingleStepEnv through `run_sync`, so
+it also works inside Jupyter, where an event loop is already running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import gymnasium
+from gymnasium import spaces
+
+from loong_env.env import BOXED_INSTRUCTION, SingleStepEnv, Source, run_sync
+from loong_env.errors import NotResetError
+from loong_env.types import Action, Observation, StepResult
+from loong_env.verifiers.base import Verifier
+
+ENV_ID = "loong_env/SingleStep-v0"
+MAX_QUESTION_CHARS = 65_536
+MAX_ANSWER_CHARS = 65_536
+
+
+def _ranges(*spans: tuple[int, int]) -> frozenset[str]:
+    return frozenset(chr(c) for a, b in spans for c in range(a, b + 1))
+
+
+# Every printable character of the Basic Multilingual Plane (LaTeX, Greek, maths operators, CJK, ...),
+# the mathematical alphanumerics (𝑥, 𝔽) and emoji, plus the whitespace models write. Surrogates and
+# private-use code points are left out: they are not text.
+BASE_CHARSET: frozenset[str] = frozenset(
+    c
+    for c in _ranges(
+        (0x09, 0x0A),
+        (0x0D, 0x0D),
+        (0x20, 0x7E),
+        (0xA0, 0xD7FF),
+        (0xF900, 0xFFFD),
+        (0x1D400, 0x1D7FF),
+        (0x1F300, 0x1FAFF),
+    )
+    if c.isprintable() or c in "\t\n\r"
+)
+
+
+def text_space(
+    max_length: int, extra_chars: frozenset[str] = frozenset(), *, min_length: int = 0
+) -> spaces.Text:
+    """A Text space over BASE_CHARSET plus `extra_chars` (e.g. every character the seeds use)."""
+    return spaces.Text(max_length, min_length=min_length, charset=BASE_CHARSET | extra_chars)
+
+
+class LoongEnv(gymnasium.Env[str, str]):
+    """One verifiable question per episode; reward 1.0 for a correct answer, 0.0 otherwise.
+
+    Args:
+        domains: seed domains to draw from (None: every domain under the seeds root).
+        source: use this SeedDataset / generator instead of loading seeds.
+        verifier: text-answer verifier (None: BoxedAnswerVerifier; plug-ins and code routing as in
+            SingleStepEnv).
+        seeds_root: where seed folders live (default: the repository's seeds/, or $LOONG_SEEDS_DIR).
+        instruction: appended to each question so a plain policy knows to answer in \\boxed{}.
+        step_timeout: seconds one step may take before the call gives up (None: no bound).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        domains: Sequence[str] | str | None = None,
+        *,
+        source: Source | None = None,
+        verifier: Verifier | None = None,
+        seeds_root: str | None = None,
+        instruction: str | None = BOXED_INSTRUCTION,
+        step_timeout: float | None = 300.0,
+        render_mode: str | None = None,
+    ) -> None:
+        if source is None:
+            from loong_env.seeds import load_seeds
+
+            dataset = load_seeds(root=seeds_root)
+            source = dataset.filter(domain=domains) if domains is not None else dataset
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self.core = SingleStepEnv(source, verifier, instruction=instruction)
+        self.step_timeout = step_timeout
+        seen: frozenset[str] = frozenset()
+        if hasattr(source, "__iter__") and hasattr(source, "__len__"):
+            seen = frozenset("".join(o.question for o in source))  # type: ignore[union-attr]
+            seen |= frozenset(instruction or "")
+        self.observation_space = text_space(MAX_QUESTION_CHARS, seen, min_length=1)
+        self.action_space = text_space(MAX_ANSWER_CHARS)
+        self._obs: Observation | None = None
+        self._last: StepResult | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Draw a question; the same seed always gives the same question."""
+        super().reset(seed=seed)
+        core_seed = int(self.np_random.integers(0, 2**63 - 1))
+        obs = run_sync(self.core.reset(batch_size=1, seed=core_seed), timeout=self.step_timeout)
+        assert isinstance(obs, Observation)
+        self._obs, self._last = obs, None
+        return obs.question, {"datapoint_id": obs.datapoint_id, "domain": obs.domain, **obs.info}
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Judge the answer: (question, reward, terminated=True, truncated=False, info)."""
+        if self._obs is None:
+            raise NotResetError("step() called before reset(): call env.reset() first")
+        if not isinstance(action, str):
+            raise TypeError(f"the action is the model's answer as a str, got {type(action).__name__}")
+        result = run_sync(self.core.step(Action(index=0, llm_response=action)), timeout=self.step_timeout)
+        assert isinstance(result, StepResult)
+        self._last = result
+        verification = result.info["verification"]
+        info = {
+            "rewards": dict(result.rewards),
+            "status": str(verification.status),
+            "extracted": verification.extracted,
+            "reason": verification.reason,
+            "reference": result.info["datapoint"].final_answer,
+            "datapoint_id": self._obs.datapoint_id,
+            "domain": self._obs.domain,
+            "verifier": result.info["verifier"],
+        }
+        return self._obs.question, float(result.reward), True, False, info
+
+    def render(self) -> str | None:
+        """ansi: the question, and the verdict once answered."""
+        if self.render_mode != "ansi" or self._obs is None:
+            return None
+        text = self._obs.question
+        if self._last is not None:
+            v = self._last.info["verification"]
+            text += f"\n-> {v.status} (reward {self._last.reward}): {v.reason}"
+        return text
+
+
+def register_envs() -> None:
+    """Register loong_env/SingleStep-v0 with gymnasium (idempotent)."""
+    if ENV_ID not in gymnasium.registry:
+        gymnasium.register(id=ENV_ID, entry_point="loong_env.gym:LoongEnv")
+
+
+register_envs()

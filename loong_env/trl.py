@@ -1,0 +1,194 @@
+"""Trainer integration: TRL GRPO-style reward functions and a prompt dataset, judged by the env's verifiers.
+
+    from loong_env.trl import to_grpo_dataset, reward_fn
+    dataset = to_grpo_dataset(load_seeds("graph_discrete_math"), n=512)
+    trainer = GRPOTrainer(model=..., reward_funcs=[reward_fn], train_dataset=dataset)
+
+TRL calls a reward function with `prompts`, `completions` (strings, or lists of chat messages) and every
+dataset column (but `prompt`) as keyword lists; it returns one float per completion, or None where the
+reward does not apply (a row without an answer). TRL itself is not needed to import this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from loong_env.env import (
+    BOXED_INSTRUCTION,
+    SingleStepEnv,
+    Source,
+    VerifierRouter,
+    is_well_formatted,
+    run_sync,
+)
+from loong_env.types import DataPoint, Tolerance, VerificationStatus
+from loong_env.verifiers.base import Verifier
+
+RewardList = list[float | None]
+
+
+class RewardConfig(BaseModel):
+    """How completions become rewards; the defaults match SingleStepEnv's correctness reward."""
+
+    model_config = ConfigDict(frozen=True)
+
+    answer_column: str = "answer"
+    error_reward: float | None = 0.0  # a verifier error (timeout, crash): 0.0, or None to skip the item
+    route: bool = True  # code answers -> PythonVerifier, plug-in domains -> their plug-in
+    timeout_s: float | None = 600.0  # bound on one sync call
+
+
+def completion_text(completion: Any) -> str:
+    """The answer text of one completion as TRL passes it: a str, or a list of chat messages."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Mapping):
+        return str(completion.get("content") or "")
+    if isinstance(completion, Sequence):
+        parts = [m for m in completion if isinstance(m, Mapping)]
+        assistant = [m for m in parts if m.get("role", "assistant") == "assistant"]
+        chosen = assistant[-1] if assistant else (parts[-1] if parts else None)
+        content = chosen.get("content") if chosen else None
+        if isinstance(content, list):  # multimodal content blocks: keep the text ones
+            return "".join(b.get("text", "") for b in content if isinstance(b, Mapping))
+        return str(content or "")
+    raise TypeError(f"a completion is a str or a list of chat messages, got {type(completion).__name__}")
+
+
+def _column(columns: Mapping[str, Any], name: str, n: int, default: Any = None) -> list[Any]:
+    """A dataset column as TRL passes it (a list, one value per completion), or defaults when absent."""
+    values = columns.get(name)
+    if values is None:
+        return [default] * n
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"column {name!r} has {len(values)} values but there are {n} completions")
+    return values
+
+
+def _tolerance(value: Any) -> Tolerance | None:
+    if value in (None, "", "null"):
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)
+    return Tolerance.coerce(value)
+
+
+def make_async_reward_fn(
+    verifier: Verifier | None = None, *, config: RewardConfig | None = None, name: str = "loong_correctness"
+) -> Callable[..., Awaitable[RewardList]]:
+    """An `async def` reward function for GRPOTrainer (TRL awaits async reward functions concurrently)."""
+    cfg = config or RewardConfig()
+    router = VerifierRouter(verifier, route=cfg.route)
+
+    async def reward(
+        prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **columns: Any
+    ) -> RewardList:
+        import asyncio
+
+        n = len(completions)
+        answers = _column(columns, cfg.answer_column, n)
+        domains = _column(columns, "domain", n, "unknown")
+        tolerances = _column(columns, "tolerance", n)
+        plugins = _column(columns, "verifier", n)
+        requirements = _column(columns, "requirements", n)
+
+        async def one(i: int) -> float | None:
+            if answers[i] in (None, ""):
+                return None
+            dp = DataPoint(
+                question="(from prompt)",
+                final_answer=str(answers[i]),
+                domain=domains[i] or "unknown",
+                answer_tolerance=_tolerance(tolerances[i]),
+            )
+            result, _ = await router.judge(
+                completion_text(completions[i]),
+                dp,
+                plugin=plugins[i] or "",
+                requirements=requirements[i],
+            )
+            if result.status is VerificationStatus.error:
+                return cfg.error_reward
+            return float(result.reward)
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+    reward.__name__ = reward.__qualname__ = name
+    return reward
+
+
+def make_reward_fn(
+    verifier: Verifier | None = None, *, config: RewardConfig | None = None, name: str = "loong_correctness"
+) -> Callable[..., RewardList]:
+    """A plain sync reward function for GRPOTrainer; safe to call while an event loop runs."""
+    cfg = config or RewardConfig()
+    inner = make_async_reward_fn(verifier, config=cfg, name=name)
+
+    def reward(
+        prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **columns: Any
+    ) -> RewardList:
+        return run_sync(inner(prompts, completions, **columns), timeout=cfg.timeout_s)
+
+    reward.__name__ = reward.__qualname__ = name
+    return reward
+
+
+def format_reward_fn(
+    prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **_: Any
+) -> RewardList:
+    """1.0 when a completion commits to exactly one \\boxed{} answer (or is runnable code), else 0.0."""
+    return [1.0 if is_well_formatted(completion_text(c)) else 0.0 for c in completions]
+
+
+reward_fn = make_reward_fn()
+areward_fn = make_async_reward_fn(name="loong_correctness_async")
+
+
+def to_grpo_dataset(
+    source: Source,
+    n: int,
+    *,
+    seed: int = 0,
+    instruction: str | None = BOXED_INSTRUCTION,
+    conversational: bool = False,
+    system_prompt: str | None = None,
+) -> Any:
+    """A `datasets.Dataset` of n prompts drawn like env.reset(seed=...), with the columns the reward reads.
+
+    Columns: prompt (str, or chat messages when `conversational`), answer, domain, tolerance (JSON or
+    None), verifier (plug-in name or ""), requirements, datapoint_id, difficulty.
+    """
+    import datasets
+
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    env = SingleStepEnv(source, route=False, instruction=instruction)
+    observations = run_sync(env.reset(batch_size=n, seed=seed))
+    observations = observations if isinstance(observations, list) else [observations]
+    rows = []
+    for obs, dp in zip(observations, env.datapoints, strict=True):
+        config = env.router.config(dp.domain)
+        tolerance = env.router.tolerance(dp)
+        if conversational:
+            messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+            prompt: Any = [*messages, {"role": "user", "content": obs.question}]
+        else:
+            prompt = obs.question if not system_prompt else f"{system_prompt}\n\n{obs.question}"
+        rows.append(
+            {
+                "prompt": prompt,
+                "answer": dp.final_answer,
+                "domain": dp.domain,
+                "tolerance": tolerance.model_dump_json(exclude_none=True) if tolerance else None,
+                "verifier": (config.verifier or "") if config is not None else "",
+                "requirements": list(dp.required_dependencies or (config.requirements if config else [])),
+                "datapoint_id": dp.id,
+                "difficulty": dp.difficulty,
+            }
+        )
+    return datasets.Dataset.from_list(rows)
