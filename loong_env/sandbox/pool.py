@@ -1,0 +1,496 @@
+"""The Sandbox: a lazy pool of warm, jailed workers per requirement set, with an async and a sync face.
+
+The host side is plain threads and blocking pipes, so one Sandbox serves any event loop (or none):
+`run_sync` and `Verifier.verify` start a fresh loop per call and still reuse the same warm workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import tomllib
+import warnings
+import weakref
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from queue import SimpleQueue
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loong_env.sandbox import bwrap
+from loong_env.sandbox.bwrap import SandboxUnavailableError
+from loong_env.sandbox.envs import ensure_env, normalize_requirements, requirement_names
+from loong_env.types import ExecutionResult, ExecutionStatus
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+SEEDS_DIR = Path(__file__).resolve().parents[2] / "seeds"
+WATCHDOG_GRACE_S = 5.0
+START_TIMEOUT_S = 300.0
+MAX_WARMUP_SNIPPETS = 24
+ACK_TIMEOUT_S = 30.0
+
+
+class SandboxLimits(BaseModel):
+    """What one run may use; every limit is enforced by the kernel, not by politeness."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timeout_s: float = Field(
+        default=10.0, gt=0, description="Wall-clock limit; CPU time is capped just above it."
+    )
+    memory_mb: int = Field(
+        default=1024, gt=0, description="Address space the snippet may add to the warm worker."
+    )
+    max_output_bytes: int = Field(default=1_000_000, gt=0, description="stdout + stderr, together.")
+    max_processes: int = Field(
+        default=64, gt=0, description="Processes and threads alive at once in one run."
+    )
+    max_open_files: int = Field(default=256, gt=16)
+    max_file_mb: int = Field(default=64, gt=0, description="Largest file the snippet may write.")
+    scratch_mb: int = Field(default=512, gt=0, description="Size of each worker's private /tmp (RAM-backed).")
+
+
+def _warmup_from_seeds(requirements: list[str], limit: int = MAX_WARMUP_SNIPPETS) -> list[str]:
+    """Rationales of our own seed domains that use exactly this requirement set (never caller code)."""
+    if not SEEDS_DIR.is_dir():
+        return []
+    codes: list[str] = []
+    for toml_path in sorted(SEEDS_DIR.glob("*/domain.toml")):
+        try:
+            meta = tomllib.loads(toml_path.read_text())
+            if normalize_requirements(meta.get("requirements", [])) != requirements:
+                continue
+            lines = (toml_path.parent / "seeds.jsonl").read_text().splitlines()
+        except (OSError, ValueError):
+            continue
+        for line in lines:
+            with contextlib.suppress(ValueError, AttributeError):
+                code = json.loads(line).get("rationale")
+                if isinstance(code, str) and code.strip():
+                    codes.append(code)
+            if len(codes) >= limit:
+                return codes
+    return codes
+
+
+class _WorkerGone(Exception):
+    """The worker was dead before it took the request: not the snippet's fault."""
+
+
+class _Worker:
+    """One jailed worker process and its framed pipe; used by one thread at a time."""
+
+    def __init__(
+        self, argv: list[str], env: dict[str, str], hello: dict[str, Any], cgroup: Path | None
+    ) -> None:
+        self.cgroup = cgroup
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            env=env, bufsize=0, start_new_session=True, close_fds=True,
+        )  # fmt: skip
+        self._send(hello)
+        ready = self._recv(START_TIMEOUT_S)
+        if not ready or not ready.get("ready"):
+            detail = self.diagnostics()
+            self.kill()
+            raise SandboxUnavailableError(
+                f"a sandbox worker failed to start (command: {' '.join(argv[:3])} ...); its output:\n{detail}"
+            )
+        self.info: dict[str, Any] = ready
+
+    def diagnostics(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read()[-4000:].decode(errors="replace").strip() or "(nothing)"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _send(self, obj: dict[str, Any]) -> None:
+        data = json.dumps(obj).encode()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(struct.pack(">I", len(data)) + data)
+
+    def _read_exact(self, n: int, deadline: float) -> bytes | None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        buf = bytearray()
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return bytes(buf)
+
+    def _recv(self, timeout_s: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout_s
+        head = self._read_exact(4, deadline)
+        if head is None:
+            return None
+        body = self._read_exact(struct.unpack(">I", head)[0], deadline)
+        return None if body is None else json.loads(body)
+
+    def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
+        """The worker's answer; None if it died or hung during the run; raises _WorkerGone if it was
+        already dead before it took the request (the caller retries that on a fresh worker)."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            self._send(request)
+        except OSError:
+            raise _WorkerGone from None
+        if self._read_exact(1, min(deadline, time.monotonic() + ACK_TIMEOUT_S)) != b"\x06":
+            raise _WorkerGone
+        return self._recv(max(0.0, deadline - time.monotonic()))
+
+    def tree(self) -> list[int]:
+        """Host pids of every process in this worker's tree (bubblewrap, the interpreter, any run)."""
+        pids, stack = [], [self.proc.pid]
+        while stack:
+            pid = stack.pop()
+            with contextlib.suppress(OSError, ValueError):
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                pids.append(pid)
+                stack += [int(p) for p in children]
+        return pids
+
+    def cpu_s(self) -> float:
+        """CPU seconds used by the worker tree so far, runs it has reaped included."""
+        ticks = 0
+        for pid in self.tree():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def rss_kb(self) -> int:
+        """Resident memory of the worker tree (bubblewrap + the warm interpreter)."""
+        total = 0
+        for pid in self.tree():
+            with contextlib.suppress(OSError, ValueError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        return total
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # bubblewrap dies; --die-with-parent takes the rest
+        with contextlib.suppress(Exception):
+            self.proc.wait(timeout=10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(Exception):
+                stream.close()  # type: ignore[union-attr]
+        self._stderr.close()
+        if self.cgroup is not None:
+            bwrap.remove_cgroup(self.cgroup)
+
+
+class Sandbox:
+    """Runs untrusted Python snippets, isolated, on warm workers that share one requirement set.
+
+    Creating a Sandbox is cheap: the environment is built and the workers start on the first run (or on
+    `start()`). A bad snippet is a result (`ExecutionResult.status`), never an exception; only a machine
+    that cannot provide the isolation raises `SandboxUnavailableError`.
+    """
+
+    def __init__(
+        self,
+        requirements: Iterable[str] = (),
+        *,
+        timeout_s: float = 10.0,
+        memory_mb: int = 1024,
+        max_output_bytes: int = 1_000_000,
+        workers: int | None = None,
+        max_processes: int = 64,
+        max_open_files: int = 256,
+        max_file_mb: int = 64,
+        scratch_mb: int = 512,
+        warmup: Sequence[str] | None = None,
+        isolation: Literal["bwrap", "none"] = "bwrap",
+        python: str | os.PathLike[str] | None = None,
+        allow_unbounded_processes: bool = False,
+    ) -> None:
+        self.requirements = normalize_requirements(requirements)
+        self.limits = SandboxLimits(
+            timeout_s=timeout_s, memory_mb=memory_mb, max_output_bytes=max_output_bytes,
+            max_processes=max_processes, max_open_files=max_open_files, max_file_mb=max_file_mb,
+            scratch_mb=scratch_mb,
+        )  # fmt: skip
+        if isolation not in ("bwrap", "none"):
+            raise ValueError(f"isolation must be 'bwrap' or 'none', got {isolation!r}")
+        if isolation == "none":
+            warnings.warn(
+                "Sandbox(isolation='none'): untrusted code runs WITHOUT a jail (it can use the network, write "
+                "files and outlive its run); use this only for code you trust.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.isolation = isolation
+        self.n_workers = workers or os.cpu_count() or 1
+        if self.n_workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.n_workers}")
+        self._warmup = list(warmup) if warmup is not None else None
+        self._python = Path(python) if python is not None else None
+        self._allow_unbounded = allow_unbounded_processes
+        self._lock = threading.Lock()
+        self._argv: list[str] | None = None
+        self._env: dict[str, str] = {}
+        self._cgroup_base: Path | None = None
+        self._hello: dict[str, Any] = {}
+        self._idle: SimpleQueue[_Worker | None] = SimpleQueue()
+        self._all: set[_Worker] = set()
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+        self._counter = 0
+        for _ in range(self.n_workers):
+            self._idle.put(None)  # a slot; its worker starts when first needed
+        weakref.finalize(self, _kill_all, self._all)  # a forgotten Sandbox still stops its workers
+
+    # ----- lifecycle -------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Resolve the jail, the environment and the worker command once (thread-safe)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Sandbox is closed")
+            if self._argv is not None:
+                return
+            python = self._python or ensure_env(self.requirements)
+            if self.isolation == "bwrap":
+                exe = bwrap.find_bwrap()
+                if bwrap.needs_pids_cgroup():
+                    self._cgroup_base = bwrap.pids_cgroup_base()
+                    if self._cgroup_base is None and not self._allow_unbounded:
+                        raise SandboxUnavailableError(
+                            "running as root, where the kernel ignores RLIMIT_NPROC, and no writable pids cgroup "
+                            f"was found at {bwrap.CGROUP_V1_PIDS}, so a fork bomb could not be bounded. Run as a "
+                            "normal user, or give this process a writable cgroup-v1 pids hierarchy, or pass "
+                            "allow_unbounded_processes=True to accept that risk."
+                        )
+                argv = bwrap.bwrap_argv(exe, python, WORKER_SCRIPT, scratch_mb=self.limits.scratch_mb)
+                env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            else:
+                argv = bwrap.plain_argv(python, WORKER_SCRIPT)
+                env = bwrap.plain_env(python)
+            warmup = self._warmup if self._warmup is not None else _warmup_from_seeds(self.requirements)
+            self._hello = {
+                "preload": requirement_names(self.requirements),
+                "warmup": warmup,
+                "scratch": "/tmp" if self.isolation == "bwrap" else tempfile.gettempdir(),
+                "isolate": self.isolation == "bwrap",
+            }
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.n_workers, thread_name_prefix="loong-sandbox"
+            )
+            self._env = env
+            self._argv = argv
+
+    def _start_worker(self) -> _Worker:
+        assert self._argv is not None
+        argv, cgroup = self._argv, None
+        if self._cgroup_base is not None:
+            with self._lock:
+                self._counter += 1
+                name = f"{id(self):x}-{self._counter}"
+            # The worker tree itself holds a few pids: bubblewrap (x2) and the interpreter.
+            cgroup = bwrap.make_pids_cgroup(self._cgroup_base, name, self.limits.max_processes + 4)
+            argv = bwrap.in_cgroup_argv(cgroup, argv)
+        try:
+            worker = _Worker(argv, self._env, self._hello, cgroup)
+        except BaseException:
+            if cgroup is not None:
+                bwrap.remove_cgroup(cgroup)
+            raise
+        with self._lock:
+            self._all.add(worker)
+        return worker
+
+    def _retire(self, worker: _Worker) -> None:
+        worker.kill()
+        with self._lock:
+            self._all.discard(worker)
+
+    def start(self) -> None:
+        """Start every worker now (otherwise they start on first use); returns when all are warm."""
+        self._prepare()
+        slots = [self._idle.get() for _ in range(self.n_workers)]
+        try:
+            assert self._executor is not None
+            futures = [self._executor.submit(self._start_worker) for s in slots if s is None or not s.alive()]
+            started = [f.result() for f in futures]
+            slots = [s for s in slots if s is not None and s.alive()] + started
+        finally:
+            for s in slots:
+                self._idle.put(s)
+            for _ in range(self.n_workers - len(slots)):
+                self._idle.put(None)
+
+    async def astart(self) -> None:
+        await asyncio.to_thread(self.start)
+
+    def close(self) -> None:
+        """Stop every worker; the scratch space dies with them."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._all)
+            self._all.clear()
+        for worker in workers:
+            worker.kill()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ----- running ---------------------------------------------------------------------------------
+    def _request(self, code: str, stdin: str | None) -> dict[str, Any]:
+        lim = self.limits
+        return {
+            "code": code, "stdin": stdin, "timeout_s": lim.timeout_s, "memory_mb": lim.memory_mb,
+            "max_output_bytes": lim.max_output_bytes, "max_processes": lim.max_processes,
+            "max_open_files": lim.max_open_files, "max_file_mb": lim.max_file_mb,
+        }  # fmt: skip
+
+    def _run_blocking(self, code: str, stdin: str | None) -> ExecutionResult:
+        self._prepare()
+        t0 = time.monotonic()
+        worker = self._idle.get()
+        try:
+            if worker is not None and not worker.alive():
+                self._retire(worker)
+                worker = None
+            request = self._request(code, stdin)
+            for attempt in range(2):
+                if worker is None:
+                    worker = self._start_worker()
+                try:
+                    answer = worker.call(request, self.limits.timeout_s + WATCHDOG_GRACE_S)
+                    break
+                except _WorkerGone:
+                    self._retire(worker)
+                    worker = None
+                    if attempt:
+                        raise SandboxUnavailableError("sandbox workers die as soon as they start") from None
+            if answer is None:
+                hung = worker.alive()
+                self._retire(worker)
+                worker = None
+                return ExecutionResult(
+                    status=ExecutionStatus.timeout if hung else ExecutionStatus.killed,
+                    stderr="sandbox: the worker "
+                    + ("stopped answering" if hung else "died")
+                    + "; it was replaced",
+                    duration_s=time.monotonic() - t0,
+                )
+            return ExecutionResult.model_validate(answer)
+        finally:
+            if self._closed and worker is not None:
+                self._retire(worker)
+            self._idle.put(worker)
+
+    async def run(self, code: str, *, stdin: str | None = None) -> ExecutionResult:
+        """Run one snippet; its printed output, errors and fate come back as an ExecutionResult."""
+        self._prepare()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run_blocking, code, stdin)
+
+    async def run_many(
+        self, codes: Sequence[str], *, concurrency: int | None = None
+    ) -> list[ExecutionResult]:
+        """Run many snippets on all workers; results come back in input order."""
+        limit = asyncio.Semaphore(concurrency or self.n_workers)
+
+        async def one(code: str) -> ExecutionResult:
+            async with limit:
+                return await self.run(code)
+
+        return list(await asyncio.gather(*(one(c) for c in codes)))
+
+    def run_sync(self, code: str, *, stdin: str | None = None) -> ExecutionResult:
+        """Blocking form of `run`, for scripts and notebooks."""
+        return self._run_blocking(code, stdin)
+
+    def run_many_sync(self, codes: Sequence[str], *, concurrency: int | None = None) -> list[ExecutionResult]:
+        """Blocking form of `run_many`."""
+        self._prepare()
+        assert self._executor is not None
+        if concurrency is None or concurrency >= self.n_workers:
+            return list(self._executor.map(lambda c: self._run_blocking(c, None), codes))
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            return list(pool.map(lambda c: self._run_blocking(c, None), codes))
+
+    # ----- introspection and sharing ---------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Pool facts for benchmarks and debugging: workers alive, their memory, what they pre-loaded."""
+        with self._lock:
+            workers = list(self._all)
+        return {
+            "requirements": self.requirements,
+            "isolation": self.isolation,
+            "workers": len(workers),
+            "rss_kb": [w.rss_kb() for w in workers],
+            "worker_pids": [w.proc.pid for w in workers],
+            "processes": sum(len(w.tree()) for w in workers),
+            "cpu_s": sum(w.cpu_s() for w in workers),
+            "preloaded": workers[0].info.get("preloaded", []) if workers else [],
+            "warmup_ok": workers[0].info.get("warmup_ok", 0) if workers else 0,
+            "pids_cgroup": self._cgroup_base is not None,
+        }
+
+    @classmethod
+    def shared(cls, requirements: Iterable[str] = (), **options: Any) -> Sandbox:
+        """One Sandbox per (requirement set, options) for the whole process, closed at exit."""
+        key = (tuple(normalize_requirements(requirements)), tuple(sorted(options.items())))
+        with _SHARED_LOCK:
+            sandbox = _SHARED.get(key)
+            if sandbox is None or sandbox._closed:
+                sandbox = _SHARED[key] = cls(requirements, **options)
+            return sandbox
+
+    def __repr__(self) -> str:
+        return f"Sandbox(requirements={self.requirements!r}, workers={self.n_workers}, isolation={self.isolation!r})"
+
+
+def _kill_all(workers: set[_Worker]) -> None:
+    for worker in list(workers):
+        with contextlib.suppress(Exception):
+            worker.kill()
+
+
+_SHARED: dict[tuple[Any, ...], Sandbox] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_shared() -> None:
+    for sandbox in list(_SHARED.values()):
+        with contextlib.suppress(Exception):
+            sandbox.close()

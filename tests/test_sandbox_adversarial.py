@@ -1,0 +1,223 @@
+"""Hostile snippets must be contained: each test is one attack, and after each the host is unaffected.
+
+After every attack the autouse fixture checks the promises that hold for all of them: no process of the
+run is left in the worker tree, the worker's scratch space is empty again, and the sandbox still answers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from loong_env.sandbox import Sandbox
+from loong_env.types import ExecutionStatus
+
+pytestmark = pytest.mark.timeout(60)
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_PROCS = 16
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with Sandbox([], timeout_s=3.0, memory_mb=256, max_output_bytes=100_000, workers=1,
+                 max_processes=MAX_PROCS) as sandbox:  # fmt: skip
+        sandbox.start()
+        yield sandbox
+
+
+@pytest.fixture(autouse=True)
+def host_unaffected(sb):
+    """Every attack: same worker still alive afterwards, no leftover processes, scratch empty."""
+    before = sb.stats()
+    yield
+    after = sb.stats()
+    assert after["processes"] == before["processes"], "a process of the run outlived it"
+    probe = sb.run_sync("import os; print(sorted(n for n in os.listdir('/tmp') if n.startswith('run-')))")
+    assert probe.status is ExecutionStatus.ok, probe
+    assert len(eval(probe.stdout)) == 1, f"scratch dirs of earlier runs were left behind: {probe.stdout}"
+
+
+def test_cannot_connect_to_a_server_on_the_hosts_loopback(sb):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(3)
+    port = server.getsockname()[1]
+    accepted: list[object] = []
+    threading.Thread(target=lambda: accepted.append(_accept(server)), daemon=True).start()
+    code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\nprint('connected')"
+    res = sb.run_sync(code)
+    server.close()
+    assert res.status is ExecutionStatus.error
+    assert "connected" not in res.stdout
+    assert "Connection refused" in res.stderr
+    assert accepted in ([], [None])
+
+
+def _accept(server: socket.socket) -> object:
+    try:
+        return server.accept()
+    except OSError:
+        return None
+
+
+def test_cannot_reach_an_outside_address(sb):
+    res = sb.run_sync("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=1)\nprint('reached')")
+    assert res.status is ExecutionStatus.error
+    assert "reached" not in res.stdout
+    assert "Network is unreachable" in res.stderr
+
+
+def test_parent_secrets_do_not_reach_the_code(monkeypatch):
+    secret = "sk-" + uuid.uuid4().hex
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    code = (
+        "import os, glob\n"
+        "print(dict(os.environ))\n"
+        "for p in glob.glob('/proc/*/environ'):\n"
+        "    try: print(open(p, 'rb').read())\n"
+        "    except OSError: pass\n"
+    )
+    with Sandbox([], timeout_s=5, workers=1) as fresh:  # started after the secret was set
+        res = fresh.run_sync(code)
+    assert res.status is ExecutionStatus.ok, res
+    assert "PATH" in res.stdout
+    assert secret not in res.stdout
+    assert "OPENAI_API_KEY" not in res.stdout
+
+
+def test_writes_outside_scratch_do_not_reach_the_host(sb):
+    name = f"loong-probe-{uuid.uuid4().hex}"
+    targets = [Path("/tmp") / name, Path.home() / name, REPO / name, Path("/var/tmp") / name]
+    code = "import os\n" + "".join(
+        f"try:\n    open({str(t)!r}, 'w').write('x'); print('wrote', {str(t)!r})\n"
+        f"except OSError as e:\n    print('refused', e.errno)\n"
+        for t in targets
+    )
+    res = sb.run_sync(code)
+    assert res.status is ExecutionStatus.ok, res
+    for target in targets:
+        assert not target.exists(), f"the snippet created {target} on the host"
+    # The repo and the host's read-only tree refuse outright; /tmp and $HOME are private in-sandbox copies.
+    assert res.stdout.count("refused") >= 2
+
+
+def test_cannot_delete_files_outside_scratch(sb):
+    victim = REPO / f".loong-victim-{uuid.uuid4().hex}"
+    victim.write_text("keep me")
+    try:
+        code = f"import os, shutil\ntry:\n    os.remove({str(victim)!r})\nexcept OSError as e:\n    print(e.errno)\n"
+        code += "shutil.rmtree('/etc', ignore_errors=True)\n"
+        res = sb.run_sync(code)
+        assert res.status is ExecutionStatus.ok, res
+        assert victim.read_text() == "keep me"
+        assert Path("/etc/passwd").exists()
+    finally:
+        victim.unlink()
+
+
+def test_fork_bomb_is_bounded(sb):
+    code = (
+        "import os, time\n"
+        "n = 0\n"
+        "try:\n"
+        "    while True:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(30); os._exit(0)\n"
+        "        n += 1\n"
+        "except OSError as e:\n"
+        "    print(n, e.errno)\n"
+    )
+    res = sb.run_sync(code)
+    assert res.status is ExecutionStatus.ok, res
+    forked = int(res.stdout.split()[0])
+    assert 0 < forked <= MAX_PROCS
+
+
+def test_classic_fork_bomb_ends_with_its_run(sb):
+    res = sb.run_sync("import os\nwhile True:\n    try: os.fork()\n    except OSError: pass\n")
+    assert res.status is ExecutionStatus.timeout
+
+
+def test_memory_bomb_hits_the_memory_limit(sb):
+    res = sb.run_sync("x = bytearray(8 * 2**30)")
+    assert res.status is ExecutionStatus.memory_limit
+    res = sb.run_sync("chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 2**20))")
+    assert res.status is ExecutionStatus.memory_limit
+
+
+def test_infinite_loop_times_out(sb):
+    res = sb.run_sync("while True:\n    pass")
+    assert res.status is ExecutionStatus.timeout
+    assert res.duration_s < sb.limits.timeout_s + 2
+
+
+def test_daemonised_grandchildren_do_not_outlive_the_run(sb):
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        while True: pass\n"  # a busy, daemonised grandchild
+        "    os._exit(0)\n"
+        "print('parent done')\n"
+    )
+    res = sb.run_sync(code)
+    assert res.status is ExecutionStatus.ok
+    assert res.stdout.strip() == "parent done"
+
+
+def test_busy_children_left_behind_by_a_timeout_are_killed(sb):
+    code = "import os\nfor _ in range(3):\n    if os.fork() == 0:\n        break\nwhile True:\n    pass\n"
+    res = sb.run_sync(code)
+    assert res.status is ExecutionStatus.timeout
+
+
+def test_output_flood_is_capped(sb):
+    res = sb.run_sync("while True:\n    print('x' * 10000)")
+    assert res.status is ExecutionStatus.output_limit
+    assert len(res.stdout.encode()) <= sb.limits.max_output_bytes
+
+
+def test_killing_the_parent_and_everyone_else_hurts_nobody(sb):
+    worker_pids = sb.stats()["worker_pids"]
+    code = (
+        "import os, signal\n"
+        "for pid in [os.getppid(), 1, -1] + [int(p) for p in os.listdir('/proc') if p.isdigit()]:\n"
+        "    try: os.kill(pid, signal.SIGKILL)\n"
+        "    except OSError: pass\n"
+        "print('still here')\n"
+    )
+    res = sb.run_sync(code)
+    assert res.status in (ExecutionStatus.ok, ExecutionStatus.killed)
+    assert sb.stats()["worker_pids"] == worker_pids, "the worker was killed and had to be replaced"
+    assert os.getppid() > 1
+
+
+def test_reading_stdin_gets_end_of_file_instead_of_hanging(sb):
+    res = sb.run_sync("import sys\ndata = sys.stdin.read()\nprint(len(data))")
+    assert res.status is ExecutionStatus.ok
+    assert res.stdout.strip() == "0"
+    res = sb.run_sync("import sys\nwhile True:\n    sys.stdin.read()")
+    assert res.status is ExecutionStatus.timeout
+
+
+def test_huge_integer_arithmetic_is_stopped(sb):
+    res = sb.run_sync("x = 10 ** (10 ** 10)\nprint(x)")
+    assert res.status in (ExecutionStatus.timeout, ExecutionStatus.memory_limit)
+    res = sb.run_sync("print(10 ** 100000)")  # Python's own digit limit for int -> str
+    assert res.status is ExecutionStatus.error
+    assert "ValueError" in res.stderr
+
+
+def test_deep_recursion_is_a_result_not_a_crash_of_the_host(sb):
+    code = "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\nf(0)"
+    res = sb.run_sync(code)
+    # Python 3.11 keeps Python frames off the C stack, so this ends by memory, time or a RecursionError.
+    assert res.status is not ExecutionStatus.ok
