@@ -97,8 +97,9 @@ def _validate(args: argparse.Namespace) -> int:
         report = asyncio.run(validate_seeds(dataset, timeout_s=args.timeout, on_result=tick))
 
     table = Table(title=f"seed validation ({report.seconds:.1f} s wall)")
-    for col in ("domain", "passed", "failed", "errors", "total", "reproduce", "run time (s)"):
-        table.add_column(col, justify="left" if col == "domain" else "right")
+    table.add_column("domain", no_wrap=True, min_width=max((len(s.domain) for s in report.domains), default=6))
+    for col in ("passed", "failed", "errors", "total", "reproduce", "run time (s)"):
+        table.add_column(col, justify="right")
     for s in report.domains:
         rate = f"{100 * s.passed / s.total:.1f}%" if s.total else "-"
         table.add_row(s.domain, str(s.passed), str(s.failed), str(s.errors), str(s.total), rate, f"{s.seconds:.1f}")
