@@ -1,0 +1,88 @@
+"""Shared fixtures: the REAL local model server (started lazily, once per session) and a scripted OpenAI stub.
+
+For tests in any module:
+
+    def test_something(local_llm):                     # SmolLM2-135M: fast, for plumbing
+        client = LLMClient(base_url=local_llm.base_url, model=local_llm.model)
+
+    def test_boxed(local_qwen):                        # Qwen2.5-Coder-0.5B: follows \\boxed{}, writes code
+        ...
+
+    async def test_x(local_llm_client):                # an LLMClient already pointed at local_llm
+        completion = await local_llm_client.complete("hi", max_tokens=8)
+
+Tests that use a local model fixture are marked `llm` automatically (deselect with `-m "not llm"`).
+Both servers are shared with `loong_env.local.shared_server`, so an `LLMClient()` with no base_url in the
+same session reuses the Qwen server instead of loading a second copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+from openai_stub_server import Action, StubOpenAIServer
+
+from loong_env import local
+from loong_env.llm import LLMClient, RetryPolicy
+
+LLM_FIXTURES = {"local_llm", "local_qwen", "local_llm_client", "local_qwen_client"}
+
+
+def _start(model: str) -> local.LocalServer:
+    try:
+        return local.shared_server(model)  # same settings as LLMClient()'s default: one server per model
+    except local.ModelNotInstalledError as exc:
+        pytest.fail(f"The local model is not installed, so this test cannot run:\n{exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def local_llm() -> Iterator[local.LocalServer]:
+    """SmolLM2-135M served on 127.0.0.1 (4 slots x 2048 tokens); `.base_url`, `.model`."""
+    yield _start(local.PLUMBING_MODEL)
+
+
+@pytest.fixture(scope="session")
+def local_qwen() -> Iterator[local.LocalServer]:
+    """Qwen2.5-Coder-0.5B served on 127.0.0.1 (4 slots x 2048 tokens); `.base_url`, `.model`."""
+    yield _start(local.DEFAULT_MODEL)
+
+
+@pytest.fixture
+async def local_llm_client(local_llm: local.LocalServer) -> AsyncIterator[LLMClient]:
+    """An LLMClient on the SmolLM2 server, no cache, short timeouts suited to tests."""
+    async with LLMClient(
+        base_url=local_llm.base_url, model=local_llm.model, timeout_s=120, retry=RetryPolicy(max_attempts=2)
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def local_qwen_client(local_qwen: local.LocalServer) -> AsyncIterator[LLMClient]:
+    """An LLMClient on the Qwen server, no cache, short timeouts suited to tests."""
+    async with LLMClient(
+        base_url=local_qwen.base_url, model=local_qwen.model, timeout_s=120, retry=RetryPolicy(max_attempts=2)
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def openai_stub() -> Iterator[Callable[..., StubOpenAIServer]]:
+    """Factory for scripted OpenAI-compatible servers on loopback; all are stopped after the test."""
+    started: list[StubOpenAIServer] = []
+
+    def make(script: list[Action] | tuple[Action, ...] = (), **kwargs: object) -> StubOpenAIServer:
+        server = StubOpenAIServer(script, **kwargs).start()  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs a local model `llm`, so `-m "not llm"` skips the slow ones."""
+    for item in items:
+        if LLM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.llm)
