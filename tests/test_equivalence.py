@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from loong_env.equivalence import Comparison, compare, warm_up
+from loong_env.equivalence.pool import CAN_FORK, get_pool
 from loong_env.types import Tolerance
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "equivalence_cases.jsonl").open()]
@@ -105,5 +106,21 @@ def test_pathological_input_is_an_error_not_a_hang(answer: str) -> None:
 def test_sympy_that_runs_away_is_killed_and_the_engine_still_works() -> None:
     assert compare(r"2^{3^{4^{5}}}", "7").error is not None  # passes the cheap guards; the worker is killed
     assert compare(r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}").equal
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not (CAN_FORK and Path("/proc/self/stat").exists()), reason="needs fork and /proc")
+def test_replacement_workers_are_forks_of_the_warm_zygote() -> None:
+    pool = get_pool()
+    assert compare(r"2^{3^{4^{5}}}", "7").error is not None  # kills one worker
+    assert compare(r"(x+1)^2", "x^2+2x+1").equal
+    zygote = pool._zygote
+    assert zygote is not None and zygote.proc.poll() is None
+    pids = [w.pid for w in pool._all]
+    assert len(pids) == pool.size and all(_ppid(pid) == zygote.proc.pid for pid in pids)
 
 

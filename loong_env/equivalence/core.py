@@ -65,12 +65,67 @@ def _split_equation(text: str) -> tuple[str, str] | None:
 
 def _strip_assignment(text: str) -> str:
     """`x = 3` means the answer is 3: drop a simple left-hand side (a variable, f(x), (x, y))."""
+    if (m := _IN_RE.fullmatch(text)) is not None:
+        return m.group("set")
     if len(split_top(text, ",;")) > 1:
         return text
     eq = _split_equation(text)
     if eq is not None and _SIMPLE_LHS_RE.fullmatch(eq[0]) and eq[1]:
         return eq[1]
     return text
+
+
+_IN_RE = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*\\in\s+(?P<set>\S.*)")
+_OR_SPLIT_RE = re.compile(r"\s+or\s+|\s*\\lor\s*|\s*\\vee\s*")
+_PM_RE = re.compile(r"\\(?:pm|mp)(?![A-Za-z])")
+_CHOICE_RE = re.compile(r"\(\s*(?P<letter>[A-E])\s*\)\s*(?P<value>\S.*)")
+_LETTER_RE = re.compile(r"\(?\s*(?P<letter>[A-E])\s*\)?")
+_COUNTED_RE = re.compile(r"(?P<num>.*?\d\}?)\s+(?P<noun>[A-Za-z]{3,}(?: [A-Za-z]{3,})?)")
+# Words after a number that change its value or meaning: `3 hundred`, `5 factorial`, `2 squared`, `6 or more`.
+_NOT_NOUNS = {"more", "less", "than", "least", "most", "and", "times", "plus", "minus", "over", "per", "choose",
+              "mod", "modulo", "percent", "divided", "squared", "cubed", "root", "not", "only", "each", "factorial",
+              "hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "billions",
+              "trillion", "trillions", "dozen", "dozens", "half", "halves", "quarter", "quarters", "third", "thirds",
+              "power", "powers", "fold", "score", "gross", "lakh", "crore", "digits", "decimal", "decimals", "base"}
+
+
+def _expand_alternatives(text: str) -> str:
+    """`x = 2 or x = -2` and `\\pm 2` are the two answers `2, -2` (inequalities joined by `or` stay unions)."""
+    if len(split_top(text, ",;")) > 1:
+        return text
+    parts = _OR_SPLIT_RE.split(text)
+    if len(parts) > 1 and all(parts) and not any(_RELATION_RE.search(p) for p in parts):
+        return ", ".join(p.strip() for p in parts)
+    if len(_PM_RE.findall(text)) == 1 and not _RELATION_RE.search(text):
+        plus, minus = _PM_RE.sub("+", text), _PM_RE.sub("-", text)
+        if _PM_RE.search(text).group() == r"\mp":  # type: ignore[union-attr]
+            plus, minus = minus, plus
+        return f"{plus.replace('= +', '= ')}, {minus}"
+    return text
+
+
+def _counted(text: str) -> tuple[str, str] | None:
+    """`15 students`, `12.50 dollars`: a number followed by a plain noun that is not a unit -> (number, noun)."""
+    m = _COUNTED_RE.fullmatch(text)
+    if m is None or parse_number(m.group("num")) is None:
+        return None
+    noun = m.group("noun").casefold()
+    if any(w in _NOT_NOUNS or w in _MATH_WORDS or w.endswith(("th", "ths")) for w in noun.split()):
+        return None  # `3 tenths` is not 3 of something
+    if parse_quantity(text) is not None or _any_unit(m.group("noun")):
+        return None
+    return m.group("num"), noun.rstrip("s")
+
+
+def _any_unit(word: str) -> bool:
+    """Whether pint reads `word` as a unit at all (also dimensionless ones such as `dozen` or `ppm`)."""
+    from loong_env.equivalence.units import registry
+
+    try:
+        registry().parse_units(word.replace(" ", "*"))
+    except Exception:  # noqa: BLE001 - pint raises many kinds; not a unit is the only meaning here
+        return False
+    return True
 
 
 def _worker(a: str, b: str, ctx: _Ctx) -> tuple[bool, str]:
@@ -122,6 +177,13 @@ def _atoms(a: Atom, b: Atom, ctx: _Ctx) -> tuple[bool, str]:
         return True, "identical after dropping the variable"
     if (r := _numbers(x, y, ctx)) is not None:
         return r
+    ca, cb = _counted(x), _counted(y)
+    if ca is not None or cb is not None:
+        if ca is not None and cb is not None and ca[1] != cb[1]:
+            return False, f"counts of different things ({ca[1]!r} and {cb[1]!r})"
+        na, nb = ca[0] if ca else x, cb[0] if cb else y
+        if (r := _numbers(na, nb, ctx)) is not None:
+            return r[0], "counts: " + r[1]
     if _is_words(x) or _is_words(y):
         return " ".join(x.split()).casefold() == " ".join(y.split()).casefold(), "text"
     qa, qb = parse_quantity(x), parse_quantity(y)
@@ -194,8 +256,7 @@ def _is_setlike(s: Shape) -> bool:
 
 def _shapes(a: Shape, b: Shape, ctx: _Ctx) -> tuple[bool, str]:
     if _is_setlike(a) or _is_setlike(b):
-        if isinstance(a, Atom | Node) and isinstance(b, Atom | Node):
-            return _worker(_text(a), _text(b), ctx)
+        return _worker(_text(a), _text(b), ctx)
     if isinstance(a, Atom) and isinstance(b, Atom):
         return _atoms(a, b, ctx)
     if isinstance(a, Node) and isinstance(b, Node):
@@ -290,6 +351,10 @@ def compare(
         for name, text in (("candidate", a), ("reference", b)):
             if (why := _too_big(text)) is not None:
                 return Comparison(equal=False, reason=f"{name} is too large to compare", error=why)
+        if (m := _CHOICE_RE.fullmatch(a)) is not None:  # `(A) 12`: the letter or the value, as the reference asks
+            a = m.group("letter") if _LETTER_RE.fullmatch(b) else m.group("value")
+            b = _LETTER_RE.sub(lambda x: x.group("letter"), b) if _LETTER_RE.fullmatch(b) else b
+        a, b = _expand_alternatives(a), _expand_alternatives(b)
         if _split_equation(a) is None or _split_equation(b) is None:  # two equations compare as equations
             a, b = _strip_assignment(a), _strip_assignment(b)
         equal, reason = _shapes(parse_shape(a), parse_shape(b), ctx)

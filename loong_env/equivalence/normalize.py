@@ -14,7 +14,10 @@ _UNICODE = {
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 # Spacing commands; inside a digit group they are thousands separators, elsewhere plain spaces.
 _SPACES_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\quad|\\qquad|~|\\thinspace|\\enspace")
-_DIGIT_GROUP_RE = re.compile(r"(?<=\d)(?:\{,\}|\\,|\\!|\\;|\\:|\\ |\u2009|\u202f|\u00a0)(?=\d{3}(?!\d))")
+_DIGIT_GROUP_RE = re.compile(
+    r"(?<=\d)(?:(?:\{,\}|,)\\!|\{,\}|\\,|\\!|\\;|\\:|\\ |\u2009|\u202f|\u00a0)(?=\d{3}(?!\d))"
+)  # `1,\!000` (the MATH dataset's idiom), `1{,}000`, `1\,000`, `1 000` with a thin space
+_DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ")
 _WRAPPERS = ("text", "textbf", "textit", "textrm", "mathrm", "mathbf", "mathit", "mbox", "operatorname", "textnormal",
              "boldsymbol", "mathsf", "mathtt", "rm")
 _WRAPPER_RE = re.compile(r"\\(?:" + "|".join(_WRAPPERS) + r")\s*\{")
@@ -125,6 +128,7 @@ def normalize(text: str) -> str:
     text = _DROP_RE.sub("", text)
     text = _LEFT_RIGHT_RE.sub("", text)
     text = _FRAC_RE.sub(r"\\frac", text)
+    text = _DEGREE_RE.sub(r"^\\circ ", text)
     text = brace_arguments(text)
     text = _OPS_RE.sub(lambda m: _OPS[m.group()], text)
     text = _SPACES_RE.sub(" ", text)

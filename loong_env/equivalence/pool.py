@@ -1,8 +1,10 @@
 """A small pool of killable worker processes for the sympy-heavy checks.
 
 Threads cannot be interrupted and SIGALRM only works in the main thread, so a hard time bound that holds in
-threads, asyncio and process pools alike means a separate process we can kill. Workers start lazily, a killed
-worker is replaced at once (it warms up while other checks run), and requests travel as one JSON line each.
+threads, asyncio and process pools alike means a separate process we can kill. Workers start lazily and are
+forked from a "zygote" process that imported and warmed up sympy once, so replacing a killed worker costs a
+fork, not a 2.5 s import (where fork is unavailable each worker imports sympy itself). Requests travel as one
+JSON line each.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import atexit
 import json
 import os
 import selectors
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +22,8 @@ import time
 from typing import Any
 
 STARTUP_TIMEOUT_S = 120.0  # importing sympy on a busy 2-core machine can take several seconds
+FORK_TIMEOUT_S = 10.0
+CAN_FORK = hasattr(os, "fork") and hasattr(socket, "send_fds") and sys.platform != "darwin"
 
 
 class WorkerTimeout(Exception):
@@ -28,19 +34,17 @@ class WorkerCrash(Exception):
     """The worker died or answered garbage; it was replaced."""
 
 
-class _Worker:
-    def __init__(self) -> None:
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "loong_env.equivalence._worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0,
-        )
-        self.ready = False
-        self._buf = b""
+class _Channel:
+    """Line-based reads with a deadline from one file descriptor; what both kinds of worker share."""
+
+    ready = False
+    _buf = b""
+
+    def _fd(self) -> int:
+        raise NotImplementedError
 
     def _readline(self, deadline: float) -> bytes:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
+        fd = self._fd()
         with selectors.DefaultSelector() as sel:
             sel.register(fd, selectors.EVENT_READ)
             while b"\n" not in self._buf:
@@ -67,21 +71,121 @@ class _Worker:
     def wait_ready(self) -> None:
         if not self.ready:
             try:
-                json.loads(self._readline(time.monotonic() + STARTUP_TIMEOUT_S))
+                self._readline(time.monotonic() + STARTUP_TIMEOUT_S)
             except WorkerTimeout:
                 raise WorkerCrash(f"worker did not start within {STARTUP_TIMEOUT_S:.0f} s") from None
             self.ready = True
 
+    def _send(self, data: bytes) -> None:
+        raise NotImplementedError
+
     def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         self.wait_ready()
-        assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
-        except (BrokenPipeError, OSError):
+            self._send(json.dumps(request).encode() + b"\n")
+        except OSError:
             raise WorkerCrash("worker pipe closed") from None
         return json.loads(self._readline(time.monotonic() + timeout_s))
 
     def kill(self) -> None:
+        raise NotImplementedError
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+
+
+class _Worker(_Channel):
+    """A worker started from scratch (imports sympy itself): the fallback when forking is unavailable."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "loong_env.equivalence._worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env(), bufsize=0,
+        )
+
+    def _fd(self) -> int:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.fileno()
+
+    def _send(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+
+class _ForkedWorker(_Channel):
+    """A worker forked by the zygote, already warm; killed through a pidfd so a reused pid is never hit."""
+
+    ready = True
+
+    def __init__(self, sock: socket.socket, pid: int) -> None:
+        self.sock, self.pid = sock, pid
+        try:
+            self.pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self.pidfd = None
+
+    def _fd(self) -> int:
+        return self.sock.fileno()
+
+    def _send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def kill(self) -> None:
+        try:
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass  # already gone
+        finally:
+            if self.pidfd is not None:
+                os.close(self.pidfd)
+                self.pidfd = None
+            self.sock.close()
+
+
+class _Zygote(_Channel):
+    """A process that imported and warmed up sympy once and forks workers on request (POSIX only)."""
+
+    def __init__(self) -> None:
+        self.ctrl, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "loong_env.equivalence._worker", "--zygote", str(theirs.fileno())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        self._lock = threading.Lock()
+
+    def _fd(self) -> int:
+        return self.ctrl.fileno()
+
+    def fork(self) -> _ForkedWorker:
+        """A new warm worker (WorkerCrash when the zygote is gone)."""
+        with self._lock:
+            self.wait_ready()
+            ours, theirs = socket.socketpair()
+            try:
+                socket.send_fds(self.ctrl, [b"w"], [theirs.fileno()])
+                pid = int(self._readline(time.monotonic() + FORK_TIMEOUT_S))
+            except (OSError, ValueError, WorkerTimeout) as exc:
+                ours.close()
+                raise WorkerCrash(f"zygote could not fork a worker: {exc!r}") from None
+            finally:
+                theirs.close()
+        return _ForkedWorker(ours, pid)
+
+    def kill(self) -> None:
+        self.ctrl.close()
         try:
             self.proc.kill()
             self.proc.wait(timeout=5)
@@ -99,10 +203,24 @@ class WorkerPool:
 
     def _reset(self) -> None:
         self._pid = os.getpid()
-        self._idle: list[_Worker] = []
-        self._all: list[_Worker] = []
+        self._idle: list[_Channel] = []
+        self._all: list[_Channel] = []
+        self._zygote: _Zygote | None = None
 
-    def _checkout(self) -> _Worker:
+    def _spawn(self) -> _Channel:
+        """A new worker: forked from the warm zygote when the OS allows (milliseconds), else started afresh."""
+        if CAN_FORK:
+            for _ in range(2):
+                if self._zygote is None:
+                    self._zygote = _Zygote()
+                try:
+                    return self._zygote.fork()
+                except WorkerCrash:
+                    self._zygote.kill()
+                    self._zygote = None
+        return _Worker()
+
+    def _checkout(self) -> _Channel:
         with self._cond:
             if self._pid != os.getpid():  # we were forked: the parent's workers are not ours
                 self._reset()
@@ -115,23 +233,23 @@ class WorkerPool:
                     if len(self._all) >= self.size:
                         return self._idle.pop(0)  # all warming up: take the oldest and wait for it
                 if len(self._all) < self.size:
-                    w = _Worker()
+                    w = self._spawn()
                     self._all.append(w)
                     return w
                 self._cond.wait()
 
-    def _checkin(self, w: _Worker) -> None:
+    def _checkin(self, w: _Channel) -> None:
         with self._cond:
             self._idle.append(w)
             self._cond.notify()
 
-    def _replace(self, dead: _Worker) -> None:
+    def _replace(self, dead: _Channel) -> None:
         dead.kill()
         with self._cond:
             if dead in self._all:
                 self._all.remove(dead)
             if self._pid == os.getpid():
-                fresh = _Worker()  # starts importing now, so a later check does not wait for it
+                fresh = self._spawn()  # a fork of the warm zygote (or it starts importing now)
                 self._all.append(fresh)
                 self._idle.append(fresh)
             self._cond.notify()
@@ -140,7 +258,7 @@ class WorkerPool:
         """Start every worker and wait until each has imported sympy (call before latency-sensitive work)."""
         with self._cond:
             while len(self._all) < self.size:
-                w = _Worker()
+                w = self._spawn()
                 self._all.append(w)
                 self._idle.append(w)
             workers = list(self._all)
@@ -166,6 +284,8 @@ class WorkerPool:
         with self._cond:
             for w in self._all:
                 w.kill()
+            if self._zygote is not None:
+                self._zygote.kill()
             self._reset()
 
 

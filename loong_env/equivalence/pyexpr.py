@@ -69,9 +69,9 @@ def _convert(node: ast.AST) -> Any:
         f = node.func
         if isinstance(f, ast.Name) and _FUNCS.get(f.id) is not None:
             return _FUNCS[f.id](*args)
-        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "Interval":
-            if f.attr in _INTERVAL_METHODS:
-                return _INTERVAL_METHODS[f.attr](*args)
+        if (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "Interval"
+                and f.attr in _INTERVAL_METHODS):
+            return _INTERVAL_METHODS[f.attr](*args)
         if isinstance(f, ast.Name) and f.id not in _FUNCS:
             return sp.Function(f.id)(*args)
     if isinstance(node, ast.List | ast.Tuple):

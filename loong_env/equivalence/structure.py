@@ -20,6 +20,7 @@ Kind = Literal["list", "tuple", "set", "bare", "interval", "dict", "matrix"]
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = set(")]}")
 _MATRIX_RE = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
+_BRACKETED_MATRIX_RE = re.compile(r"^[\[(]\s*(\\begin\{(?:matrix|array)\}.*\\end\{(?:matrix|array)\})\s*[\])]$", re.DOTALL)
 _PY_CALL_RE = re.compile(r"^(set|frozenset|tuple|list|Matrix|FiniteSet)\((.*)\)$", re.DOTALL)
 
 
@@ -171,6 +172,8 @@ def _parse_shape(text: str, depth: int = 0) -> Shape:
         return Node("set", [], "{}", text)
     if (s := _string_literal(text)) is not None:
         return Atom(text, string=s)
+    if (m := _BRACKETED_MATRIX_RE.match(text)) is not None:  # \\left[\\begin{matrix}..\\end{matrix}\\right]
+        text = m.group(1)
     if (m := _MATRIX_RE.match(text)) is not None:
         rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip() and not r.strip().startswith(r"\hline")]
         return Node("matrix", [Node("list", [parse_shape(c, depth + 1) for c in r.split("&")]) for r in rows])

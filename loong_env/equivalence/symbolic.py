@@ -17,7 +17,8 @@ from latex2sympy2_extended.math_normalization import NormalizationConfig
 from loong_env.equivalence.pyexpr import parse_python_math
 
 _LATEX_HINT = re.compile(r"\\|\^\{|_\{|\{")
-_PY_HINT = re.compile(r"\*\*|\*|[A-Za-z]{2,}\(|\bI\b|\boo\b")
+_PY_HINT = re.compile(r"\*\*|\*|[A-Za-z]{2,}\(|\bI\b|\boo\b|(?<![\\A-Za-z])pi(?![A-Za-z])")
+_BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")  # `pi/4` means \pi/4, never p*i
 _DECIMAL_RE = re.compile(r"(?<![\d.])(\d+\.\d+|\d+\.(?!\d)|\.\d+)(?![\d.])")
 _NORM = NormalizationConfig(basic_latex=True, units=False, malformed_operators=False, nits=False, boxed="none",
                             equations=False)
@@ -76,8 +77,14 @@ def parse(text: str) -> Any:
     raise ValueError("could not parse " + repr(text[:80]) + " (" + "; ".join(errors) + ")")
 
 
+_TRIG_RE = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![A-Za-z])")
+_DEGREES_RE = re.compile(r"\s*\^\s*(?:\\circ|\{\s*\\circ\s*\})")
+
+
 def _tex(text: str) -> Any:
-    return latex2sympy(_latex_exact(text), normalization_config=_NORM, conversion_config=_CONV)
+    if _TRIG_RE.search(text):  # \sin(30^\circ): degrees inside a trig function are pi/180 radians
+        text = _DEGREES_RE.sub(r"\\cdot\\frac{\\pi}{180}", text)
+    return latex2sympy(_latex_exact(_BARE_PI.sub(r"\\pi ", text)), normalization_config=_NORM, conversion_config=_CONV)
 
 
 def _py(text: str) -> Any:
@@ -136,6 +143,10 @@ def expr_equal(a: Any, b: Any, tolerance: tuple[float | None, float | None] | No
         return bool(a == b), "relations"
     if not isinstance(a, sp.Expr) or not isinstance(b, sp.Expr):
         return bool(a == b), "structural"
+    if a == b:
+        return True, "same expression"
+    if a.has(sp.oo, -sp.oo, sp.zoo) or b.has(sp.oo, -sp.oo, sp.zoo):  # oo - oo is nan: compare as written
+        return False, "different infinite values"
     bound = _bound(tolerance, b)
     if bound is not None and not a.free_symbols and not b.free_symbols:
         va, vb = sp.N(a, NUMERIC_DIGITS), sp.N(b, NUMERIC_DIGITS)

@@ -14,7 +14,8 @@ _SINGLE_LETTER_UNITS = set("msgKAVNJWLTCh")
 _NOT_UNITS = {"pi", "e", "i", "j", "x", "y", "z", "n", "k", "t", "a", "b", "c", "d", "r", "u", "v", "w", "p", "q",
               "I", "E", "inf", "oo", "infty", "or", "and", "sqrt", "ln", "log", "sin", "cos", "tan", "exp", "dx"}
 _QTY_RE = re.compile(
-    r"^(?P<num>[-+]?\s*(?:\d[\d,.\s]*(?:[eE][-+]?\d+)?(?:\s*(?:\\times|\\cdot)\s*10\^\{?[-+]?\d+\}?)?))\s*"
+    r"^(?P<num>[-+]?\s*(?:\d*\s*\\frac\{\d+\}\{\d+\}|\d+/\d+(?=\s)|"
+    r"\d[\d,.\s]*(?:[eE][-+]?\d+)?(?:\s*(?:\\times|\\cdot)\s*10\^\{?[-+]?\d+\}?)?))\s*"
     r"(?P<unit>(?:\^\\circ|\\circ|[A-Za-z\\Ωμµ°%])[A-Za-z0-9\\Ωμµ°/*^{}()\s.\-]*)$"
 )
 
@@ -51,8 +52,10 @@ def _units(text: str) -> Any | None:
     try:
         unit = registry().parse_units(text)
     except Exception:  # noqa: BLE001 - pint raises many kinds; not a unit is the only meaning here
+        if text.endswith("s") and len(text) > 3 and text[:-1].isalpha():
+            return _units(text[:-1])  # "degrees", "radians": pint knows only some plurals
         return None
-    return unit if not unit.dimensionless or text in ("degree", "radian", "deg", "rad") else None
+    return unit if not unit.dimensionless or str(unit) in ("degree", "radian") else None
 
 
 def parse_quantity(text: str) -> Quantity | None:
