@@ -98,7 +98,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     table = Table(title=f"seed validation ({report.seconds:.1f} s wall)")
     table.add_column("domain", no_wrap=True, min_width=max((len(s.domain) for s in report.domains), default=6))
-    for col in ("passed", "failed", "errors", "total", "reproduce", "run time (s)"):
+    for col in ("passed", "failed", "errors", "total", "rate", "run s"):
         table.add_column(col, justify="right")
     for s in report.domains:
         rate = f"{100 * s.passed / s.total:.1f}%" if s.total else "-"
