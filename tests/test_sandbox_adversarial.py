@@ -104,8 +104,13 @@ def test_writes_outside_scratch_do_not_reach_the_host(sb):
     assert res.status is ExecutionStatus.ok, res
     for target in targets:
         assert not target.exists(), f"the snippet created {target} on the host"
-    # The repo and the host's read-only tree refuse outright; /tmp and $HOME are private in-sandbox copies.
-    assert res.stdout.count("refused") >= 2
+    # The host's read-only tree refuses outright; /tmp and $HOME are private in-sandbox copies (so a repo
+    # checked out under /tmp or $HOME lands in the private copy, which the host never sees).
+    private = (Path("/tmp"), Path.home())
+    must_refuse = [t for t in targets if not any(t.is_relative_to(p) for p in private)]
+    assert must_refuse, "at least /var/tmp is outside the private copies"
+    for target in must_refuse:
+        assert f"wrote {target}" not in res.stdout, res.stdout
 
 
 def test_cannot_delete_files_outside_scratch(sb):
