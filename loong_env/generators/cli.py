@@ -1,0 +1,141 @@
+"""`loong generate`: grow a domain's seeds into a resumable output directory, with a live progress display."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from loong_env.generators.base import GenerationStats
+from loong_env.generators.keep import KeepConfig, RejectReason, Verdict
+from loong_env.generators.run import METHODS, run_generation
+
+_ERRORS = {RejectReason.llm_error.value, RejectReason.internal_error.value}
+
+
+def register(subparsers: Any) -> None:
+    """Add the `generate` command."""
+    p = subparsers.add_parser(
+        "generate",
+        help="generate new verified problems from a domain's seeds",
+        description="Generate problems with an LLM; keep one only when its sandboxed code and an independent "
+        "chain-of-thought solve agree. Stops at N kept, K attempts or S seconds, whichever comes first. "
+        "Re-running with the same --out resumes (Ctrl-C is safe).",
+    )
+    p.add_argument("--domain", required=True, help="seed domain name (under seeds/) or a domain folder")
+    p.add_argument("--method", choices=sorted(METHODS), default="few-shot")
+    p.add_argument(
+        "--n", type=int, required=True, help="target number of kept items in --out (earlier runs count)"
+    )
+    p.add_argument(
+        "--out", required=True, help="output directory (accepted.jsonl, rejected.jsonl, manifest.json)"
+    )
+    p.add_argument("--max-attempts", type=int, default=None, help="stop after K attempts in this run")
+    p.add_argument("--time-budget", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--model", default=None, help="model id (remote) or local model name / GGUF path")
+    p.add_argument(
+        "--base-url", default=None, help="OpenAI-compatible server; default: the embedded local model"
+    )
+    p.add_argument("--api-key", default=None, help="API key (default: $LOONG_API_KEY / $OPENAI_API_KEY)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--concurrency", type=int, default=4, help="candidates in flight (match the server's slots)"
+    )
+    p.add_argument("--max-tokens", type=int, default=512, help="token limit of the question+code reply")
+    p.add_argument("--solve-max-tokens", type=int, default=1024, help="token limit of each CoT solve")
+    p.add_argument("--solve-attempts", type=int, default=1)
+    p.add_argument("--agreement", choices=["any", "majority", "all"], default="any")
+    p.add_argument(
+        "--novelty-threshold", type=float, default=0.7, help="max ROUGE-L to any seed or kept item"
+    )
+    p.add_argument(
+        "--seeds-root", default=None, help="seed library root (default: seeds/ or $LOONG_SEEDS_DIR)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no live display, only the final summary")
+    p.set_defaults(func=main)
+
+
+def progress_table(stats: GenerationStats, target: int, already: int) -> Table:
+    """The live panel: kept vs target, rejections by reason, errors, tokens, rates, acceptance."""
+    elapsed = max(stats.elapsed_s, 1e-9)
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("accepted", f"{already + stats.accepted}/{target}  (this run {stats.accepted})")
+    table.add_row("attempts", f"{stats.finished} finished, {stats.attempts - stats.finished} in flight")
+    table.add_row("acceptance", f"{stats.acceptance:.1%}")
+    errors = sum(v for k, v in stats.rejected.items() if k in _ERRORS)
+    table.add_row("errors", str(errors))
+    table.add_row("tokens", f"{stats.tokens}  ({stats.tokens / elapsed:.1f} tok/s)")
+    per_min = 60.0 * stats.finished / elapsed
+    table.add_row("rate", f"{per_min:.1f} attempts/min, {60.0 * stats.accepted / elapsed:.2f} kept/min")
+    table.add_row("elapsed", f"{elapsed:.0f}s")
+    reasons = ", ".join(f"{k}={v}" for k, v in stats.rejected.most_common()) or "-"
+    table.add_row("rejected", reasons)
+    return table
+
+
+def verdict_line(verdict: Verdict) -> Text:
+    """One line per finished candidate: its verdict, reason and question head."""
+    question = (verdict.question or "").replace("\n", " ")[:70]
+    if verdict.accepted:
+        return Text.assemble(
+            ("  kept     ", "green"), f"#{verdict.attempt} ", (f"= {verdict.answer}  ", "bold"), question
+        )
+    return Text.assemble(("  rejected ", "red"), f"#{verdict.attempt} ", (f"{verdict.reason} ", "yellow"),
+                         (verdict.detail[:80], "dim"))  # fmt: skip
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the generation with a live display; exit code 0 when it stopped normally, 130 on Ctrl-C."""
+    console = Console(stderr=True)
+    stats = GenerationStats()
+    meta: dict[str, Any] = {"already": 0}
+    keep_config = KeepConfig(
+        solve_attempts=args.solve_attempts, agreement=args.agreement, solve_max_tokens=args.solve_max_tokens,
+        novelty_threshold=args.novelty_threshold,
+    )  # fmt: skip
+
+    live = Live(
+        get_renderable=lambda: Group(progress_table(stats, args.n, meta["already"])),
+        console=console, refresh_per_second=4, transient=False,
+    )  # fmt: skip
+
+    def on_verdict(verdict: Verdict) -> None:
+        if not args.quiet:
+            live.console.print(verdict_line(verdict))
+
+    def on_start(info: dict[str, Any]) -> None:
+        meta.update(info)
+        if not args.quiet:
+            live.console.print(
+                f"generating {info['domain']} with {info['method']} ({info['model']}): "
+                f"{info['already']} already kept in {info['out']}, target {info['target']}"
+            )
+
+    coro = run_generation(
+        args.domain, out=args.out, n=args.n, method=args.method, max_attempts=args.max_attempts,
+        time_budget_s=args.time_budget, base_url=args.base_url, model=args.model, api_key=args.api_key,
+        seed=args.seed, concurrency=args.concurrency, max_tokens=args.max_tokens, keep_config=keep_config,
+        seeds_root=args.seeds_root, on_verdict=on_verdict, stats=stats, on_start=on_start,
+    )  # fmt: skip
+    try:
+        with contextlib.nullcontext() if args.quiet else live:
+            summary = asyncio.run(coro)
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]interrupted[/]: output in {args.out} is consistent; run the same command to resume"
+        )
+        return 130
+    console.print(
+        f"stopped ({summary.stopped_because}): kept {summary.accepted} this run, {summary.accepted_total} "
+        f"total in {summary.out_dir}; rejected {summary.rejected} {summary.rejected_by_reason}; "
+        f"{summary.tokens} tokens in {summary.elapsed_s:.1f}s"
+    )
+    return 0

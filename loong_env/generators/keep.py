@@ -1,0 +1,385 @@
+"""THE keep rule, in one place: a candidate is kept only when two independent routes agree.
+
+Route 1: the candidate's code runs in the sandbox with its domain's packages and prints a non-empty answer.
+Route 2: an independent chain-of-thought solve (without the code) boxes an equivalent answer.
+Before either, cheap checks reject malformed, degenerate, scaffold-copying and non-novel questions.
+Every candidate ends with exactly one Verdict: accepted, or rejected with one specific RejectReason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from loong_env.generators import prompts
+from loong_env.generators.novelty import NoveltyIndex
+from loong_env.types import DataPoint, ExecutionResult, ExecutionStatus, Tolerance, normalize_question
+
+
+class RejectReason(StrEnum):
+    """Why a candidate was not kept; one per candidate, specific enough to act on."""
+
+    llm_error = "llm_error"  # the generation request failed after retries
+    truncated = "truncated"  # the generation reply hit max_tokens (finish_reason == "length")
+    unparsable = "unparsable"  # no question + code could be read from the reply
+    too_short = "too_short"
+    too_long = "too_long"
+    degenerate = "degenerate"  # repetitive or mostly non-text question
+    scaffold_copy = "scaffold_copy"  # the question copies our prompt's scaffolding
+    duplicate = "duplicate"  # normalised question equals a seed or kept item
+    too_similar = "too_similar"  # ROUGE-L to a seed or kept item above the threshold
+    no_information_gain = "no_information_gain"  # evol: the rewrite is too close to its parent
+    code_error = "code_error"
+    code_timeout = "code_timeout"
+    code_limit = "code_limit"  # memory / output limit or killed
+    empty_output = "empty_output"
+    answer_too_long = "answer_too_long"  # printed more than an answer
+    solve_truncated = "solve_truncated"  # every CoT solve hit max_tokens: unknown, not wrong
+    solver_gave_up = "solver_gave_up"  # the solver said it cannot be solved
+    no_boxed_answer = "no_boxed_answer"  # the solver finished without a \boxed{} answer
+    disagreement = "disagreement"  # boxed answer(s) differ from the code's answer
+    internal_error = "internal_error"  # a bug of ours; the message says where
+
+
+class KeepConfig(BaseModel):
+    """Knobs of the keep rule; defaults tuned for a 0.5B model on 2 cores."""
+
+    min_question_chars: int = 30
+    max_question_chars: int = 2000
+    min_question_words: int = 6
+    max_answer_chars: int = 200
+    degenerate_unique_ratio: float = Field(
+        0.25, description="Reject when unique/total tokens falls below this."
+    )
+    novelty_threshold: float = Field(
+        0.7, description="Reject when ROUGE-L to any seed or kept item exceeds this."
+    )
+    parent_threshold: float | None = Field(
+        None,
+        description="Evol only: bar for similarity to the candidate's own parent; None = novelty_threshold.",
+    )
+    solve_attempts: int = Field(1, ge=1)
+    agreement: Literal["any", "majority", "all"] = "any"
+    solve_max_tokens: int = 1024
+    solve_temperature: float = 0.0
+    retry_temperature: float = 0.7
+
+
+class SolveAttempt(BaseModel):
+    """One independent CoT solve and how it compared with the code's answer."""
+
+    outcome: Literal["agree", "disagree", "truncated", "no_answer", "gave_up", "llm_error"]
+    boxed: str | None = None
+    finish_reason: str | None = None
+    reason: str = ""
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+class Candidate(BaseModel):
+    """A parsed proposal on its way through the keep rule, with where it came from."""
+
+    question: str
+    code: str
+    domain: str
+    method: str
+    model: str | None = None
+    attempt: int
+    seed_ids: list[str] = Field(default_factory=list)
+    parent_id: str | None = None
+    parsed_by: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class Verdict(BaseModel):
+    """The end of one attempt: accepted with its DataPoint, or rejected with one reason and a detail."""
+
+    attempt: int
+    method: str
+    accepted: bool
+    reason: RejectReason | None = None
+    detail: str = ""
+    question: str | None = None
+    code: str | None = None
+    answer: str | None = None
+    datapoint: DataPoint | None = None
+    seed_ids: list[str] = Field(default_factory=list)
+    solves: list[SolveAttempt] = Field(default_factory=list)
+    similarity: float | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    tokens: int = 0
+    raw_reply: str | None = Field(default=None, description="The generation reply, kept for rejected items.")
+
+
+class Runner(Protocol):
+    """What the keep rule needs from a sandbox."""
+
+    async def run(self, code: str) -> ExecutionResult: ...
+
+
+class ChatClient(Protocol):
+    """What the keep rule and generators need from an LLM client (loong_env.llm.LLMClient fits)."""
+
+    async def chat(self, messages: list[dict[str, str]], **kwargs: Any) -> Any: ...
+
+
+_GIVE_UP = re.compile(
+    r"cannot be (?:determined|solved|computed)|can ?not solve|unable to (?:solve|determine)|not enough information"
+    r"|insufficient information|no (?:unique |valid )?solution|impossible to (?:solve|determine)|is undefined",
+    re.IGNORECASE,
+)
+
+
+def usage_tokens(completion: Any) -> int:
+    """Total tokens of a completion, whatever shape its usage record has."""
+    usage = getattr(completion, "usage", None)
+    if usage is None:
+        return 0
+    if isinstance(usage, dict):
+        return int(usage.get("total_tokens") or 0)
+    return int(getattr(usage, "total_tokens", 0) or 0)
+
+
+def shape_problem(question: str, config: KeepConfig) -> tuple[RejectReason, str] | None:
+    """Cheap text checks (length, repetition, copied scaffolding) before spending sandbox or LLM time."""
+    text = question.strip()
+    words = text.split()
+    if len(text) < config.min_question_chars or len(words) < config.min_question_words:
+        need = f"need >= {config.min_question_chars} chars and >= {config.min_question_words} words"
+        return RejectReason.too_short, f"question has {len(text)} chars / {len(words)} words; {need}"
+    if len(text) > config.max_question_chars:
+        return RejectReason.too_long, f"question has {len(text)} chars; limit {config.max_question_chars}"
+    lowered = normalize_question(text)
+    for marker in prompts.SCAFFOLD_MARKERS:
+        if marker in lowered:
+            return RejectReason.scaffold_copy, f"question contains prompt scaffolding {marker!r}"
+    tokens = re.findall(r"\w+", lowered)
+    if len(tokens) >= 20 and len(set(tokens)) / len(tokens) < config.degenerate_unique_ratio:
+        ratio = len(set(tokens)) / len(tokens)
+        return RejectReason.degenerate, f"only {ratio:.0%} of {len(tokens)} words are distinct (repetition)"
+    letters = sum(ch.isalpha() for ch in text)
+    if letters < 0.3 * len(text):
+        return RejectReason.degenerate, f"only {letters} of {len(text)} characters are letters"
+    return None
+
+
+def majority_needed(attempts: int, rule: str) -> int:
+    """How many agreeing solves the agreement rule asks for out of `attempts`."""
+    return {"any": 1, "majority": attempts // 2 + 1, "all": attempts}[rule]
+
+
+class KeepRule:
+    """Judges candidates; holds the novelty pool (seeds + kept) so every method is checked against it.
+
+    `sandbox` runs code with the domain's packages; `solver` answers without the code. The pool is
+    updated only at acceptance, with no await between the last check and the update, so concurrent
+    candidates cannot both be kept as duplicates.
+    """
+
+    def __init__(
+        self,
+        sandbox: Runner,
+        solver: ChatClient,
+        *,
+        config: KeepConfig | None = None,
+        tolerance: Tolerance | None = None,
+        requirements: list[str] | None = None,
+    ) -> None:
+        self.sandbox = sandbox
+        self.solver = solver
+        self.config = config or KeepConfig()
+        self.tolerance = tolerance
+        self.requirements = list(requirements or [])
+        self.pool = NoveltyIndex()
+
+    def add_to_pool(self, dp: DataPoint, kind: str) -> None:
+        """Make a seed or an already-kept item count against future candidates."""
+        self.pool.add(dp.question, dp.id, kind)
+
+    def novelty(self, question: str, parent_id: str | None = None) -> tuple[RejectReason, str, float] | None:
+        """Duplicate / too-similar check against the pool; an evol rewrite close to its parent gains nothing."""
+        cfg = self.config
+        parent_bar = cfg.novelty_threshold if cfg.parent_threshold is None else cfg.parent_threshold
+        if parent_id is not None and (sim := self.pool.similarity_to(question, parent_id)) > parent_bar:
+            detail = f"ROUGE-L {sim:.3f} > {parent_bar} to its parent {parent_id}"
+            return RejectReason.no_information_gain, detail, sim
+        if self.pool.contains(question):
+            return RejectReason.duplicate, "normalised question equals one already held", 1.0
+        nearest = self.pool.nearest(question, exclude=parent_id)
+        if nearest.similarity > cfg.novelty_threshold:
+            detail = f"ROUGE-L {nearest.similarity:.3f} > {cfg.novelty_threshold} to {nearest.kind} {nearest.item_id}"
+            return RejectReason.too_similar, detail, nearest.similarity
+        return None
+
+    async def judge(self, candidate: Candidate, verdict: Verdict) -> Verdict:
+        """Fill `verdict` for a parsed candidate: shape, novelty, sandbox, then the independent solve(s)."""
+        cfg = self.config
+        verdict.question, verdict.code = candidate.question, candidate.code
+        if found := shape_problem(candidate.question, cfg):
+            return _reject(verdict, *found)
+        if found := self.novelty(candidate.question, candidate.parent_id):
+            verdict.similarity = found[2]
+            return _reject(verdict, found[0], found[1])
+        verdict.similarity = self.pool.nearest(candidate.question, exclude=candidate.parent_id).similarity
+
+        started = time.perf_counter()
+        result = await self.sandbox.run(candidate.code)
+        verdict.timings["sandbox_s"] = round(time.perf_counter() - started, 4)
+        if found := _execution_problem(result, cfg):
+            return _reject(verdict, *found)
+        answer = result.stdout.strip()
+        verdict.answer = answer
+
+        needed = majority_needed(cfg.solve_attempts, cfg.agreement)
+        started = time.perf_counter()
+        for index in range(cfg.solve_attempts):
+            solve = await self._solve(candidate.question, answer, index, candidate.attempt)
+            verdict.solves.append(solve)
+            verdict.tokens += solve.tokens
+            agreed = sum(s.outcome == "agree" for s in verdict.solves)
+            if agreed >= needed or agreed + (cfg.solve_attempts - index - 1) < needed:
+                break
+        verdict.timings["solve_s"] = round(time.perf_counter() - started, 4)
+        agreed = sum(s.outcome == "agree" for s in verdict.solves)
+        if agreed < needed:
+            return _reject(verdict, *_disagreement_reason(verdict.solves, agreed, needed, answer))
+
+        # Last novelty check and pool update with no await in between: concurrent twins cannot both pass.
+        if found := self.novelty(candidate.question, candidate.parent_id):
+            verdict.similarity = found[2]
+            return _reject(verdict, found[0], found[1])
+        verdict.datapoint = self._datapoint(candidate, verdict, agreed)
+        self.add_to_pool(verdict.datapoint, "kept")
+        verdict.accepted = True
+        return verdict
+
+    async def _solve(self, question: str, answer: str, index: int, attempt: int) -> SolveAttempt:
+        # imported here so `loong --help` does not pay for sympy and the openai client
+        from loong_env.equivalence import compare
+        from loong_env.llm import LLMError
+        from loong_env.verifiers.boxed import extract_boxed
+
+        cfg = self.config
+        temperature = cfg.solve_temperature if index == 0 else cfg.retry_temperature
+        started = time.perf_counter()
+        try:
+            completion = await self.solver.chat(
+                prompts.solve(question), temperature=temperature, max_tokens=cfg.solve_max_tokens,
+                seed=attempt * 1000 + index,
+            )  # fmt: skip
+        except LLMError as exc:
+            return SolveAttempt(
+                outcome="llm_error", reason=str(exc)[:300], seconds=time.perf_counter() - started
+            )
+        seconds = round(time.perf_counter() - started, 4)
+        tokens = usage_tokens(completion)
+        text = completion.text or ""
+        boxed = extract_boxed(text)
+        common = {
+            "finish_reason": completion.finish_reason,
+            "tokens": tokens,
+            "seconds": seconds,
+            "boxed": boxed,
+        }
+        if boxed is None:
+            if completion.finish_reason == "length":
+                return SolveAttempt(
+                    outcome="truncated", reason=f"hit max_tokens={cfg.solve_max_tokens}", **common
+                )
+            if match := _GIVE_UP.search(text):
+                return SolveAttempt(outcome="gave_up", reason=f"solver wrote {match.group(0)!r}", **common)
+            return SolveAttempt(outcome="no_answer", reason="finished without \\boxed{}", **common)
+        comparison = await asyncio.to_thread(compare, boxed, answer, tolerance=self.tolerance)
+        if comparison.equal:
+            return SolveAttempt(outcome="agree", reason=comparison.reason, **common)
+        reason = comparison.reason + (f" ({comparison.error})" if comparison.error else "")
+        return SolveAttempt(outcome="disagree", reason=reason, **common)
+
+    def _datapoint(self, candidate: Candidate, verdict: Verdict, agreed: int) -> DataPoint:
+        assert verdict.answer is not None
+        metadata = {
+            "generator": candidate.method,
+            "model": candidate.model,
+            "seed_ids": candidate.seed_ids,
+            "parent_id": candidate.parent_id,
+            "attempt": candidate.attempt,
+            "parsed_by": candidate.parsed_by,
+            "timings": verdict.timings,
+            "novelty": {
+                "max_rouge_l": verdict.similarity,
+                "threshold": self.config.novelty_threshold,
+                "parent_rouge_l": (
+                    self.pool.similarity_to(candidate.question, candidate.parent_id)
+                    if candidate.parent_id
+                    else None
+                ),
+            },
+            "agreement": {
+                "rule": self.config.agreement,
+                "agreed": agreed,
+                "attempts": len(verdict.solves),
+                "solves": [s.model_dump(exclude={"seconds"}) for s in verdict.solves],
+            },
+            **candidate.extra,
+        }
+        return DataPoint(
+            question=candidate.question.strip(),
+            final_answer=verdict.answer,
+            rationale=candidate.code,
+            domain=candidate.domain,
+            source=f"loong_env:{candidate.method}",
+            required_dependencies=self.requirements,
+            answer_tolerance=self.tolerance,
+            metadata=metadata,
+        )
+
+
+def _reject(verdict: Verdict, reason: RejectReason, detail: str) -> Verdict:
+    verdict.accepted = False
+    verdict.reason = reason
+    verdict.detail = detail
+    return verdict
+
+
+def _execution_problem(result: ExecutionResult, cfg: KeepConfig) -> tuple[RejectReason, str] | None:
+    tail = (result.stderr or "").strip().splitlines()[-1:] or [""]
+    if result.status is ExecutionStatus.error:
+        return RejectReason.code_error, f"exit {result.exit_code}: {tail[0][:200]}"
+    if result.status is ExecutionStatus.timeout:
+        return RejectReason.code_timeout, f"code ran past the time limit ({result.duration_s:.1f}s)"
+    if result.status is not ExecutionStatus.ok:
+        return RejectReason.code_limit, f"sandbox status {result.status.value}: {tail[0][:200]}"
+    answer = result.stdout.strip()
+    if not answer:
+        return RejectReason.empty_output, "code ran but printed nothing"
+    if len(answer) > cfg.max_answer_chars:
+        return (
+            RejectReason.answer_too_long,
+            f"code printed {len(answer)} chars; an answer is <= {cfg.max_answer_chars}",
+        )
+    return None
+
+
+def _disagreement_reason(
+    solves: list[SolveAttempt], agreed: int, needed: int, answer: str
+) -> tuple[RejectReason, str]:
+    outcomes = [s.outcome for s in solves]
+    summary = f"{agreed}/{len(solves)} solves agreed, needed {needed}; code printed {answer[:60]!r}"
+    if "disagree" in outcomes:
+        boxed = [s.boxed for s in solves if s.outcome == "disagree"]
+        return RejectReason.disagreement, f"{summary}; solver boxed {boxed}"
+    if "gave_up" in outcomes:
+        return (
+            RejectReason.solver_gave_up,
+            f"{summary}; {next(s.reason for s in solves if s.outcome == 'gave_up')}",
+        )
+    if "no_answer" in outcomes:
+        return RejectReason.no_boxed_answer, summary
+    if "truncated" in outcomes:
+        return RejectReason.solve_truncated, f"{summary}; every solve hit max_tokens"
+    return RejectReason.llm_error, f"{summary}; {solves[-1].reason if solves else ''}"

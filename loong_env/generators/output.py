@@ -1,0 +1,328 @@
+"""Crash-safe generation output: what was written survives kill -9, and a re-run resumes without duplicates.
+
+Layout of an output directory:
+  accepted.jsonl   one kept DataPoint per line (append + flush + fsync per line)
+  rejected.jsonl   one rejected Verdict per line (same discipline)
+  manifest.json    counts and run history, replaced atomically (tmp + fsync + rename)
+A torn last line (a kill mid-write) is cut off on open; counts in the manifest are always recomputed
+from the files, so the manifest can lag the files by at most one verdict and never disagrees after open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, Field
+
+from loong_env.errors import LoongError
+from loong_env.generators.keep import RejectReason, Verdict
+from loong_env.types import DataPoint, normalize_question
+
+ACCEPTED = "accepted.jsonl"
+REJECTED = "rejected.jsonl"
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+
+
+class OutputError(LoongError):
+    """The output directory cannot be used as asked (another run holds it, or it belongs to another domain)."""
+
+
+class RunRecord(BaseModel):
+    """One invocation against the directory."""
+
+    started_at: float
+    ended_at: float | None = None
+    method: str
+    model: str | None = None
+    status: str = "running"  # running | target | max_attempts | time_budget | interrupted | exhausted
+    accepted: int = 0
+    rejected: int = 0
+    abandoned: int = 0
+    tokens: int = 0
+
+
+class Manifest(BaseModel):
+    """Summary of an output directory; `accepted`/`rejected` always equal the line counts of the files."""
+
+    version: int = 1
+    domain: str
+    target: int | None = None
+    accepted: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = Field(default_factory=dict)
+    accepted_by_method: dict[str, int] = Field(default_factory=dict)
+    next_attempt: int = 0
+    tokens: int = 0
+    updated_at: float = 0.0
+    runs: list[RunRecord] = Field(default_factory=list)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _repair_and_read(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSONL file; a torn tail (no final newline, or unparsable last line) is truncated away."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1  # everything after the last newline was never completed
+    records: list[dict[str, Any]] = []
+    offset = 0
+    for raw in data[:keep].splitlines(keepends=True):
+        try:
+            records.append(json.loads(raw))
+        except json.JSONDecodeError:
+            keep = offset  # a garbled line can only be the last one written before a crash; cut from here
+            break
+        offset += len(raw)
+    if keep != len(data):
+        with path.open("r+b") as fh:
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return records
+
+
+def _append_line(fh: Any, record: dict[str, Any]) -> None:
+    fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def datapoint_from_record(record: dict[str, Any]) -> DataPoint:
+    """Rebuild a DataPoint from an accepted.jsonl line (the computed `id` is dropped and recomputed)."""
+    return DataPoint.model_validate({k: v for k, v in record.items() if k != "id"})
+
+
+class GenerationWriter:
+    """Owns one output directory for one run: exclusive lock, resume state, durable appends, atomic manifest."""
+
+    def __init__(self, out_dir: str | os.PathLike[str], *, domain: str) -> None:
+        self.dir = Path(out_dir)
+        self.domain = domain
+        self.accepted_path = self.dir / ACCEPTED
+        self.rejected_path = self.dir / REJECTED
+        self.manifest_path = self.dir / MANIFEST
+        self.existing: list[DataPoint] = []
+        self.manifest: Manifest | None = None
+        self._hashes: set[str] = set()
+        self._lock_fh: Any = None
+        self._acc_fh: Any = None
+        self._rej_fh: Any = None
+        self._run: RunRecord | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def open(self, *, method: str, model: str | None = None, target: int | None = None) -> Self:
+        """Lock the directory, repair torn tails, load what earlier runs kept, and start a run record."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fh = (self.dir / LOCK).open("a")
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self._lock_fh.close()
+            raise OutputError(
+                f"{self.dir} is in use by another `loong generate` run (lock {self.dir / LOCK})"
+            ) from exc
+        old = self._read_manifest()
+        if old is not None and old.domain != self.domain:
+            self.close("interrupted")
+            raise OutputError(
+                f"{self.dir} holds domain {old.domain!r} but this run is for {self.domain!r}; use another --out"
+            )
+        accepted = _repair_and_read(self.accepted_path)
+        rejected = _repair_and_read(self.rejected_path)
+        self.existing = [datapoint_from_record(r) for r in accepted]
+        self._hashes = {normalize_question(dp.question) for dp in self.existing}
+        attempts = [r.get("metadata", {}).get("attempt") for r in accepted] + [
+            r.get("attempt") for r in rejected
+        ]
+        numbers = [a for a in attempts if isinstance(a, int)]
+        self.manifest = Manifest(
+            domain=self.domain,
+            target=target,
+            accepted=len(accepted),
+            rejected=len(rejected),
+            rejected_by_reason=dict(Counter(str(r.get("reason")) for r in rejected)),
+            accepted_by_method=dict(Counter(str(r.get("metadata", {}).get("generator")) for r in accepted)),
+            next_attempt=max([old.next_attempt if old else 0, *(n + 1 for n in numbers)]),
+            tokens=old.tokens if old else 0,
+            runs=old.runs if old else [],
+        )
+        for run in self.manifest.runs:  # a run that never closed was killed
+            if run.status == "running":
+                run.status = "killed"
+        self._run = RunRecord(started_at=time.time(), method=method, model=model)
+        self.manifest.runs.append(self._run)
+        self._acc_fh = self.accepted_path.open("a", encoding="utf-8")
+        self._rej_fh = self.rejected_path.open("a", encoding="utf-8")
+        _fsync_dir(self.dir)
+        self.write_manifest()
+        return self
+
+    def close(self, status: str, *, abandoned: int = 0) -> None:
+        """Finish the run record, write the final manifest, release files and the lock."""
+        if self._run is not None and self.manifest is not None:
+            self._run.status = status
+            self._run.ended_at = time.time()
+            self._run.abandoned = abandoned
+            self.write_manifest()
+        for fh in (self._acc_fh, self._rej_fh):
+            if fh is not None:
+                fh.close()
+        self._acc_fh = self._rej_fh = None
+        if self._lock_fh is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    @property
+    def accepted_count(self) -> int:
+        return self.manifest.accepted if self.manifest else 0
+
+    def seen(self, question: str) -> bool:
+        """True if an accepted item with this normalised question is already on disk."""
+        return normalize_question(question) in self._hashes
+
+    def record(self, verdict: Verdict) -> bool:
+        """Persist one finished attempt durably; returns True if it was written as accepted.
+
+        An accepted verdict whose question is already on disk is written as a `duplicate` rejection: the
+        writer is the last line of defence against duplicates across runs.
+        """
+        assert self.manifest is not None and self._run is not None, "call open() first"
+        self.manifest.tokens += verdict.tokens
+        self._run.tokens += verdict.tokens
+        self.manifest.next_attempt = max(self.manifest.next_attempt, verdict.attempt + 1)
+        if verdict.accepted and verdict.datapoint is not None and self.seen(verdict.datapoint.question):
+            verdict = verdict.model_copy(
+                update={
+                    "accepted": False,
+                    "reason": RejectReason.duplicate,
+                    "detail": "already in accepted.jsonl",
+                }
+            )
+        if verdict.accepted and verdict.datapoint is not None:
+            _append_line(self._acc_fh, verdict.datapoint.model_dump(mode="json"))
+            self._hashes.add(normalize_question(verdict.datapoint.question))
+            self.manifest.accepted += 1
+            method = str(verdict.datapoint.metadata.get("generator"))
+            self.manifest.accepted_by_method[method] = self.manifest.accepted_by_method.get(method, 0) + 1
+            self._run.accepted += 1
+            written = True
+        else:
+            _append_line(self._rej_fh, verdict.model_dump(mode="json", exclude={"datapoint"}))
+            reason = str(verdict.reason)
+            self.manifest.rejected += 1
+            self.manifest.rejected_by_reason[reason] = self.manifest.rejected_by_reason.get(reason, 0) + 1
+            self._run.rejected += 1
+            written = False
+        self.write_manifest()
+        return written
+
+    def write_manifest(self) -> None:
+        """Replace manifest.json atomically: readers see the old or the new one, never a torn file."""
+        assert self.manifest is not None
+        self.manifest.updated_at = time.time()
+        tmp = self.manifest_path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(self.manifest.model_dump_json(indent=2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.manifest_path)
+        _fsync_dir(self.dir)
+
+    def _read_manifest(self) -> Manifest | None:
+        try:
+            return Manifest.model_validate_json(self.manifest_path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return None  # unreadable manifest: everything it held is recomputed from the files
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close("interrupted" if exc[0] else "done")
+
+
+# -- reading and export ----------------------------------------------------------------------------
+
+
+def read_accepted(out_dir: str | os.PathLike[str]) -> list[DataPoint]:
+    """The kept datapoints of an output directory, ignoring a torn last line (read-only: nothing is repaired)."""
+    path = Path(out_dir) / ACCEPTED
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        if not line.endswith("\n"):
+            break
+        out.append(datapoint_from_record(json.loads(line)))
+    return out
+
+
+def read_rejected(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The rejected verdicts of an output directory as dicts (complete lines only)."""
+    path = Path(out_dir) / REJECTED
+    if not path.exists():
+        return []
+    return [
+        json.loads(line)
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if line.endswith("\n")
+    ]
+
+
+def read_manifest(out_dir: str | os.PathLike[str]) -> Manifest:
+    """The manifest of an output directory."""
+    return Manifest.model_validate_json((Path(out_dir) / MANIFEST).read_bytes())
+
+
+def to_dataset(out_dir: str | os.PathLike[str]) -> Any:
+    """Kept items as a `datasets.Dataset` (nested fields as JSON strings, same columns as seeds' `to_hf`)."""
+    from loong_env.seeds import SeedDataset
+
+    return SeedDataset(read_accepted(out_dir)).to_hf()
+
+
+def export_parquet(out_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> Path:
+    """Write kept items to Parquet (default: <out_dir>/accepted.parquet) and return the path."""
+    target = Path(path) if path is not None else Path(out_dir) / "accepted.parquet"
+    to_dataset(out_dir).to_parquet(str(target))
+    return target
+
+
+def push_to_hub(
+    out_dir: str | os.PathLike[str],
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """Upload kept items as a Hub dataset; raises OutputError with the cause if the Hub cannot be reached."""
+    dataset = to_dataset(out_dir)
+    if len(dataset) == 0:
+        raise OutputError(f"nothing to push: {Path(out_dir) / ACCEPTED} has no accepted items")
+    try:
+        return dataset.push_to_hub(repo_id, token=token, private=private, **kwargs)
+    except Exception as exc:
+        raise OutputError(f"push_to_hub({repo_id!r}) failed: {type(exc).__name__}: {exc}"[:500]) from exc

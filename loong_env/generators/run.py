@@ -1,0 +1,165 @@
+"""`run_generation`: one call from a domain name to a resumable output directory (the CLI and demo use it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loong_env.generators.base import CandidateGenerator, GenerationStats, VerdictCallback
+from loong_env.generators.evol_instruct import EvolInstructGenerator
+from loong_env.generators.few_shot import FewShotGenerator
+from loong_env.generators.keep import ChatClient, KeepConfig, KeepRule, Runner, Verdict
+from loong_env.generators.output import GenerationWriter
+from loong_env.generators.self_instruct import SelfInstructGenerator
+from loong_env.types import DataPoint
+
+METHODS: dict[str, type[CandidateGenerator]] = {
+    "few-shot": FewShotGenerator,
+    "self-instruct": SelfInstructGenerator,
+    "evol-instruct": EvolInstructGenerator,
+}
+
+
+def method_class(method: str) -> type[CandidateGenerator]:
+    """The generator class for a method name (`few-shot`, `few_shot` and `fewshot` all work)."""
+    key = method.lower().replace("_", "-")
+    key = {"fewshot": "few-shot", "selfinstruct": "self-instruct", "evol": "evol-instruct"}.get(key, key)
+    if key not in METHODS:
+        raise ValueError(f"unknown generation method {method!r}; choose one of {sorted(METHODS)}")
+    return METHODS[key]
+
+
+class GenerationSummary(BaseModel):
+    """What one `run_generation` call did, and where the results are."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    out_dir: Path
+    domain: str
+    method: str
+    model: str | None
+    accepted_total: int = Field(description="Accepted items in the directory, earlier runs included.")
+    accepted: int = Field(description="Accepted in this run.")
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    attempts: int
+    abandoned: int
+    tokens: int
+    elapsed_s: float
+    stopped_because: str
+    kept: list[DataPoint] = Field(default_factory=list)
+
+    @property
+    def acceptance(self) -> float:
+        finished = self.accepted + self.rejected
+        return self.accepted / finished if finished else 0.0
+
+    @property
+    def seconds_per_kept(self) -> float | None:
+        return self.elapsed_s / self.accepted if self.accepted else None
+
+
+def default_sandbox(requirements: list[str], *, timeout_s: float = 10.0) -> Runner:
+    """The project sandbox for a domain's requirement set."""
+    from loong_env.sandbox import Sandbox
+
+    return Sandbox(requirements=requirements, timeout_s=timeout_s)
+
+
+async def run_generation(
+    domain: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    n: int,
+    method: str = "few-shot",
+    max_attempts: int | None = None,
+    time_budget_s: float | None = None,
+    client: ChatClient | None = None,
+    base_url: str | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    seed: int = 0,
+    concurrency: int = 4,
+    max_tokens: int = 512,
+    temperature: float = 0.8,
+    keep_config: KeepConfig | None = None,
+    seeds_root: str | os.PathLike[str] | None = None,
+    sandbox: Runner | None = None,
+    on_verdict: VerdictCallback | None = None,
+    stats: GenerationStats | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+) -> GenerationSummary:
+    """Generate until `n` items are kept in `out` (earlier runs count), `max_attempts` or `time_budget_s`.
+
+    Without `client` or `base_url` it uses the embedded local model. Every finished attempt is written
+    (accepted.jsonl / rejected.jsonl) before `on_verdict` sees it; cancelling the task (Ctrl-C) leaves a
+    directory that the same call resumes.
+    """
+    from loong_env.seeds import load_seeds
+
+    seeds = load_seeds(domain, root=seeds_root)
+    if not seeds:
+        raise ValueError(f"domain {str(domain)!r} has no seeds to generate from")
+    domain_name = seeds.domains[0]
+    seeds = seeds.filter(domain=domain_name)
+    config = seeds.domain_config(domain_name)
+    own_client = client is None
+    if client is None:
+        from loong_env.llm import LLMClient
+
+        client = LLMClient(base_url=base_url, model=model, api_key=api_key, max_concurrency=concurrency)
+    own_sandbox = sandbox is None
+    runner = sandbox or default_sandbox(list(config.requirements))
+    keep = KeepRule(runner, client, config=keep_config, tolerance=config.answer_tolerance,
+                    requirements=list(config.requirements))  # fmt: skip
+    generator = method_class(method)(
+        seeds, client, keep, domain=domain_name, requirements=config.requirements, seed=seed,
+        concurrency=concurrency, max_tokens=max_tokens, temperature=temperature,
+    )  # fmt: skip
+    model_name = str(getattr(client, "model", None) or model or "")
+    writer = GenerationWriter(out, domain=domain_name).open(method=generator.name, model=model_name, target=n)
+    stats = stats or GenerationStats()
+    status = "interrupted"
+    try:
+        generator.remember(writer.existing)
+        generator.next_attempt = writer.manifest.next_attempt if writer.manifest else 0
+        if on_start is not None:
+            on_start({"domain": domain_name, "method": generator.name, "model": model_name,
+                      "already": writer.accepted_count, "target": n, "out": str(out)})  # fmt: skip
+
+        async def record(verdict: Verdict) -> None:
+            if not writer.record(verdict) and verdict.accepted:  # the writer found it on disk already
+                stats.accepted -= 1
+                stats.rejected["duplicate"] += 1
+                if verdict.datapoint in generator.kept:
+                    generator.kept.remove(verdict.datapoint)
+            if on_verdict is not None:
+                result = on_verdict(verdict)
+                if asyncio.iscoroutine(result):
+                    await result
+
+        remaining = n - writer.accepted_count
+        if remaining <= 0:
+            stats.stopped_because = "target"
+        else:
+            await generator.run(target=remaining, max_attempts=max_attempts, time_budget_s=time_budget_s,
+                                on_verdict=record, stats=stats)  # fmt: skip
+        status = stats.stopped_because or "exhausted"
+    finally:
+        writer.close(status, abandoned=stats.abandoned)
+        if own_sandbox and hasattr(runner, "aclose"):
+            await runner.aclose()
+        if own_client and hasattr(client, "aclose"):
+            await client.aclose()
+    kept = generator.kept[len(writer.existing) :]
+    return GenerationSummary(
+        out_dir=Path(out), domain=domain_name, method=generator.name, model=model_name or None,
+        accepted_total=writer.accepted_count, accepted=stats.accepted, rejected=sum(stats.rejected.values()),
+        rejected_by_reason=dict(stats.rejected), attempts=stats.attempts, abandoned=stats.abandoned,
+        tokens=stats.tokens, elapsed_s=round(stats.elapsed_s, 3), stopped_because=status, kept=kept,
+    )  # fmt: skip
