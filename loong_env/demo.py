@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=8, help="env episodes (questions) in the RL part")
     p.add_argument("--env-domains", nargs="*", default=["number_theory_combinatorics", "probability_statistics",
                    "advanced_math", "finance"], help="seed domains the env draws questions from")  # fmt: skip
-    p.add_argument("--max-tokens", type=int, default=640, help="token budget of each policy answer")
+    p.add_argument("--max-tokens", type=int, default=512, help="token budget of each policy answer")
+    p.add_argument("--max-difficulty", type=int, default=2, choices=range(1, 6),
+                   help="hardest seed level the env serves (the default local model is 0.5B)")
     p.add_argument("--out", help="generation output directory (default: a fresh temporary one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: the embedded local model)")
@@ -48,7 +50,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     """Both parts, sharing one LLM client (and so one local server)."""
     from loong_env.llm import LLMClient
 
-    console = Console()
+    console = Console(width=max(120, Console().width))  # tables stay readable when piped to a file or CI log
     console.rule("[bold]loong_env demo")
     started = time.perf_counter()
     client = LLMClient(base_url=args.base_url, model=args.model, max_concurrency=4)
@@ -91,7 +93,7 @@ async def _env_loop(args: argparse.Namespace, client, console: Console) -> list[
 
     console.rule(f"[bold]2. env: {args.episodes} episodes over {', '.join(args.env_domains)}")
     parts = [load_seeds(d) for d in args.env_domains]
-    seeds = SeedDataset([p for ds in parts for p in ds if (p.difficulty or 3) <= 3],
+    seeds = SeedDataset([p for ds in parts for p in ds if (p.difficulty or 3) <= args.max_difficulty],
                         {d: ds.domain_config(d) for ds in parts for d in ds.domains})  # fmt: skip
     env = SingleStepEnv(seeds)
     observations = await env.reset(batch_size=args.episodes, seed=args.seed)
@@ -108,7 +110,7 @@ async def _env_loop(args: argparse.Namespace, client, console: Console) -> list[
     rows = []
     table = Table(title="env episodes", show_lines=False)
     for col in ("#", "domain", "d", "question", "model's answer", "reference", "verdict", "reward"):
-        table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=36 if col == "question" else 18)
+        table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=40 if col == "question" else 22)
     for r in results:
         dp = r.info["datapoint"]
         ver = r.info["verification"]
