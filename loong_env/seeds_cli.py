@@ -26,6 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls = seeds_sub.add_parser("list", parents=[common], help="count seeds per domain and difficulty")
     ls.set_defaults(func=_list)
 
+    prep = seeds_sub.add_parser(
+        "prepare",
+        parents=[common],
+        help="create the sandbox environment of every domain now, so later runs (and tests) work offline",
+    )
+    prep.set_defaults(func=_prepare)
+
     val = seeds_sub.add_parser(
         "validate",
         parents=[common],
@@ -113,4 +120,18 @@ def _validate(args: argparse.Namespace) -> int:
         console.print(f"[red]{len(failures)} of {len(report.checks)} seeds do not reproduce their answer[/red]")
         return 1
     console.print(f"[green]{len(report.checks) - len(failures)} of {len(report.checks)} seeds reproduce their answer[/green]")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from loong_env.sandbox import ensure_env
+
+    console = Console()
+    dataset = _load(args, console)
+    if dataset is None:
+        return 2
+    sets = {tuple(sorted(p.required_dependencies or dataset.domain_config(p.domain).requirements)) for p in dataset}
+    for requirements in sorted(sets):
+        python = ensure_env(list(requirements))
+        console.print(f"ready: [{', '.join(requirements) or 'standard library only'}] -> {python}", highlight=False, markup=False)
     return 0

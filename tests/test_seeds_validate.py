@@ -69,3 +69,9 @@ def test_checks_are_judged_per_seed(tmp_path: Path) -> None:
     assert [c.status for c in report.checks] == [CheckStatus.passed, CheckStatus.failed, CheckStatus.error,
                                                  CheckStatus.passed]  # fmt: skip
     assert report.domains[0].passed == 2 and report.domains[0].failed == 1 and report.domains[0].errors == 1
+
+
+def test_prepare_creates_each_requirement_set_once(tmp_path: Path, capsys) -> None:
+    assert main(["seeds", "prepare", str(_domain(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert out.count("ready: [standard library only] -> ") == 1
