@@ -127,6 +127,25 @@ def test_cannot_delete_files_outside_scratch(sb):
         victim.unlink()
 
 
+def test_scratch_made_unreadable_is_still_removed(sb):
+    # Without CAP_DAC_OVERRIDE a plain rmtree cannot enter a chmod-0 directory; the fixture checks the dir is gone.
+    code = (
+        "import os\n"
+        "os.makedirs('a/b/c')\n"
+        "open('a/b/c/f', 'w').write('x' * 1000)\n"
+        "os.symlink('/tmp', 'a/to-tmp')\n"  # never followed by the clean-up's chmod
+        "for d in ('a/b/c', 'a/b', 'a'):\n"
+        "    os.chmod(d, 0)\n"
+        "os.chmod('.', 0o500)\n"
+        "print('locked')\n"
+    )
+    res = sb.run_sync(code)
+    assert res.status is ExecutionStatus.ok, res
+    assert res.stdout == "locked\n"
+    probe = sb.run_sync("import os, stat\nprint(oct(stat.S_IMODE(os.stat('/tmp').st_mode)))")
+    assert probe.stdout.strip() in ("0o755", "0o1777"), "the clean-up changed a symlink's target"
+
+
 def test_fork_bomb_is_bounded(sb):
     code = (
         "import os, time\n"
