@@ -245,3 +245,39 @@ def test_deep_recursion_is_a_result_not_a_crash_of_the_host(sb):
     res = sb.run_sync(code)
     # Python 3.11 keeps Python frames off the C stack, so this ends by memory, time or a RecursionError.
     assert res.status is not ExecutionStatus.ok
+
+
+def test_files_left_on_private_mounts_never_reach_the_next_run(sb):
+    """Runs on one worker share its private /tmp, $HOME and /dev/shm; what one leaves there is removed."""
+    name = f"loong-leftover-{uuid.uuid4().hex}"
+    places = ["/tmp", "/dev/shm", str(Path.home()), str(Path.home() / ".cache")]
+    write = "import os\n" + "".join(
+        f"try:\n    os.makedirs({p!r}, exist_ok=True); open(os.path.join({p!r}, {name!r}), 'w').write('x')\n"
+        f"    print('wrote', {p!r})\nexcept OSError as e:\n    print('refused', {p!r}, e.errno)\n"
+        for p in places
+    )
+    first = sb.run_sync(write)
+    assert first.status is ExecutionStatus.ok, first
+    assert first.stdout.count("wrote") >= 2, first.stdout  # /tmp and /dev/shm at least are writable in-jail
+    look = "import os\n" + "".join(f"print(os.path.exists(os.path.join({p!r}, {name!r})))\n" for p in places)
+    second = sb.run_sync(look)
+    assert second.stdout.split() == ["False"] * len(places), second.stdout
+
+
+def test_a_run_that_fills_tmp_does_not_fail_the_next_one(sb):
+    fill = (
+        "import os\n"
+        "os.makedirs('/tmp/fill', exist_ok=True)\n"
+        "i = 0\n"
+        "try:\n"
+        "    while i < 10_000:\n"
+        "        with open(f'/tmp/fill/{i}', 'wb') as f:\n"
+        "            f.write(b'x' * (32 << 20))\n"
+        "        i += 1\n"
+        "except OSError as e:\n"
+        "    print('full after', i, e.errno)\n"
+    )
+    first = sb.run_sync(fill)
+    assert "full after" in first.stdout, first
+    second = sb.run_sync("open('/tmp/probe', 'wb').write(b'y' * (1 << 20)); print('ok')")
+    assert second.status is ExecutionStatus.ok and second.stdout.strip() == "ok", second

@@ -60,9 +60,10 @@ def bwrap_argv(bwrap: str, python: Path, worker_script: Path, *, scratch_mb: int
     hidden = [Path("/tmp")] + ([home] if home != Path("/") else [])
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     # Hide the user's home (dotfiles, tokens) and the host's /tmp; bind back only what the interpreter needs.
+    size = ["--size", str(scratch_mb * 1024 * 1024)]  # every writable tmpfs is capped: no filling RAM via /dev/shm
     if home != Path("/"):
-        argv += ["--tmpfs", str(home)]
-    argv += ["--size", str(scratch_mb * 1024 * 1024), "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+        argv += [*size, "--tmpfs", str(home)]
+    argv += [*size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
     for path in needed:
         resolved = path.resolve()
         if any(_under(resolved, h) for h in hidden):

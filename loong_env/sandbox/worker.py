@@ -348,9 +348,13 @@ def _classify(status_word: int, stderr: bytes) -> tuple[str, int]:
 
 
 def _remove_scratch(path: str) -> None:
-    """Remove a run's scratch dir, even one whose directories the snippet made unreadable (chmod 0)."""
+    """Remove a run's scratch dir (or a file it left), even one whose directories it made unreadable (chmod 0)."""
     try:
         os.rmdir(path)  # the common case: the snippet wrote nothing
+        return
+    except NotADirectoryError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
         return
     except OSError:
         pass
@@ -367,6 +371,55 @@ def _remove_scratch(path: str) -> None:
             with os.scandir(d) as entries:
                 stack += [e.path for e in entries if e.is_dir(follow_symlinks=False)]
     shutil.rmtree(path, ignore_errors=True)
+
+
+class _Leftovers:
+    """Files a run left on the worker's private tmpfs mounts (/tmp, $HOME, /dev/shm, ...), removed after it.
+
+    Runs on one worker share those mounts; without this a file written to /tmp by one snippet would be seen
+    by the next, or a full /tmp would fail it. A snapshot of every directory's mtime taken at start-up makes
+    the check per run a handful of stat calls; only a directory that changed is listed and cleaned.
+    """
+
+    def __init__(self) -> None:
+        self.dirs: dict[str, int] = {}
+        self.keep: set[str] = set()
+        for root in self._writable_tmpfs_mounts():
+            device = os.lstat(root).st_dev
+            for top, subdirs, files in os.walk(root):
+                self.dirs[top] = os.lstat(top).st_mtime_ns
+                self.keep.update(os.path.join(top, name) for name in files)
+                on_this_mount = []
+                for name in subdirs:
+                    path = os.path.join(top, name)
+                    self.keep.add(path)
+                    if os.lstat(path).st_dev == device:
+                        on_this_mount.append(name)
+                subdirs[:] = on_this_mount  # another mount below: its own root, or read-only
+
+    @staticmethod
+    def _writable_tmpfs_mounts() -> list[str]:
+        roots = []
+        with open("/proc/self/mountinfo") as fh:
+            for line in fh:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                if right.split()[:1] == ["tmpfs"] and "rw" in fields[5].split(","):
+                    roots.append(fields[4].replace("\\040", " "))
+        return roots
+
+    def scrub(self) -> None:
+        for d, mtime in self.dirs.items():
+            try:
+                if os.lstat(d).st_mtime_ns == mtime:
+                    continue
+                for name in os.listdir(d):
+                    path = os.path.join(d, name)
+                    if path not in self.keep:
+                        _remove_scratch(path)
+                self.dirs[d] = os.lstat(d).st_mtime_ns
+            except OSError:
+                continue
 
 
 _runs = 0
@@ -474,10 +527,13 @@ def main() -> None:
         _prctl(PR_SET_DUMPABLE, 0)  # snippets share our uid: keep them out of our memory via /proc
     scratch_root = hello.get("scratch", "/tmp")
     _write_frame({**_setup(hello), "one_fork": _SETNS_OK})
+    leftovers = _Leftovers() if _ISOLATE else None  # never scrub the host's /tmp when unisolated
     while (req := _read_frame()) is not None:
         _proto_out.write(ACK)  # "I have it": lets the host tell a dead worker from a deadly snippet
         _proto_out.flush()
         _write_frame(_run(req, scratch_root))
+        if leftovers is not None:
+            leftovers.scrub()  # after answering: off the run's critical path
         # Reap anything else re-parented to us (there should be nothing).
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0]:
