@@ -9,8 +9,8 @@
    replayed by a bare `openai.AsyncOpenAI` loop at the same concurrency against the same server. Ratio =
    pipeline completion tokens/s over bare-loop completion tokens/s (target >= 0.90). Both send
    `cache_prompt: false` so the replay of identical prompts gets no prompt-cache advantage. The bare loop
-   has no sandbox, no parsing and no waiting for a generation before its solve (all its requests are
-   known up front), so it is an upper bound. The sandbox is built and warmed before timing.
+   has no sandbox, no parsing and no waiting for a generation before its repair or solve (all its requests
+   are known up front), so it is an upper bound. Code-repair requests and solve retries are part of both. The sandbox is built and warmed before timing.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import os
 import platform
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import openai
 
 from loong_env import local
-from loong_env.generators import GenerationStats, read_accepted, rouge_l, run_generation
+from loong_env.generators import GenerationStats, Verdict, read_accepted, rouge_l, run_generation
 from loong_env.llm import LOCAL_API_KEY, LLMClient
 from loong_env.sandbox import Sandbox
 from loong_env.seeds import load_seeds
@@ -114,11 +115,12 @@ async def main() -> None:
         inner = LLMClient(base_url=server.base_url, model=server.model, max_concurrency=args.concurrency)
         client = RecordingClient(inner)
         stats = GenerationStats()
+        verdicts: list[Verdict] = []
         started = time.perf_counter()
         summary = await run_generation(
             args.domain, out=out_root / method, n=args.attempts, method=method, max_attempts=args.attempts,
             time_budget_s=args.time_budget, client=client, concurrency=args.concurrency, stats=stats,
-            sandbox=sandbox,
+            sandbox=sandbox, on_verdict=verdicts.append,
         )  # fmt: skip
         wall = time.perf_counter() - started
         kept = read_accepted(out_root / method)
@@ -137,6 +139,18 @@ async def main() -> None:
             f"({summary.abandoned} abandoned) in {wall:.0f}s; s/kept: {spk}; stopped: {summary.stopped_because}"
         )
         print(f"  rejected: {json.dumps(summary.rejected_by_reason, sort_keys=True)}")
+        repaired = [v for v in verdicts if v.repairs]
+        fixed = [v for v in repaired if v.repairs[-1].outcome == "fixed"]
+        retried = [v for v in verdicts if len(v.solves) > 1]
+        print(
+            f"  code repairs: {len(repaired)} tried, {len(fixed)} ran after repair, "
+            f"{sum(v.accepted for v in fixed)} of those kept; outcomes "
+            f"{json.dumps(dict(Counter(v.repairs[-1].outcome for v in repaired)), sort_keys=True)}"
+        )
+        print(
+            f"  solves: {sum(len(v.solves) for v in verdicts)} requests, {len(retried)} candidates needed a "
+            f"retry after an unanswered solve, {sum(v.accepted for v in retried)} of those kept"
+        )
         for dp, sim in zip(kept, novelty, strict=True):
             print(
                 f"  kept (max ROUGE-L to seeds {sim:.2f}, {'novel' if sim <= 0.7 else 'NOT novel'}): "

@@ -67,6 +67,16 @@ class Request:
         return "\\boxed{}" in self.user and "response_format" not in self.body
 
     @property
+    def is_repair(self) -> bool:
+        """A follow-up asking the writer to fix code that failed in the sandbox."""
+        return "Fix the code" in self.user and not self.is_solve
+
+    @property
+    def repair_failure(self) -> str:
+        """What a repair request says went wrong (traceback tail or 'printed nothing')."""
+        return self.user.split("It failed:\n", 1)[1].split("\n\nFix the code", 1)[0] if self.is_repair else ""
+
+    @property
     def solve_question(self) -> str:
         """The question a solve request carries (the user message before the instruction line)."""
         return self.user.split("\n\nSolve step by step")[0]

@@ -341,3 +341,143 @@ async def test_sample_serves_kept_items_from_a_background_refilled_buffer(seeds_
     static = StaticGenerator(seeds, seed=3)
     first_pass = [await static.sample() for _ in range(len(seeds))]
     assert sorted(dp.id for dp in first_pass) == sorted(dp.id for dp in seeds)  # every seed once per pass
+
+
+# -- code repair: one follow-up to the writer when its code crashes or prints nothing -----------------
+
+BROKEN = {
+    "code_error": ("total = 23 + undefined_name\nprint(total)", "undefined_name"),
+    "empty_output": ("total = 23 + 18", "printed nothing"),
+}
+
+
+def repair_script(broken: str, repaired: Answer, solve: Answer = SOLVE_OK) -> callable:
+    """Generation gets the broken candidate, a repair request gets `repaired`, a solve gets `solve`."""
+
+    def script(req: Request) -> Answer:
+        if req.is_solve:
+            return solve
+        if req.is_repair:
+            return repaired
+        return Answer(candidate_json(NOVEL_Q, broken))
+
+    return script
+
+
+@pytest.mark.parametrize("failure", sorted(BROKEN))
+async def test_failing_code_is_repaired_once_and_kept_with_provenance(failure, seeds_root, tmp_path, sandbox):
+    broken, shown = BROKEN[failure]
+    script = repair_script(broken, Answer(candidate_json(NOVEL_Q, NOVEL_CODE)))
+    verdicts, server = await run_once(seeds_root, tmp_path / "out", sandbox, script)
+
+    v = verdicts[0]
+    assert v.accepted, (v.reason, v.detail)
+    dp = read_accepted(tmp_path / "out")[0]
+    assert (dp.final_answer, dp.rationale) == ("41", NOVEL_CODE)  # the repaired code is the rationale
+    repair = dp.metadata["repair"]
+    assert repair["repaired"] is True and repair["original_code"] == broken
+    assert [(r["failed_with"], r["outcome"], r["code"]) for r in repair["rounds"]] == [
+        (failure, "fixed", NOVEL_CODE)
+    ]
+    assert "repair_s" in dp.metadata["timings"]
+    repairs = [r for r in server.requests if r.is_repair]
+    assert len(repairs) == 1
+    # the writer saw its own code and what went wrong, and was asked for the same JSON as before
+    assert broken in repairs[0].user and NOVEL_Q in repairs[0].user and shown in repairs[0].repair_failure
+    assert repairs[0].body["response_format"]["type"] == "json_schema"
+    # the independent solve saw neither the broken nor the repaired code
+    for solve in server.solve_requests():
+        assert NOVEL_CODE not in json.dumps(solve.body) and broken not in json.dumps(solve.body)
+
+
+@pytest.mark.parametrize(
+    ("repaired", "reason", "detail_has"),
+    [
+        (Answer(candidate_json(NOVEL_Q, "print(41 / zero)")), "code_error", "after 1 repair"),
+        (Answer(candidate_json(NOVEL_Q, "answer = 41")), "empty_output", "after 1 repair"),
+        (Answer("Sorry, I cannot fix this."), "code_error", "unparsable"),
+        (Answer("bad request", status=400), "code_error", "llm_error"),
+    ],
+    ids=["still_raises", "now_prints_nothing", "unparsable_reply", "request_failed"],
+)
+async def test_a_repair_that_fails_too_is_rejected_with_the_specific_reason(
+    repaired, reason, detail_has, seeds_root, tmp_path, sandbox
+):
+    script = repair_script(BROKEN["code_error"][0], repaired)
+    verdicts, server = await run_once(seeds_root, tmp_path / "out", sandbox, script)
+
+    v = verdicts[0]
+    assert not v.accepted and v.reason == RejectReason(reason), v.detail
+    assert detail_has in v.detail
+    assert len(v.repairs) == 1 and v.repairs[0].failed_with == "code_error"
+    assert server.solve_requests() == []  # nothing is solved for code that never printed an answer
+    assert len([r for r in server.requests if r.is_repair]) == 1  # one round by default, never more
+    rejected = read_rejected(tmp_path / "out")
+    assert [r["reason"] for r in rejected] == [reason] and len(rejected[0]["repairs"]) == 1
+
+
+async def test_repair_disabled_sends_no_extra_request(seeds_root, tmp_path, sandbox):
+    script = repair_script(BROKEN["code_error"][0], Answer(candidate_json(NOVEL_Q, NOVEL_CODE)))
+    verdicts, server = await run_once(seeds_root, tmp_path / "out", sandbox, script,
+                                      keep_config=KeepConfig(repair_attempts=0))  # fmt: skip
+    v = verdicts[0]
+    assert v.reason == RejectReason.code_error and v.repairs == []
+    assert "undefined_name" in v.detail
+    assert len(server.requests) == 1 and not server.requests[0].is_repair
+
+
+async def test_code_that_runs_first_time_gets_no_repair_request(seeds_root, tmp_path, sandbox):
+    script = repair_script(NOVEL_CODE, Answer("unused"))
+    verdicts, server = await run_once(seeds_root, tmp_path / "out", sandbox, script)
+    assert verdicts[0].accepted and verdicts[0].datapoint.metadata["repair"] == {"repaired": False}
+    assert not any(r.is_repair for r in server.requests)
+
+
+# -- solve retries: only a solve that boxed nothing is asked again ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "retries", "kept", "outcomes"),
+    [
+        (Answer("Let me think. " * 50, finish_reason="length"), 1, True, ["truncated", "agree"]),
+        (Answer("The answer is forty-one."), 1, True, ["no_answer", "agree"]),
+        (Answer("Let me think. " * 50, finish_reason="length"), 0, False, ["truncated"]),
+        (Answer("23 + 18 = 42. \\boxed{42}"), 1, False, ["disagree"]),  # evidence: never retried
+    ],
+    ids=["truncated_then_agrees", "unboxed_then_agrees", "retries_off", "disagreement_is_final"],
+)
+async def test_only_unanswered_solves_are_retried(
+    first, retries, kept, outcomes, seeds_root, tmp_path, sandbox
+):
+    script = script_of(Answer(candidate_json(NOVEL_Q, NOVEL_CODE)), [first, Answer("\\boxed{41}")])
+    config = KeepConfig(unanswered_retries=retries)
+    verdicts, server = await run_once(seeds_root, tmp_path / "out", sandbox, script, keep_config=config)
+    v = verdicts[0]
+    assert v.accepted is kept, (v.reason, v.detail)
+    assert [s.outcome for s in v.solves] == outcomes
+    temps = [r.body.get("temperature") for r in server.solve_requests()]
+    assert len(temps) == len(outcomes) and temps[0] == 0.0 and all(t > 0 for t in temps[1:])
+    if kept:
+        assert v.datapoint.metadata["agreement"]["agreed"] == 1
+
+
+def test_repair_reply_parser_takes_json_then_a_fenced_block_then_bare_code():
+    from loong_env.generators import ParseFailure, parse_code
+
+    assert parse_code(candidate_json(NOVEL_Q, NOVEL_CODE)) == NOVEL_CODE
+    assert parse_code("Here is the fix:\n```python\nx = 41\nprint(x)\n```") == "x = 41\nprint(x)"
+    assert parse_code("x = 41\nprint(x)") == "x = 41\nprint(x)"
+    with pytest.raises(ParseFailure, match="found"):
+        parse_code("I could not fix it.")
+
+
+async def test_repair_request_names_the_missing_import_without_file_paths(seeds_root, tmp_path, sandbox):
+    """What Qwen2.5-Coder-0.5B did here: `from sympy import Bell`; shown only the traceback it re-imported it."""
+    broken = "from math import bell\nprint(bell(4))"
+    script = repair_script(broken, Answer(candidate_json(NOVEL_Q, NOVEL_CODE)))
+    verdicts, server = await run_once(seeds_root, tmp_path / "out", sandbox, script)
+    assert verdicts[0].accepted, verdicts[0].detail
+    shown = next(r for r in server.requests if r.is_repair).repair_failure
+    assert "cannot import name 'bell' from 'math'" in shown
+    assert "`bell` does not exist in `math`" in shown
+    assert " (/" not in shown  # the interpreter's file path is cut

@@ -58,7 +58,9 @@ async def test_every_method_ends_each_real_candidate_with_a_verdict_and_files_ag
             assert v.accepted or v.detail, (method, v)
             assert v.reason != RejectReason.internal_error, (method, v.detail)
             if v.accepted:  # a kept item really was checked by both routes
-                assert v.datapoint.final_answer == v.answer and v.solves[0].outcome == "agree"
+                assert v.datapoint.final_answer == v.answer and v.solves[-1].outcome == "agree"
+                assert v.datapoint.rationale == v.code  # the code that printed the answer (repaired or not)
+            assert len(v.repairs) <= keep.repair_attempts
         accepted, rejected = read_accepted(out), read_rejected(out)
         manifest = read_manifest(out)
         assert len(accepted) == manifest.accepted == sum(v.accepted for v in got)

@@ -13,7 +13,15 @@ from loong_env.generators.base import (
 )
 from loong_env.generators.evol_instruct import EvolInstructGenerator
 from loong_env.generators.few_shot import FewShotGenerator
-from loong_env.generators.keep import Candidate, KeepConfig, KeepRule, RejectReason, SolveAttempt, Verdict
+from loong_env.generators.keep import (
+    Candidate,
+    KeepConfig,
+    KeepRule,
+    RejectReason,
+    RepairAttempt,
+    SolveAttempt,
+    Verdict,
+)
 from loong_env.generators.novelty import NoveltyIndex, rouge_l
 from loong_env.generators.output import (
     GenerationWriter,
@@ -26,7 +34,7 @@ from loong_env.generators.output import (
     read_rejected,
     to_dataset,
 )
-from loong_env.generators.parsing import ParsedCandidate, ParseFailure, parse_candidate
+from loong_env.generators.parsing import ParsedCandidate, ParseFailure, parse_candidate, parse_code
 from loong_env.generators.run import METHODS, GenerationSummary, method_class, run_generation
 from loong_env.generators.self_instruct import SelfInstructGenerator
 from loong_env.generators.static import StaticGenerator
@@ -51,6 +59,7 @@ __all__ = [
     "ParsedCandidate",
     "Proposal",
     "RejectReason",
+    "RepairAttempt",
     "SelfInstructGenerator",
     "SolveAttempt",
     "StaticGenerator",
@@ -58,6 +67,7 @@ __all__ = [
     "export_parquet",
     "method_class",
     "parse_candidate",
+    "parse_code",
     "push_to_hub",
     "read_accepted",
     "read_manifest",

@@ -1,6 +1,7 @@
 """THE keep rule, in one place: a candidate is kept only when two independent routes agree.
 
 Route 1: the candidate's code runs in the sandbox with its domain's packages and prints a non-empty answer.
+         When it crashes or prints nothing, the writer gets one repair round (its code + the traceback).
 Route 2: an independent chain-of-thought solve (without the code) boxes an equivalent answer.
 Before either, cheap checks reject malformed, degenerate, scaffold-copying and non-novel questions.
 Every candidate ends with exactly one Verdict: accepted, or rejected with one specific RejectReason.
@@ -63,11 +64,26 @@ class KeepConfig(BaseModel):
         None,
         description="Evol only: bar for similarity to the candidate's own parent; None = novelty_threshold.",
     )
-    solve_attempts: int = Field(1, ge=1)
+    solve_attempts: int = Field(1, ge=1, description="Independent answered solves the agreement rule counts.")
     agreement: Literal["any", "majority", "all"] = "any"
+    unanswered_retries: int = Field(
+        1,
+        ge=0,
+        description="Extra solves (at retry_temperature) when a solve boxed nothing (truncated, no box, "
+        "request failed): no evidence either way, so a retry does not loosen the agreement rule. A solve "
+        "that boxed a different answer or gave up is never retried.",
+    )
     solve_max_tokens: int = 1024
     solve_temperature: float = 0.0
     retry_temperature: float = 0.7
+    repair_attempts: int = Field(
+        1,
+        ge=0,
+        description="Follow-ups asking the writer to fix code that crashed or printed nothing; 0 = off.",
+    )
+    repair_max_tokens: int = 512
+    repair_temperature: float = 0.2
+    repair_traceback_lines: int = Field(6, ge=1, description="Last stderr lines shown to the writer.")
 
 
 class SolveAttempt(BaseModel):
@@ -77,6 +93,18 @@ class SolveAttempt(BaseModel):
     boxed: str | None = None
     finish_reason: str | None = None
     reason: str = ""
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+class RepairAttempt(BaseModel):
+    """One repair round: why the code before it failed, what the writer sent back, and how that ran."""
+
+    failed_with: str = Field(description="The reject reason of the code before this repair.")
+    failure: str = Field(description="What the writer was shown: traceback tail or 'it printed nothing'.")
+    outcome: Literal["fixed", "still_failing", "unparsable", "truncated", "llm_error"]
+    code: str | None = Field(default=None, description="The corrected code the writer sent back.")
+    detail: str = ""
     tokens: int = 0
     seconds: float = 0.0
 
@@ -110,6 +138,7 @@ class Verdict(BaseModel):
     datapoint: DataPoint | None = None
     seed_ids: list[str] = Field(default_factory=list)
     solves: list[SolveAttempt] = Field(default_factory=list)
+    repairs: list[RepairAttempt] = Field(default_factory=list)
     similarity: float | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     tokens: int = 0
@@ -168,6 +197,11 @@ def shape_problem(question: str, config: KeepConfig) -> tuple[RejectReason, str]
     return None
 
 
+# Failures the writer may fix from a traceback; timeouts and limits are left alone (a rewrite rarely helps).
+REPAIRABLE = (RejectReason.code_error, RejectReason.empty_output)
+_UNANSWERED = ("truncated", "no_answer", "llm_error")
+
+
 def majority_needed(attempts: int, rule: str) -> int:
     """How many agreeing solves the agreement rule asks for out of `attempts`."""
     return {"any": 1, "majority": attempts // 2 + 1, "all": attempts}[rule]
@@ -176,9 +210,10 @@ def majority_needed(attempts: int, rule: str) -> int:
 class KeepRule:
     """Judges candidates; holds the novelty pool (seeds + kept) so every method is checked against it.
 
-    `sandbox` runs code with the domain's packages; `solver` answers without the code. The pool is
-    updated only at acceptance, with no await between the last check and the update, so concurrent
-    candidates cannot both be kept as duplicates.
+    `sandbox` runs code with the domain's packages; `solver` answers without the code; `writer` (default:
+    the solver's client) gets the repair request when code fails, with the JSON schema unless
+    `json_mode=False`. The pool is updated only at acceptance, with no await between the last check and
+    the update, so concurrent candidates cannot both be kept as duplicates.
     """
 
     def __init__(
@@ -186,12 +221,16 @@ class KeepRule:
         sandbox: Runner,
         solver: ChatClient,
         *,
+        writer: ChatClient | None = None,
+        json_mode: bool = True,
         config: KeepConfig | None = None,
         tolerance: Tolerance | None = None,
         requirements: list[str] | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.solver = solver
+        self.writer = writer if writer is not None else solver
+        self.json_mode = json_mode
         self.config = config or KeepConfig()
         self.tolerance = tolerance
         self.requirements = list(requirements or [])
@@ -227,22 +266,42 @@ class KeepRule:
             return _reject(verdict, found[0], found[1])
         verdict.similarity = self.pool.nearest(candidate.question, exclude=candidate.parent_id).similarity
 
-        started = time.perf_counter()
-        result = await self.sandbox.run(candidate.code)
-        verdict.timings["sandbox_s"] = round(time.perf_counter() - started, 4)
-        if found := _execution_problem(result, cfg):
+        result = await self._run(candidate.code, verdict)
+        found = _execution_problem(result, cfg)
+        while found and found[0] in REPAIRABLE and len(verdict.repairs) < cfg.repair_attempts:
+            repair = await self._repair(candidate, verdict.code, result, found[0], verdict)
+            verdict.repairs.append(repair)
+            if repair.code is None:  # no usable reply: the code's own failure stays the reason
+                found = (
+                    found[0],
+                    f"{found[1]}; repair {len(verdict.repairs)}: {repair.outcome}, {repair.detail}",
+                )
+                break
+            verdict.code = repair.code
+            result = await self._run(repair.code, verdict)
+            found = _execution_problem(result, cfg)
+            repair.outcome = "still_failing" if found else "fixed"
+            repair.detail = f"{found[0]}: {found[1]}" if found else "ran and printed an answer"
+            if found:
+                found = (found[0], f"after {len(verdict.repairs)} repair(s): {found[1]}")
+        if found:
             return _reject(verdict, *found)
         answer = result.stdout.strip()
         verdict.answer = answer
 
         needed = majority_needed(cfg.solve_attempts, cfg.agreement)
+        retries_left = cfg.unanswered_retries
         started = time.perf_counter()
-        for index in range(cfg.solve_attempts):
-            solve = await self._solve(candidate.question, answer, index, candidate.attempt)
-            verdict.solves.append(solve)
-            verdict.tokens += solve.tokens
+        for slot in range(cfg.solve_attempts):
+            while True:
+                solve = await self._solve(candidate.question, answer, len(verdict.solves), candidate.attempt)
+                verdict.solves.append(solve)
+                verdict.tokens += solve.tokens
+                if solve.outcome not in _UNANSWERED or retries_left <= 0:
+                    break
+                retries_left -= 1  # boxed nothing: no evidence either way, ask once more
             agreed = sum(s.outcome == "agree" for s in verdict.solves)
-            if agreed >= needed or agreed + (cfg.solve_attempts - index - 1) < needed:
+            if agreed >= needed or agreed + (cfg.solve_attempts - slot - 1) < needed:
                 break
         verdict.timings["solve_s"] = round(time.perf_counter() - started, 4)
         agreed = sum(s.outcome == "agree" for s in verdict.solves)
@@ -257,6 +316,58 @@ class KeepRule:
         self.add_to_pool(verdict.datapoint, "kept")
         verdict.accepted = True
         return verdict
+
+    async def _run(self, code: str, verdict: Verdict) -> ExecutionResult:
+        """Run code in the sandbox; the verdict remembers the code that ran last and the time spent."""
+        started = time.perf_counter()
+        result = await self.sandbox.run(code)
+        verdict.code = code
+        spent = verdict.timings.get("sandbox_s", 0.0) + time.perf_counter() - started
+        verdict.timings["sandbox_s"] = round(spent, 4)
+        return result
+
+    async def _repair(
+        self, candidate: Candidate, code: str | None, result: ExecutionResult, reason: RejectReason,
+        verdict: Verdict,
+    ) -> RepairAttempt:  # fmt: skip
+        """Show the writer its failing code and the traceback tail; read back corrected code (not yet run)."""
+        from loong_env.generators.parsing import ParseFailure, candidate_response_format, parse_code
+        from loong_env.llm import LLMError
+
+        cfg = self.config
+        if reason is RejectReason.empty_output:
+            failure = "It ran without errors but printed nothing."
+        else:
+            lines = (result.stderr or "").strip().splitlines()[-cfg.repair_traceback_lines :]
+            failure = prompts.clean_traceback(lines) or f"exit code {result.exit_code}, no error message"
+            if hint := prompts.failure_hint(failure):
+                failure = f"{failure}\n{hint}"
+        repair = RepairAttempt(failed_with=str(reason), failure=failure, outcome="llm_error")
+        messages = prompts.repair(candidate.question, code or candidate.code, failure, candidate.domain,
+                                  self.requirements)  # fmt: skip
+        started = time.perf_counter()
+        try:
+            completion = await self.writer.chat(
+                messages, temperature=cfg.repair_temperature, max_tokens=cfg.repair_max_tokens,
+                response_format=candidate_response_format() if self.json_mode else None,
+                seed=candidate.attempt * 1000 + 500 + len(verdict.repairs),
+            )  # fmt: skip
+        except LLMError as exc:
+            repair.detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            return repair
+        finally:
+            repair.seconds = round(time.perf_counter() - started, 4)
+            spent = verdict.timings.get("repair_s", 0.0) + repair.seconds
+            verdict.timings["repair_s"] = round(spent, 4)
+        repair.tokens = usage_tokens(completion)
+        verdict.tokens += repair.tokens
+        try:
+            repair.code = parse_code(completion.text or "")
+        except ParseFailure as exc:
+            truncated = completion.finish_reason == "length"
+            repair.outcome = "truncated" if truncated else "unparsable"
+            repair.detail = f"hit max_tokens={cfg.repair_max_tokens}" if truncated else str(exc)[:300]
+        return repair
 
     async def _solve(self, question: str, answer: str, index: int, attempt: int) -> SolveAttempt:
         # imported here so `loong --help` does not pay for sympy and the openai client
@@ -309,6 +420,15 @@ class KeepRule:
             "parent_id": candidate.parent_id,
             "attempt": candidate.attempt,
             "parsed_by": candidate.parsed_by,
+            "repair": (
+                {
+                    "repaired": True,
+                    "original_code": candidate.code,
+                    "rounds": [r.model_dump(exclude={"seconds"}) for r in verdict.repairs],
+                }
+                if verdict.repairs
+                else {"repaired": False}
+            ),
             "timings": verdict.timings,
             "novelty": {
                 "max_rouge_l": verdict.similarity,
@@ -321,6 +441,7 @@ class KeepRule:
             },
             "agreement": {
                 "rule": self.config.agreement,
+                "unanswered_retries": self.config.unanswered_retries,
                 "agreed": agreed,
                 "attempts": len(verdict.solves),
                 "solves": [s.model_dump(exclude={"seconds"}) for s in verdict.solves],
@@ -330,7 +451,7 @@ class KeepRule:
         return DataPoint(
             question=candidate.question.strip(),
             final_answer=verdict.answer,
-            rationale=candidate.code,
+            rationale=verdict.code or candidate.code,
             domain=candidate.domain,
             source=f"loong_env:{candidate.method}",
             required_dependencies=self.requirements,

@@ -137,3 +137,26 @@ def parse_candidate(text: str) -> ParsedCandidate:
             f"found {len(stripped)} chars without {missing}: {stripped[:80]!r}"
         )
     return found
+
+
+def parse_code(text: str) -> str:
+    """Read corrected code from a repair reply: the candidate JSON first, then a fenced block, then bare code."""
+    stripped = text.strip()
+    if not stripped:
+        raise ParseFailure("the repair reply was empty")
+    try:
+        return parse_candidate(stripped).code
+    except ParseFailure:
+        pass
+    fences = [
+        m.group(2) for m in _FENCE.finditer(stripped) if m.group(1).lower() in ("python", "py", "python3", "")
+    ]
+    code = next((f.strip("\n").rstrip() for f in reversed(fences) if "print" in f), None)
+    if code is None and "print(" in stripped and not stripped.startswith("{"):
+        code = stripped
+    if not code:
+        raise ParseFailure(
+            f"expected JSON {{'question': ..., 'code': ...}} or a ```python block that prints; "
+            f"found {len(stripped)} chars: {stripped[:80]!r}"
+        )
+    return code

@@ -6,6 +6,7 @@ Every method asks for the same JSON object, so one parser and one keep rule serv
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from loong_env.types import DataPoint
@@ -92,6 +93,54 @@ def evolve(
 
 
 def solve(question: str) -> list[dict[str, str]]:
-    """The independent second route: chain of thought, no code, boxed answer."""
-    user = f"{question}\n\nSolve step by step, briefly. Put the final answer in \\boxed{{}}."
+    """The independent second route: a short chain of thought, no code, one boxed answer."""
+    # A 0.5B model follows short numbered instructions best; "check" catches some arithmetic slips, and
+    # "only the final number" keeps words out of the box. No example value: a 0.5B model would copy it.
+    user = (
+        f"{question}\n\nSolve step by step, briefly: 1) write what is asked, 2) compute it in a few short "
+        "steps, 3) check the result once. Then write the final answer as \\boxed{} with only the final "
+        "number or expression inside."
+    )
     return [{"role": "system", "content": SYSTEM_SOLVER}, {"role": "user", "content": user}]
+
+
+_MISSING_IMPORT = re.compile(r"cannot import name '(\w+)' from '([\w.]+)'")
+_MISSING_ATTR = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'")
+_UNDEFINED = re.compile(r"name '(\w+)' is not defined")
+
+
+def failure_hint(error: str) -> str:
+    """Say plainly which name does not exist: a 0.5B writer shown only the traceback re-imports it."""
+    if match := _MISSING_IMPORT.search(error):
+        name, module = match.groups()
+        return f"`{name}` does not exist in `{module}`: do not import it; compute the answer another way."
+    if match := _MISSING_ATTR.search(error):
+        module, name = match.groups()
+        return f"`{module}.{name}` does not exist: do not use it; compute the answer another way."
+    if match := _UNDEFINED.search(error):
+        return f"`{match.group(1)}` is used but never defined or imported."
+    return ""
+
+
+def clean_traceback(lines: Sequence[str]) -> str:
+    """Traceback lines without long file paths in parentheses (tokens a small model does not need)."""
+    return "\n".join(re.sub(r" \(/[^)]*\)", "", line) for line in lines)
+
+
+# The scripted test server recognises a repair request by this phrase; keep it in the prompt.
+REPAIR_MARKER = "Fix the code"
+
+
+def repair(
+    question: str, code: str, failure: str, domain: str, requirements: Sequence[str]
+) -> list[dict[str, str]]:
+    """One follow-up to the writer: its code failed; show the failure and ask for corrected code only."""
+    user = (
+        f"{domain_hint(domain, requirements)}\n\nProblem: {question}\n\n"
+        f"This Python code was written to print the answer:\n```python\n{code}\n```\n\n"
+        f"It failed:\n{failure}\n\n"
+        f"{REPAIR_MARKER} so it runs and prints only the answer. Import only names that really exist "
+        "(when unsure, compute it with plain Python). Keep the problem exactly as it is. "
+        'Reply with JSON only: {"question": "<the same problem>", "code": "..."}'
+    )
+    return [{"role": "system", "content": SYSTEM_WRITER}, {"role": "user", "content": user}]

@@ -115,7 +115,8 @@ async def run_generation(
         client = LLMClient(base_url=base_url, model=model, api_key=api_key, max_concurrency=concurrency)
     own_sandbox = sandbox is None
     runner = sandbox or default_sandbox(list(config.requirements))
-    keep = KeepRule(runner, client, config=keep_config, tolerance=config.answer_tolerance,
+    # one client writes, repairs and solves: the solve never sees the code, the repair only its own code
+    keep = KeepRule(runner, client, writer=client, config=keep_config, tolerance=config.answer_tolerance,
                     requirements=list(config.requirements))  # fmt: skip
     generator = method_class(method)(
         seeds, client, keep, domain=domain_name, requirements=config.requirements, seed=seed,
