@@ -293,7 +293,12 @@ def _shapes(a: Shape, b: Shape, ctx: _Ctx) -> tuple[bool, str]:
     stripped = _strip_assignment(atom.text)
     if stripped != atom.text:
         return _shapes(node, parse_shape(stripped), ctx)
+    if node.kind in ("tuple", "list") and len(node.items) == 2 and atom.text.startswith(_SYMPY_SETS):
+        return _worker(node.text, atom.text, ctx)  # sympy printed an interval; the other side wrote (a, b] style
     return False, f"a {node.kind} against a single value"
+
+
+_SYMPY_SETS = ("Interval", "Union(")
 
 
 _FACTORIAL_RE = re.compile(r"(\d+)\s*!")
