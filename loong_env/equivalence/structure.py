@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Literal
 
 from loong_env.equivalence.numbers import parse_number
@@ -49,46 +50,14 @@ class Node:
 Shape = Atom | Node
 
 
-def _scan(text: str) -> list[tuple[int, int]]:
-    """Depth at every position as (index, depth-after) pairs for the bracket characters; raises on deep nesting."""
-    marks: list[tuple[int, int]] = []
+def _walk(text: str) -> Iterator[tuple[int, str, int, bool]]:
+    """(index, char, depth after it, is_bracket) for every character outside quotes and backslash commands.
+
+    Escaped braces `\\{` `\\}` count as brackets (reported at the brace); the character after any other
+    backslash belongs to a command (e.g. `\\,` or `\\\\`) and is skipped.
+    """
     depth = 0
     quote: str | None = None
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
-            depth += 1 if text[i + 1] == "{" else -1
-            i += 1
-            marks.append((i, depth))
-        elif ch == "\\":
-            i += 1  # the next character belongs to a command (e.g. \, or \\)
-        elif ch in _OPEN:
-            depth += 1
-            marks.append((i, depth))
-        elif ch in _CLOSE:
-            depth -= 1
-            marks.append((i, depth))
-        if depth > MAX_DEPTH:
-            raise ShapeError(f"brackets nest deeper than {MAX_DEPTH} levels")
-        i += 1
-    return marks
-
-
-def split_top(text: str, seps: str = ",") -> list[str]:
-    """Split on separators that sit outside every bracket and quote."""
-    parts: list[str] = []
-    depth = 0
-    quote: str | None = None
-    start = 0
     i = 0
     while i < len(text):
         ch = text[i]
@@ -103,16 +72,36 @@ def split_top(text: str, seps: str = ",") -> list[str]:
         elif ch == "\\":
             if i + 1 < len(text) and text[i + 1] in "{}":
                 depth += 1 if text[i + 1] == "{" else -1
+                yield i + 1, text[i + 1], depth, True
             i += 2
             continue
-        elif ch in _OPEN:
-            depth += 1
-        elif ch in _CLOSE:
-            depth -= 1
-        elif depth == 0 and ch in seps:
+        elif ch in _OPEN or ch in _CLOSE:
+            depth += 1 if ch in _OPEN else -1
+            yield i, ch, depth, True
+        else:
+            yield i, ch, depth, False
+        i += 1
+
+
+def _scan(text: str) -> list[tuple[int, int]]:
+    """Depth at every position as (index, depth-after) pairs for the bracket characters; raises on deep nesting."""
+    marks: list[tuple[int, int]] = []
+    for i, _, depth, is_bracket in _walk(text):
+        if is_bracket:
+            if depth > MAX_DEPTH:
+                raise ShapeError(f"brackets nest deeper than {MAX_DEPTH} levels")
+            marks.append((i, depth))
+    return marks
+
+
+def split_top(text: str, seps: str = ",") -> list[str]:
+    """Split on separators that sit outside every bracket and quote."""
+    parts: list[str] = []
+    start = 0
+    for i, ch, depth, is_bracket in _walk(text):
+        if depth == 0 and not is_bracket and ch in seps:
             parts.append(text[start:i])
             start = i + 1
-        i += 1
     parts.append(text[start:])
     return [p.strip() for p in parts]
 
