@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import statistics
 import time
+
+from _hardware import hardware
 
 from loong_env.env import SingleStepEnv
 from loong_env.seeds import load_seeds
@@ -30,16 +30,6 @@ class ConstantVerifier(Verifier):
     async def averify(self, response, reference, *, tolerance=None):
         return VerificationResult(status=VerificationStatus.correct, reward=1.0)
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def responses(datapoints) -> list[str]:
@@ -97,7 +87,7 @@ async def main() -> None:
     from loong_env.verifiers.boxed import BoxedAnswerVerifier
 
     seeds = load_seeds()
-    print(f"hardware: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"hardware: {hardware()}")
     print(f"seeds: {len(seeds)} in {len(seeds.domains)} domains; batch {args.batch}; rounds {args.rounds}")
 
     for label, verifier in [

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import tempfile
 import time
 from collections import Counter
@@ -27,22 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from _hardware import hardware
 
 from loong_env import local
 from loong_env.generators import GenerationStats, Verdict, read_accepted, rouge_l, run_generation
 from loong_env.llm import LOCAL_API_KEY, LLMClient
 from loong_env.sandbox import Sandbox
 from loong_env.seeds import load_seeds
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 class RecordingClient:
@@ -98,7 +88,7 @@ async def main() -> None:
     parser.add_argument("--out", default=None, help="keep outputs here (default: a temp dir)")
     args = parser.parse_args()
 
-    print(f"cpu: {cpu_model()}  cores: {os.cpu_count()}  python: {platform.python_version()}")
+    print(f"hardware: {hardware()}")
     print(f"load average at start: {os.getloadavg()}")
     t0 = time.perf_counter()
     server = await asyncio.to_thread(local.shared_server, local.DEFAULT_MODEL, n_parallel=args.concurrency)

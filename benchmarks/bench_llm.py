@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the scripted stub server
 
+from _hardware import hardware
 from openai_stub_server import Reply, StubOpenAIServer
 
 from loong_env import local
@@ -30,19 +30,6 @@ from loong_env.llm import LLMClient, RetryPolicy
 
 PROMPT = "Write a Python function that checks whether a number is prime, with a short docstring."
 
-
-def hardware() -> str:
-    model = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        model = platform.processor() or model
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{model}; {cpus} cpus; load average {load}; python {platform.python_version()}"
 
 
 def time_start(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _hardware import hardware
 
 from loong_env.sandbox import Sandbox, ensure_env
 from loong_env.sandbox.pool import _warmup_from_seeds
@@ -59,16 +60,6 @@ for code in codes:
 print(json.dumps({"elapsed": time.perf_counter() - t0, "ok": ok}), flush=True)
 """
 
-
-def hardware() -> str:
-    model = "unknown"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = os.getloadavg()
-    return f"cpu: {model}; cores: {os.cpu_count()}; {platform.system()} {platform.release()}; load avg {load[0]:.2f}"
 
 
 def _children_cpu() -> float:
@@ -148,7 +139,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=60, help="Loong advanced_math rationales")
     ap.add_argument("--seed-baseline", type=int, default=15, help="of those, how many to run by subprocess")
     args = ap.parse_args()
-    print(hardware())
+    print(f"hardware: {hardware()}")
     workers = os.cpu_count() or 1
 
     # (a) trivial snippets, stdlib-only environment; pool and baseline interleaved, several rounds, because

@@ -9,14 +9,14 @@ generalisation better (still by us, so it is not the maintainers' hidden set).
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+
+from _hardware import hardware
 
 from loong_env.equivalence import warm_up
 from loong_env.types import Tolerance
@@ -29,18 +29,6 @@ SETS = {"own": DATA / "equivalence_cases.jsonl", "heldout": DATA / "equivalence_
 def load(name: str) -> list[dict]:
     return [json.loads(line) for line in SETS[name].open()]
 
-
-def hardware() -> str:
-    model = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, load average {load[0]:.1f}"
 
 
 def response_of(case: dict) -> str:
