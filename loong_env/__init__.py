@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SingleStepEnv", "Action", "Observation", "StepResult", "DataPoint", "LoongError"]
+__all__ = ["Action", "DataPoint", "LoongError", "Observation", "SingleStepEnv", "StepResult"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import loong_env` stays light

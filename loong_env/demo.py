@@ -11,9 +11,15 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:  # imported lazily at run time: `loong --help` must not load the LLM and generator stack
+    from loong_env.generators.keep import Verdict
+    from loong_env.generators.run import GenerationSummary
+    from loong_env.llm import LLMClient
 
 POLICY_PROMPT = (
     "Solve the problem. Think step by step, briefly. "
@@ -62,14 +68,14 @@ async def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _generate(args: argparse.Namespace, client, console: Console):  # noqa: ANN001
+async def _generate(args: argparse.Namespace, client: LLMClient, console: Console) -> GenerationSummary:
     from loong_env.generators.run import run_generation
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="loong-demo-"))
     console.rule(f"[bold]1. generate: {args.method} on {args.domain}, {args.gen_seconds:.0f} s budget")
     console.print(f"output: {out}  (accepted.jsonl, rejected.jsonl, manifest.json)", highlight=False)
 
-    def show(verdict) -> None:  # noqa: ANN001
+    def show(verdict: Verdict) -> None:
         mark = "[green]kept[/green]" if verdict.accepted else f"[red]rejected[/red] ({verdict.reason.value})"
         question = " ".join((verdict.question or "").split())[:90]
         detail = f" — {verdict.detail[:100]}" if verdict.detail and not verdict.accepted else ""
@@ -87,14 +93,13 @@ async def _generate(args: argparse.Namespace, client, console: Console):  # noqa
     )
 
 
-async def _env_loop(args: argparse.Namespace, client, console: Console) -> list[dict]:  # noqa: ANN001
+async def _env_loop(args: argparse.Namespace, client: LLMClient, console: Console) -> list[dict]:
     from loong_env.env import SingleStepEnv
     from loong_env.seeds import SeedDataset, load_seeds
 
     console.rule(f"[bold]2. env: {args.episodes} episodes over {', '.join(args.env_domains)}")
-    parts = [load_seeds(d) for d in args.env_domains]
-    seeds = SeedDataset([p for ds in parts for p in ds if (p.difficulty or 3) <= args.max_difficulty],
-                        {d: ds.domain_config(d) for ds in parts for d in ds.domains})  # fmt: skip
+    seeds = SeedDataset.concat(load_seeds(d) for d in args.env_domains)
+    seeds = seeds.filter(difficulty=range(1, args.max_difficulty + 1))
     env = SingleStepEnv(seeds)
     observations = await env.reset(batch_size=args.episodes, seed=args.seed)
     if not isinstance(observations, list):
@@ -121,7 +126,9 @@ async def _env_loop(args: argparse.Namespace, client, console: Console) -> list[
     return rows
 
 
-def _summary(console: Console, generation, episodes: list[dict], seconds: float, client) -> None:  # noqa: ANN001
+def _summary(
+    console: Console, generation: GenerationSummary, episodes: list[dict], seconds: float, client: LLMClient
+) -> None:
     console.rule("[bold]summary")
     table = Table(show_header=False)
     table.add_column("what")

@@ -153,6 +153,13 @@ class SeedDataset(Sequence[DataPoint]):
         return datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict({k: [] for k in _ROW_KEYS})
 
     @classmethod
+    def concat(cls, parts: Iterable[SeedDataset]) -> SeedDataset:
+        """One dataset from several (e.g. one per domain), keeping every part's domain configs."""
+        parts = list(parts)
+        configs = {d: ds.domain_config(d) for ds in parts for d in ds.domains}
+        return cls((p for ds in parts for p in ds), configs)
+
+    @classmethod
     def from_hf(cls, ds: Any, configs: dict[str, DomainConfig] | None = None) -> SeedDataset:
         """Rebuild from `to_hf()` output (or any dataset with question/final_answer/domain columns)."""
         return cls((_from_row(dict(row)) for row in ds), configs)

@@ -52,10 +52,7 @@ def _load(args: argparse.Namespace, console: Console) -> SeedDataset | None:
     try:
         if not args.domains:
             return load_seeds(root=args.root)
-        parts = [load_seeds(d, root=args.root) for d in args.domains]
-        items = [p for ds in parts for p in ds]
-        configs = {d: ds.domain_config(d) for ds in parts for d in ds.domains}
-        return SeedDataset(items, configs)
+        return SeedDataset.concat(load_seeds(d, root=args.root) for d in args.domains)
     except (SeedFormatError, FileNotFoundError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return None
@@ -81,22 +78,21 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from loong_env.validation import CheckStatus, validate_seeds
+    from loong_env.validation import CheckStatus, SeedCheck, validate_seeds
 
     console = Console()
     dataset = _load(args, console)
     if dataset is None:
         return 2
     if args.limit:
-        dataset = SeedDataset([p for d in dataset.domains for p in dataset.filter(domain=d)[: args.limit]],
-                              {d: dataset.domain_config(d) for d in dataset.domains})  # fmt: skip
+        dataset = SeedDataset.concat(dataset.filter(domain=d)[: args.limit] for d in dataset.domains)
     progress = Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[bad]} bad"),
                         TimeElapsedColumn(), console=console, transient=True)  # fmt: skip
     with progress:
         task = progress.add_task("seeds", total=len(dataset), bad=0)
         bad = 0
 
-        def tick(check) -> None:  # noqa: ANN001
+        def tick(check: SeedCheck) -> None:
             nonlocal bad
             bad += check.status is not CheckStatus.passed
             progress.update(task, advance=1, bad=bad)

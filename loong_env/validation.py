@@ -62,7 +62,7 @@ class ValidationReport(BaseModel):
 def judge(point: DataPoint, result: ExecutionResult) -> SeedCheck:
     """Turn one execution into a verdict: ran ok and printed something equivalent to final_answer."""
     origin = str(point.metadata.get("origin", point.domain))
-    base = dict(id=point.id, domain=point.domain, origin=origin, duration_s=result.duration_s)
+    base = {"id": point.id, "domain": point.domain, "origin": origin, "duration_s": result.duration_s}
     if not result.ok:
         tail = (result.stderr.strip().splitlines() or [""])[-1][:200]
         return SeedCheck(**base, status=CheckStatus.error, reason=f"{result.status.value}: {tail}".rstrip(": "))

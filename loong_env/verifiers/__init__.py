@@ -2,7 +2,7 @@
 
 from loong_env.verifiers.base import Verifier
 
-__all__ = ["Verifier", "BoxedAnswerVerifier", "PythonVerifier"]
+__all__ = ["BoxedAnswerVerifier", "PythonVerifier", "Verifier"]
 
 
 def __getattr__(name: str):  # lazy: the sandbox and sympy are only imported when a verifier is used
