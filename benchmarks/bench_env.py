@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_env.py [--batch 256] [--rounds 20]
 
-Baseline (same run): `verifier.averify_many(responses, references, tolerances)` on exactly the items the
+Baseline (same run): `verifier.verify_many(responses, references, tolerances)` on exactly the items the
 env drew. Overhead = (env reset+step time - baseline time) / batch. Target: < 1 ms per item. A second
 measurement uses a constant-verdict verifier, so the env's own cost is seen without verifier noise.
 """
@@ -27,7 +27,7 @@ class ConstantVerifier(Verifier):
 
     name = "constant"
 
-    async def averify(self, response, reference, *, tolerance=None):
+    async def verify(self, response, reference, *, tolerance=None):
         return VerificationResult(status=VerificationStatus.correct, reward=1.0)
 
 
@@ -53,7 +53,7 @@ async def run_env(env: SingleStepEnv, batch: int, seed: int, texts: list[str]) -
 async def run_direct(verifier: Verifier, texts: list[str], refs: list[str], tols: list) -> float:
     """Seconds for the verifier alone on the same items."""
     t0 = time.perf_counter()
-    await verifier.averify_many(texts, refs, tolerances=tols)
+    await verifier.verify_many(texts, refs, tolerances=tols)
     return time.perf_counter() - t0
 
 
@@ -67,7 +67,7 @@ async def measure(
         dps = env.datapoints
         texts = responses(dps)
         refs = [dp.final_answer for dp in dps]
-        tols = [env.router.tolerance(dp) for dp in dps]
+        tols = [env.router.key(dp).tolerance for dp in dps]
 
         if r % 2:  # alternate order so neither side always runs with warm caches
             env_times.append(await run_env(env, batch, r, texts))

@@ -116,7 +116,7 @@ async def main() -> None:
         kept = read_accepted(out_root / method)
         novelty = [max(rouge_l(dp.question, s.question) for s in seeds) for dp in kept]
         tokens = inner.stats.completion_tokens
-        await inner.aclose()
+        await inner.close()
         # Baseline right after, so both see the same machine load: the same requests, bare, same concurrency.
         bare_s, bare_tokens = await bare_loop(
             server.base_url, server.model, client.requests, args.concurrency

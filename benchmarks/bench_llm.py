@@ -40,7 +40,7 @@ def time_start(
         os.environ["LOONG_CACHE_DIR"] = cache_root
     try:
         t0 = time.perf_counter()
-        server = local.LocalServer(model, n_parallel=4, threads=threads).start()
+        server = local.LocalServer(model, n_parallel=4, threads=threads).start_sync()
         return time.perf_counter() - t0, server
     finally:
         if cache_root is not None:
@@ -92,7 +92,7 @@ async def overhead(
                 await call()
             times[name].append((time.perf_counter() - t0) / n)
     await bare.close()
-    await ours.aclose()
+    await ours.close()
     return statistics.median(times["bare"]), statistics.median(times["ours"])
 
 
@@ -112,11 +112,11 @@ def main() -> None:
     if not args.skip_join:
         with tempfile.TemporaryDirectory() as fresh:
             join_s, server = time_start(local.DEFAULT_MODEL, args.threads, cache_root=fresh)
-            server.stop()
+            server.stop_sync()
     cached_s, qwen = time_start(local.DEFAULT_MODEL, args.threads)
-    qwen.stop()
+    qwen.stop_sync()
     smol_s, smol = time_start(local.PLUMBING_MODEL, args.threads)
-    smol.stop()
+    smol.stop_sync()
     print(f"qwen2.5-coder-0.5b, cached file (baseline): {cached_s:6.2f} s")
     if not args.skip_join:
         print(
@@ -128,11 +128,11 @@ def main() -> None:
 
     print(f"\n== generation, {max_tokens} max tokens, completion tokens per second ==")
     for name in (local.DEFAULT_MODEL, local.PLUMBING_MODEL):
-        server = local.LocalServer(name, n_parallel=4, threads=args.threads).start()
+        server = local.LocalServer(name, n_parallel=4, threads=args.threads).start_sync()
         try:
             single, parallel = asyncio.run(generation_speed(server, max_tokens))
         finally:
-            server.stop()
+            server.stop_sync()
         print(
             f"{name:20s} 1 request (baseline): {single:6.1f} tok/s   4 parallel: {parallel:6.1f} tok/s total "
             f"({parallel / single:.2f}x)"
@@ -149,11 +149,11 @@ def main() -> None:
         f"LLMClient {ours_s * 1e3:6.2f} ms/req ({ours_s / bare_s:.2f}x, {(ours_s - bare_s) * 1e3:+.2f} ms)"
     )
     n_local = 5 if args.quick else 15
-    server = local.LocalServer(local.PLUMBING_MODEL, n_parallel=1, threads=args.threads).start()
+    server = local.LocalServer(local.PLUMBING_MODEL, n_parallel=1, threads=args.threads).start_sync()
     try:
         bare_s, ours_s = asyncio.run(overhead(server.base_url, server.model, n_local, 4))
     finally:
-        server.stop()
+        server.stop_sync()
     print(
         f"smollm2-135m, 4 tokens, {n_local} requests: bare {bare_s * 1e3:6.1f} ms/req (baseline), "
         f"LLMClient {ours_s * 1e3:6.1f} ms/req ({ours_s / bare_s:.2f}x)"

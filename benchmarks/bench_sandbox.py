@@ -148,7 +148,7 @@ def main() -> None:
     system_python = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
     rounds: list[tuple[float, float, float]] = []  # (pool rate, system-python rate, venv-python rate)
     with Sandbox([], workers=workers) as sb:
-        sb.start()
+        sb.start_sync()
         pool_time(sb, [TRIVIAL] * 20)  # first forks fault the warm pages in
         c0, n_pool, ok = sb.stats()["cpu_s"], 0, 0
         for _ in range(args.rounds):
@@ -190,7 +190,7 @@ def main() -> None:
     for n in (workers, 1) if workers > 1 else (1,):
         with Sandbox(reqs, workers=n, timeout_s=60) as sb:
             t0 = time.perf_counter()
-            sb.start()
+            sb.start_sync()
             start_s = time.perf_counter() - t0
             stats = sb.stats()
             pool_time(sb, codes[:4])  # let each worker take a first fork

@@ -39,7 +39,7 @@ def loong_checker() -> Callable[[dict], bool]:
     v = BoxedAnswerVerifier()
 
     def check(case: dict) -> bool:
-        return v.verify(response_of(case), case["reference"], tolerance=Tolerance.coerce(case["tolerance"])).correct
+        return v.verify_sync(response_of(case), case["reference"], tolerance=Tolerance.coerce(case["tolerance"])).correct
 
     return check
 

@@ -1,25 +1,41 @@
-"""loong_env: verifiable reasoning problems for RL on LLMs, grown from small hand-checked seeds."""
+"""loong_env: verifiable reasoning problems for RL on LLMs, grown from small hand-checked seeds.
+
+    from loong_env import SingleStepEnv, Action, load_seeds
+    env = SingleStepEnv(load_seeds("graph_discrete_math"))
+    observations = await env.reset(batch_size=8)          # or env.reset_sync(...) without a loop
+
+Async is the core; every coroutine method has a blocking twin named `<name>_sync` (see loong_env.bridge).
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
-__all__ = ["Action", "DataPoint", "LoongError", "Observation", "SingleStepEnv", "StepResult"]
+# public name -> module that defines it; imported on first use so `import loong_env` stays light
+_EXPORTS = {
+    "SingleStepEnv": "loong_env.env",
+    "Action": "loong_env.types",
+    "AnswerKey": "loong_env.types",
+    "DataPoint": "loong_env.types",
+    "Observation": "loong_env.types",
+    "StepResult": "loong_env.types",
+    "Tolerance": "loong_env.types",
+    "VerificationResult": "loong_env.types",
+    "LoongError": "loong_env.errors",
+    "load_seeds": "loong_env.seeds",
+    "SeedDataset": "loong_env.seeds",
+    "Verifier": "loong_env.verifiers.base",
+    "SyncVerifier": "loong_env.verifiers.base",
+    "BoxedAnswerVerifier": "loong_env.verifiers.boxed",
+    "PythonVerifier": "loong_env.verifiers.python",
+}
+__all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:  # lazy: `import loong_env` stays light
-    if name == "SingleStepEnv":
-        from loong_env.env import SingleStepEnv
-
-        return SingleStepEnv
-    if name in {"Action", "Observation", "StepResult", "DataPoint"}:
-        from loong_env import types
-
-        return getattr(types, name)
-    if name == "LoongError":
-        from loong_env.errors import LoongError
-
-        return LoongError
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'loong_env' has no attribute {name!r}")
 
 

@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--domain", default="number_theory_combinatorics", help="seed domain to generate from")
     p.add_argument("--method", default="few-shot", choices=["few-shot", "self-instruct", "evol-instruct"])
     p.add_argument("--gen-seconds", type=float, default=120.0, help="time budget of the generation part (s)")
+    p.add_argument("--gen-attempts", type=int, default=None, help="stop generating after this many candidates")
     p.add_argument("--episodes", type=int, default=8, help="env episodes (questions) in the RL part")
     p.add_argument("--env-domains", nargs="*", default=["number_theory_combinatorics", "probability_statistics",
                    "advanced_math", "finance"], help="seed domains the env draws questions from")  # fmt: skip
@@ -87,6 +88,7 @@ async def _generate(args: argparse.Namespace, client: LLMClient, console: Consol
         n=1_000,
         method=args.method,
         time_budget_s=args.gen_seconds,
+        max_attempts=args.gen_attempts,
         client=client,
         seed=args.seed,
         on_verdict=show,
@@ -102,8 +104,6 @@ async def _env_loop(args: argparse.Namespace, client: LLMClient, console: Consol
     seeds = seeds.filter(difficulty=range(1, args.max_difficulty + 1))
     env = SingleStepEnv(seeds)
     observations = await env.reset(batch_size=args.episodes, seed=args.seed)
-    if not isinstance(observations, list):
-        observations = [observations]
 
     async def policy(question: str) -> str:
         reply = await client.chat([{"role": "user", "content": POLICY_PROMPT.format(question=question)}],
@@ -117,8 +117,7 @@ async def _env_loop(args: argparse.Namespace, client: LLMClient, console: Consol
     for col in ("#", "domain", "d", "question", "model's answer", "reference", "verdict", "reward"):
         table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=40 if col == "question" else 22)
     for r in results:
-        dp = r.info["datapoint"]
-        ver = r.info["verification"]
+        dp, ver = r.datapoint, r.verification
         rows.append({"domain": dp.domain, "reward": r.reward, "status": ver.status.value})
         table.add_row(str(r.observation.index), dp.domain, str(dp.difficulty), dp.question[:60],
                       (ver.extracted or "—")[:30], dp.final_answer[:30], ver.status.value, f"{r.reward:.2f}")  # fmt: skip

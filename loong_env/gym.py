@@ -1,8 +1,8 @@
 """The gymnasium face: `gymnasium.make("loong_env/SingleStep-v0", domains=[...])`.
 
 Observations and actions are text. One episode is one question: reset() gives the question, step(text)
-judges the answer and always terminates. Under the hood it drives SingleStepEnv through `run_sync`, so
-it also works inside Jupyter, where an event loop is already running.
+judges the answer and always terminates. Under the hood it drives SingleStepEnv through loong_env.bridge,
+so it also works inside Jupyter, where an event loop is already running, and in forked vector-env workers.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 import gymnasium
 from gymnasium import spaces
 
-from loong_env.env import BOXED_INSTRUCTION, SingleStepEnv, Source, run_sync
-from loong_env.errors import NotResetError
+from loong_env import bridge
+from loong_env.env import BOXED_INSTRUCTION, SingleStepEnv, Source
+from loong_env.errors import ConfigError, InvalidActionError, NotResetError
 from loong_env.types import Action, Observation, StepResult
 from loong_env.verifiers.base import Verifier
 
@@ -84,7 +85,7 @@ class LoongEnv(gymnasium.Env[str, str]):
             dataset = load_seeds(root=seeds_root)
             source = dataset.filter(domain=domains) if domains is not None else dataset
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
+            raise ConfigError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
             )
         self.render_mode = render_mode
@@ -105,30 +106,31 @@ class LoongEnv(gymnasium.Env[str, str]):
         """Draw a question; the same seed always gives the same question."""
         super().reset(seed=seed)
         core_seed = int(self.np_random.integers(0, 2**63 - 1))
-        obs = run_sync(self.core.reset(batch_size=1, seed=core_seed), timeout=self.step_timeout)
-        assert isinstance(obs, Observation)
+        [obs] = bridge.run(self.core.reset(batch_size=1, seed=core_seed), timeout=self.step_timeout)
         self._obs, self._last = obs, None
-        return obs.question, {"datapoint_id": obs.datapoint_id, "domain": obs.domain, **obs.info}
+        info = {"datapoint_id": obs.datapoint_id, "domain": obs.domain, "difficulty": obs.difficulty,
+                "tags": list(obs.tags)}
+        return obs.question, info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Judge the answer: (question, reward, terminated=True, truncated=False, info)."""
         if self._obs is None:
             raise NotResetError("step() called before reset(): call env.reset() first")
         if not isinstance(action, str):
-            raise TypeError(f"the action is the model's answer as a str, got {type(action).__name__}")
-        result = run_sync(self.core.step(Action(index=0, llm_response=action)), timeout=self.step_timeout)
-        assert isinstance(result, StepResult)
+            raise InvalidActionError(f"the action is the model's answer as a str, got {type(action).__name__}")
+        step = self.core.step([Action(index=0, llm_response=action)])
+        [result] = bridge.run(step, timeout=self.step_timeout)
         self._last = result
-        verification = result.info["verification"]
+        verification = result.verification
         info = {
             "rewards": dict(result.rewards),
             "status": str(verification.status),
             "extracted": verification.extracted,
             "reason": verification.reason,
-            "reference": result.info["datapoint"].final_answer,
+            "reference": result.datapoint.final_answer,
             "datapoint_id": self._obs.datapoint_id,
             "domain": self._obs.domain,
-            "verifier": result.info["verifier"],
+            "verifier": result.verifier,
         }
         return self._obs.question, float(result.reward), True, False, info
 
@@ -138,15 +140,6 @@ class LoongEnv(gymnasium.Env[str, str]):
             return None
         text = self._obs.question
         if self._last is not None:
-            v = self._last.info["verification"]
+            v = self._last.verification
             text += f"\n-> {v.status} (reward {self._last.reward}): {v.reason}"
         return text
-
-
-def register_envs() -> None:
-    """Register loong_env/SingleStep-v0 with gymnasium (idempotent)."""
-    if ENV_ID not in gymnasium.registry:
-        gymnasium.register(id=ENV_ID, entry_point="loong_env.gym:LoongEnv")
-
-
-register_envs()

@@ -18,7 +18,8 @@ from typing import Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from loong_env.errors import LoongError
+from loong_env.errors import ConfigError, LoongError, NotFoundError, UnknownNameError
+from loong_env.library import seeds_root
 from loong_env.types import DataPoint, Tolerance
 
 OURS_FILE = "seeds.jsonl"
@@ -36,9 +37,8 @@ _LOONG_META_FIELDS = {"license", "source", "required_dependencies", "answer_tole
 
 
 def default_root() -> Path:
-    """Where seeds live unless told otherwise: $LOONG_SEEDS_DIR, else the repository's seeds/ folder."""
-    env = os.environ.get("LOONG_SEEDS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "seeds"
+    """Where seeds live unless told otherwise (see loong_env.library: env var, loong.toml, shipped copy)."""
+    return seeds_root()
 
 
 class SeedIssue(BaseModel):
@@ -90,9 +90,15 @@ class DomainConfig(BaseModel):
 class SeedDataset(Sequence[DataPoint]):
     """An ordered, immutable collection of seeds with the configs of their domains."""
 
-    def __init__(self, items: Iterable[DataPoint], configs: dict[str, DomainConfig] | None = None):
+    def __init__(
+        self,
+        items: Iterable[DataPoint],
+        configs: dict[str, DomainConfig] | None = None,
+        issues: Sequence[SeedIssue] = (),
+    ):
         self._items = list(items)
         self._configs = dict(configs or {})
+        self.issues: list[SeedIssue] = list(issues)  # what `on_error="skip"` left out, located
 
     def __len__(self) -> int:
         return len(self._items)
@@ -128,7 +134,7 @@ class SeedDataset(Sequence[DataPoint]):
         domains = {domain} if isinstance(domain, str) else set(domain) if domain is not None else None
         levels = {difficulty} if isinstance(difficulty, int) else set(difficulty) if difficulty is not None else None
         if domains is not None and (unknown := domains - set(self.domains)):
-            raise KeyError(f"unknown domain(s) {sorted(unknown)}; available: {self.domains}")
+            raise UnknownNameError("domain", sorted(unknown)[0], self.domains)
         kept = [
             dp
             for dp in self._items
@@ -139,7 +145,7 @@ class SeedDataset(Sequence[DataPoint]):
     def sample(self, n: int, *, seed: int | None = None) -> list[DataPoint]:
         """n independent draws under a seed: distinct items while they last, then with replacement."""
         if not self._items:
-            raise ValueError("cannot sample from an empty SeedDataset")
+            raise ConfigError("cannot sample from an empty SeedDataset")
         rng = random.Random(seed)
         if n <= len(self._items):
             return [self._items[i] for i in rng.sample(range(len(self._items)), n)]
@@ -202,7 +208,7 @@ def load_seeds(
     if domain_or_path is None:
         folders = domain_folders(base)
         if not folders:
-            raise FileNotFoundError(f"no seed domains under {base} (expected folders with {OURS_FILE} or {LOONG_FILE})")
+            raise NotFoundError(f"no seed domains under {base} (expected folders with {OURS_FILE} or {LOONG_FILE})")
     else:
         candidate = Path(domain_or_path)
         if _is_domain_folder(candidate):
@@ -213,7 +219,7 @@ def load_seeds(
             folders = [base / str(domain_or_path)]
         else:
             known = ", ".join(f.name for f in domain_folders(base)) or "none"
-            raise FileNotFoundError(
+            raise NotFoundError(
                 f"no seed domain {str(domain_or_path)!r}: not a folder with {OURS_FILE} or {LOONG_FILE}, "
                 f"nor a domain under {base} (known: {known})"
             )
@@ -227,9 +233,7 @@ def load_seeds(
         issues.extend(problems)
     if issues and on_error == "raise":
         raise SeedFormatError(issues)
-    dataset = SeedDataset(items, configs)
-    dataset.issues = issues  # type: ignore[attr-defined]
-    return dataset
+    return SeedDataset(items, configs, issues)
 
 
 def domain_folders(root: Path) -> list[Path]:
@@ -252,21 +256,7 @@ def read_domain(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedI
 
 def _read_ours(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue]]:
     issues: list[SeedIssue] = []
-    config_path = folder / CONFIG_FILE
-    config = DomainConfig(name=_slug(folder.name), path=folder)
-    if not config_path.is_file():
-        issues.append(SeedIssue(file=str(config_path), message=f"missing {CONFIG_FILE} (name, description, requirements)"))
-    else:
-        try:
-            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
-            config = DomainConfig.model_validate({**raw, "path": folder})
-            if config.name != folder.name:
-                issues.append(SeedIssue(file=str(config_path), field="name",
-                                        message=f"must equal the folder name {folder.name!r}, found {config.name!r}"))  # fmt: skip
-        except tomllib.TOMLDecodeError as exc:
-            issues.append(SeedIssue(file=str(config_path), message=f"invalid TOML: {exc}"))
-        except ValidationError as exc:
-            issues.extend(_issues_from(exc, file=str(config_path)))
+    config = _read_config(folder, issues)
     points: list[DataPoint] = []
     path = folder / OURS_FILE
     with path.open(encoding="utf-8") as fh:
@@ -304,6 +294,30 @@ def _read_ours(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIs
             if point is not None and "rationale" in record and "difficulty" in record:
                 points.append(point)
     return config, points, issues
+
+
+def _read_config(folder: Path, issues: list[SeedIssue]) -> DomainConfig:
+    """The folder's `domain.toml`, or a bare config with the problem added to `issues`."""
+    config_path = folder / CONFIG_FILE
+    config = DomainConfig(name=_slug(folder.name), path=folder)
+    if not config_path.is_file():
+        issues.append(
+            SeedIssue(file=str(config_path), message=f"missing {CONFIG_FILE} (name, description, requirements)")
+        )
+        return config
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        parsed = DomainConfig.model_validate({**raw, "path": folder})
+    except tomllib.TOMLDecodeError as exc:
+        issues.append(SeedIssue(file=str(config_path), message=f"invalid TOML: {exc}"))
+        return config
+    except ValidationError as exc:
+        issues.extend(_issues_from(exc, file=str(config_path)))
+        return config
+    if parsed.name != folder.name:
+        message = f"must equal the folder name {folder.name!r}, found {parsed.name!r}"
+        issues.append(SeedIssue(file=str(config_path), field="name", message=message))
+    return parsed
 
 
 def _read_loong(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue]]:
@@ -408,3 +422,45 @@ def _json_list_with_lines(text: str) -> Iterator[tuple[int, Any]]:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "domain"
+
+
+def warmup_rationales(requirements: Sequence[str], *, limit: int, root: Path | None = None) -> list[str]:
+    """Rationales of the library's own domains that need exactly `requirements`: the sandbox's warm-up code.
+
+    Read leniently (a broken record is skipped, never reported): warm-up only buys speed.
+    """
+    from loong_env.sandbox.envs import normalize_requirements
+
+    wanted = normalize_requirements(requirements)
+    codes: list[str] = []
+    for folder in domain_folders(root or default_root()):
+        config_path = folder / CONFIG_FILE
+        try:
+            meta = tomllib.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+            if normalize_requirements(meta.get("requirements", [])) != wanted:
+                continue
+            lines = (folder / OURS_FILE).read_text(encoding="utf-8").splitlines()
+        except (OSError, ValueError, LoongError):
+            continue
+        for line in lines:
+            try:
+                code = json.loads(line).get("rationale")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(code, str) and code.strip():
+                codes.append(code)
+            if len(codes) >= limit:
+                return codes
+    return codes
+
+
+def library_domain_config(name: str, *, root: Path | None = None) -> DomainConfig | None:
+    """A library domain's config by name, read from its `domain.toml` alone (None: no such domain)."""
+    folder = (root or default_root()) / name
+    if not (folder / CONFIG_FILE).is_file():
+        return DomainConfig(name=_slug(name), path=folder, format="loong") if _is_domain_folder(folder) else None
+    issues: list[SeedIssue] = []
+    config = _read_config(folder, issues)
+    if issues:
+        raise SeedFormatError(issues)
+    return config

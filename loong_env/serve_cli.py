@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     try:
-        server.start()
+        server.start_sync()
     except local.LocalModelError as exc:
         print(f"loong serve: {exc}", file=sys.stderr)
         return 1
@@ -78,6 +78,6 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        server.stop()
+        server.stop_sync()
         print("stopped", flush=True)
     return 0

@@ -17,15 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from loong_env.env import (
-    BOXED_INSTRUCTION,
-    SingleStepEnv,
-    Source,
-    VerifierRouter,
-    is_well_formatted,
-    run_sync,
-)
-from loong_env.types import DataPoint, Tolerance, VerificationStatus
+from loong_env import bridge
+from loong_env.env import BOXED_INSTRUCTION, SingleStepEnv, Source
+from loong_env.errors import ConfigError, InvalidActionError
+from loong_env.rewards import is_well_formatted
+from loong_env.routing import VerifierRouter
+from loong_env.types import AnswerKey, Tolerance, VerificationStatus
 from loong_env.verifiers.base import Verifier
 
 RewardList = list[float | None]
@@ -34,7 +31,7 @@ RewardList = list[float | None]
 class RewardConfig(BaseModel):
     """How completions become rewards; the defaults match SingleStepEnv's correctness reward."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     answer_column: str = "answer"
     error_reward: float | None = 0.0  # a verifier error (timeout, crash): 0.0, or None to skip the item
@@ -56,7 +53,7 @@ def completion_text(completion: Any) -> str:
         if isinstance(content, list):  # multimodal content blocks: keep the text ones
             return "".join(b.get("text", "") for b in content if isinstance(b, Mapping))
         return str(content or "")
-    raise TypeError(f"a completion is a str or a list of chat messages, got {type(completion).__name__}")
+    raise InvalidActionError(f"a completion is a str or a list of chat messages, got {type(completion).__name__}")
 
 
 def _column(columns: Mapping[str, Any], name: str, n: int, default: Any = None) -> list[Any]:
@@ -66,7 +63,7 @@ def _column(columns: Mapping[str, Any], name: str, n: int, default: Any = None) 
         return [default] * n
     values = list(values)
     if len(values) != n:
-        raise ValueError(f"column {name!r} has {len(values)} values but there are {n} completions")
+        raise ConfigError(f"column {name!r} has {len(values)} values but there are {n} completions")
     return values
 
 
@@ -100,18 +97,11 @@ def make_async_reward_fn(
         async def one(i: int) -> float | None:
             if answers[i] in (None, ""):
                 return None
-            dp = DataPoint(
-                question="(from prompt)",
-                final_answer=str(answers[i]),
-                domain=domains[i] or "unknown",
-                answer_tolerance=_tolerance(tolerances[i]),
+            key = AnswerKey(
+                reference=str(answers[i]), domain=domains[i] or "unknown", tolerance=_tolerance(tolerances[i]),
+                requirements=list(requirements[i] or []), verifier=plugins[i] or None,
             )
-            result, _ = await router.judge(
-                completion_text(completions[i]),
-                dp,
-                plugin=plugins[i] or "",
-                requirements=requirements[i],
-            )
+            result, _ = await router.judge(completion_text(completions[i]), key)
             if result.status is VerificationStatus.error:
                 return cfg.error_reward
             return float(result.reward)
@@ -132,7 +122,7 @@ def make_reward_fn(
     def reward(
         prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **columns: Any
     ) -> RewardList:
-        return run_sync(inner(prompts, completions, **columns), timeout=cfg.timeout_s)
+        return bridge.run(inner(prompts, completions, **columns), timeout=cfg.timeout_s)
 
     reward.__name__ = reward.__qualname__ = name
     return reward
@@ -166,14 +156,12 @@ def to_grpo_dataset(
     import datasets
 
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise ConfigError(f"n must be >= 1, got {n}")
     env = SingleStepEnv(source, route=False, instruction=instruction)
-    observations = run_sync(env.reset(batch_size=n, seed=seed))
-    observations = observations if isinstance(observations, list) else [observations]
+    observations = bridge.run(env.reset(batch_size=n, seed=seed))
     rows = []
     for obs, dp in zip(observations, env.datapoints, strict=True):
-        config = env.router.config(dp.domain)
-        tolerance = env.router.tolerance(dp)
+        key = env.router.key(dp)
         if conversational:
             messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
             prompt: Any = [*messages, {"role": "user", "content": obs.question}]
@@ -182,11 +170,11 @@ def to_grpo_dataset(
         rows.append(
             {
                 "prompt": prompt,
-                "answer": dp.final_answer,
-                "domain": dp.domain,
-                "tolerance": tolerance.model_dump_json(exclude_none=True) if tolerance else None,
-                "verifier": (config.verifier or "") if config is not None else "",
-                "requirements": list(dp.required_dependencies or (config.requirements if config else [])),
+                "answer": key.reference,
+                "domain": key.domain,
+                "tolerance": key.tolerance.model_dump_json(exclude_none=True) if key.tolerance else None,
+                "verifier": key.verifier or "",
+                "requirements": key.requirements,
                 "datapoint_id": dp.id,
                 "difficulty": dp.difficulty,
             }

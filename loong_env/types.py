@@ -91,13 +91,35 @@ class Observation(BaseModel):
     question: str
     domain: str
     datapoint_id: str
-    info: dict[str, Any] = Field(default_factory=dict)
+    difficulty: int | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class AnswerKey(BaseModel):
+    """What one response is judged against, fully resolved: the reference and how to compare it.
+
+    Built from a DataPoint and its domain's config by the env's router, or from dataset columns by the
+    trainer integrations; the router judges a key the same way whoever built it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reference: str = Field(min_length=1)
+    domain: str = "unknown"
+    tolerance: Tolerance | None = None
+    requirements: list[str] = Field(default_factory=list, description="Packages a code answer may import.")
+    verifier: str | None = Field(default=None, description="Plug-in name; None means the default verifier.")
+
+    @field_validator("tolerance", mode="before")
+    @classmethod
+    def _coerce_tolerance(cls, v: Any) -> Any:
+        return Tolerance.coerce(v)
 
 
 class Action(BaseModel):
     """The policy's answer to the observation at `index`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     index: int = 0
     llm_response: str
@@ -149,10 +171,13 @@ class ExecutionResult(BaseModel):
 
 
 class StepResult(BaseModel):
-    """The outcome of one step: the reward, its parts, and why."""
+    """The outcome of one step: the reward, its parts, the verdict behind it, and what was asked."""
 
     observation: Observation
-    reward: float
-    rewards: dict[str, float]
+    datapoint: DataPoint = Field(description="The problem answered, reference included (for logs, not the policy).")
+    verification: VerificationResult
+    verifier: str | None = Field(default=None, description="Name of the verifier that judged the answer.")
+    reward: float = Field(description="Weighted sum of `rewards`.")
+    rewards: dict[str, float] = Field(description="Each named reward: `correctness`, then any extra ones.")
+    reward_errors: dict[str, str] = Field(default_factory=dict, description="Extra rewards that raised (scored 0).")
     done: bool = True
-    info: dict[str, Any] = Field(default_factory=dict)

@@ -58,7 +58,7 @@ def test_labelled_set_through_the_verifier_has_zero_false_positives(cases: list[
     misses, fps = [], []
     for case in cases:
         response = case.get("response") or rf"The final answer is $\boxed{{{case['candidate']}}}$."
-        res = v.verify(response, case["reference"], tolerance=Tolerance.coerce(case["tolerance"]))
+        res = v.verify_sync(response, case["reference"], tolerance=Tolerance.coerce(case["tolerance"]))
         if res.correct != case["expected"]:
             misses.append((case["category"], response[-80:], case["reference"], res.status, res.reason))
             if res.correct:
@@ -76,19 +76,19 @@ def test_held_out_set_covers_every_category_with_positives_and_negatives() -> No
 
 
 def test_no_box_is_no_answer_with_zero_reward() -> None:
-    res = BoxedAnswerVerifier().verify("The answer is 42.", "42")
+    res = BoxedAnswerVerifier().verify_sync("The answer is 42.", "42")
     assert res.status is VerificationStatus.no_answer and res.reward == 0.0
 
 
 def test_lenient_config_can_fall_back_to_the_last_number() -> None:
-    res = BoxedAnswerVerifier(BoxedConfig(fallback_last_number=True)).verify("The answer is 42.", "42")
+    res = BoxedAnswerVerifier(BoxedConfig(fallback_last_number=True)).verify_sync("The answer is 42.", "42")
     assert res.status is VerificationStatus.correct and res.reward == 1.0
 
 
 def test_several_boxes_count_only_for_multi_part_references() -> None:
     v = BoxedAnswerVerifier()
-    assert v.verify(r"\boxed{2} and \boxed{3}", "2, 3").correct
-    assert not v.verify(r"\boxed{2} and \boxed{3}", "2").correct
+    assert v.verify_sync(r"\boxed{2} and \boxed{3}", "2, 3").correct
+    assert not v.verify_sync(r"\boxed{2} and \boxed{3}", "2").correct
 
 
 @pytest.mark.timeout(120)
@@ -97,7 +97,7 @@ def test_verify_from_several_threads() -> None:
     jobs = [(r"\boxed{\frac{1}{2}}", "0.5", True), (r"\boxed{x^2+2x+1}", "(x+1)^2", True),
             (r"\boxed{5 m}", "5 cm", False), (r"\boxed{\sqrt{2}}", r"\sqrt{3}", False)] * 3
     with ThreadPoolExecutor(4) as pool:
-        got = list(pool.map(lambda j: v.verify(j[0], j[1]).correct, jobs))
+        got = list(pool.map(lambda j: v.verify_sync(j[0], j[1]).correct, jobs))
     assert got == [j[2] for j in jobs]
 
 
@@ -105,16 +105,16 @@ def test_verify_from_several_threads() -> None:
 @pytest.mark.parametrize("answer", [r"10^{10^{10}}", "1000000!", "{" * 10_000 + "}" * 10_000, "9" * 1_000_000,
                                     r"2^{3^{4^{5}}}"])
 def test_pathological_answers_give_status_error(answer: str) -> None:
-    res = BoxedAnswerVerifier().verify(r"\boxed{" + answer + "}", "5")
+    res = BoxedAnswerVerifier().verify_sync(r"\boxed{" + answer + "}", "5")
     assert res.status is VerificationStatus.error and res.reward == 0.0
 
 
 @pytest.mark.timeout(120)
 async def test_verify_inside_a_running_event_loop_and_async_forms() -> None:
     v = BoxedAnswerVerifier()
-    assert v.verify(r"\boxed{\sqrt{8}}", r"2\sqrt{2}").correct  # sync call from the loop's own thread
-    one = await v.averify(r"\boxed{3}", "x = 3")
-    many = await v.averify_many([r"\boxed{1}", r"\boxed{2}", "none"], ["1", "3", "1"])
+    assert v.verify_sync(r"\boxed{\sqrt{8}}", r"2\sqrt{2}").correct  # sync call from the loop's own thread
+    one = await v.verify(r"\boxed{3}", "x = 3")
+    many = await v.verify_many([r"\boxed{1}", r"\boxed{2}", "none"], ["1", "3", "1"])
     assert one.correct
     assert [r.status for r in many] == [VerificationStatus.correct, VerificationStatus.incorrect,
                                         VerificationStatus.no_answer]

@@ -38,8 +38,9 @@ def test_demo_generates_then_rewards_the_policy_exactly(capsys, tmp_path) -> Non
         return Answer(json.dumps({"question": question, "code": f"print({n + 10} * {n + 20})"}))
 
     with ScriptedServer(script) as server:
-        code = main(["demo", "--base-url", server.base_url, "--model", "scripted", "--gen-seconds", "4",
-                     "--episodes", "4", "--env-domains", *DOMAINS, "--out", str(tmp_path / "gen")])  # fmt: skip
+        args = ["--base-url", server.base_url, "--model", "scripted", "--gen-seconds", "300", "--gen-attempts", "3"]
+        args += ["--episodes", "4", "--env-domains", *DOMAINS, "--out", str(tmp_path / "gen")]
+        code = main(["demo", *args])
     out = capsys.readouterr().out
     assert code == 0
     assert len(policy_verdicts) == 4

@@ -7,8 +7,18 @@ import re
 
 import pytest
 
-from loong_env.env import BOXED_INSTRUCTION, SingleStepEnv, format_reward, is_code_response, run_sync
-from loong_env.errors import AlreadySteppedError, EnvError, LoongError, NotResetError, UnknownIndexError
+from loong_env import bridge
+from loong_env.env import BOXED_INSTRUCTION, SingleStepEnv
+from loong_env.errors import (
+    AlreadySteppedError,
+    ConfigError,
+    InvalidActionError,
+    LoongError,
+    NotResetError,
+    UnknownIndexError,
+)
+from loong_env.rewards import format_reward
+from loong_env.routing import is_code_response
 from loong_env.seeds import DomainConfig, SeedDataset, load_seeds
 from loong_env.types import Action, DataPoint, Observation, StepResult, VerificationStatus
 from loong_env.verifiers.base import Verifier
@@ -53,11 +63,13 @@ EXPECTED = {
 }
 
 
-async def test_reset_batch_of_one_returns_an_observation(seeds):
+async def test_reset_always_returns_a_list_of_observations(seeds):
     env = SingleStepEnv(seeds)
-    obs = await env.reset(seed=0)
+    [obs] = await env.reset(seed=0)
     assert isinstance(obs, Observation)
     assert obs.index == 0 and obs.datapoint_id in by_id(seeds)
+    assert obs.difficulty == by_id(seeds)[obs.datapoint_id].difficulty
+    assert len(await env.reset(batch_size=3, seed=0)) == 3
 
 
 async def test_reset_draws_the_same_questions_under_the_same_seed(seeds):
@@ -103,8 +115,8 @@ async def test_loop_over_seeds_gives_exact_rewards_per_kind_of_answer(int_seeds)
         for o, r in zip(obs, results, strict=True):
             kind = kinds[o.index % 4]
             assert r.observation == o and r.done is True
-            assert r.info["datapoint"].id == o.datapoint_id
-            verification = r.info["verification"]
+            assert r.datapoint.id == o.datapoint_id
+            verification = r.verification
             if kind == "garbage":
                 assert r.reward == 0.0 and verification.status is not VerificationStatus.correct
             else:
@@ -115,12 +127,11 @@ async def test_loop_over_seeds_gives_exact_rewards_per_kind_of_answer(int_seeds)
 
 async def test_every_seed_answer_boxed_verbatim_is_correct(seeds):
     env = SingleStepEnv(seeds)
-    obs = await env.reset(batch_size=min(len(seeds), 24), seed=3)
+    obs = await env.reset(batch_size=len(seeds), seed=3)  # a draw of len(seeds) without replacement: all
+    assert {o.datapoint_id for o in obs} == set(by_id(seeds))
     lookup = by_id(seeds)
     results = await env.step({o.index: f"\\boxed{{{lookup[o.datapoint_id].final_answer}}}" for o in obs})
-    wrong = [
-        (r.info["datapoint"].final_answer, r.info["verification"].reason) for r in results if r.reward != 1.0
-    ]
+    wrong = [(r.datapoint.final_answer, r.verification.reason) for r in results if r.reward != 1.0]
     assert wrong == []
 
 
@@ -129,7 +140,7 @@ async def test_partial_batches_and_all_action_forms(int_seeds):
     lookup = by_id(int_seeds)
     obs = await env.reset(batch_size=4, seed=1)
     answer = lambda i: f"\\boxed{{{lookup[obs[i].datapoint_id].final_answer}}}"
-    single = await env.step(Action(index=2, llm_response=answer(2)))
+    [single] = await env.step(Action(index=2, llm_response=answer(2)))
     assert isinstance(single, StepResult) and single.reward == 1.0 and single.observation.index == 2
     assert env.pending == [0, 1, 3]
     listed = await env.step({3: answer(3), 0: "no idea"})
@@ -137,15 +148,18 @@ async def test_partial_batches_and_all_action_forms(int_seeds):
     assert [r.reward for r in listed] == [1.0, 0.0]
     assert env.pending == [1]
 
-    one = await env.reset(seed=5)
-    plain = await env.step(f"\\boxed{{{lookup[one.datapoint_id].final_answer}}}")
-    assert isinstance(plain, StepResult) and plain.reward == 1.0
+    [one] = await env.reset(seed=5)
+    [listed_one] = await env.step([Action(index=0, llm_response=f"\\boxed{{{lookup[one.datapoint_id].final_answer}}}")])
+    assert listed_one.reward == 1.0
+    await env.reset(seed=5)
+    with pytest.raises(InvalidActionError, match="got str"):
+        await env.step("\\boxed{1}")  # type: ignore[arg-type]
 
 
 async def test_step_before_reset_is_a_clear_error(seeds):
     env = SingleStepEnv(seeds)
     with pytest.raises(NotResetError, match="before reset"):
-        await env.step("\\boxed{1}")
+        await env.step({0: "\\boxed{1}"})
 
 
 async def test_stepping_an_index_twice_is_a_clear_error(seeds):
@@ -166,8 +180,6 @@ async def test_unknown_index_is_a_clear_error(seeds):
         await env.step({3: "\\boxed{1}"})
     with pytest.raises(UnknownIndexError):
         await env.step(Action(index=-1, llm_response="x"))
-    with pytest.raises(EnvError, match="batch of 1"):
-        await env.step("\\boxed{1}")
     assert issubclass(UnknownIndexError, LoongError) and issubclass(NotResetError, LoongError)
 
 
@@ -179,10 +191,10 @@ class _FailsOnMarker(Verifier):
     def __init__(self, inner: Verifier) -> None:
         self.inner = inner
 
-    async def averify(self, response, reference, *, tolerance=None):
+    async def verify(self, response, reference, *, tolerance=None):
         if "CRASH" in response:
             raise RuntimeError("plug-in bug")
-        return await self.inner.averify(response, reference, tolerance=tolerance)
+        return await self.inner.verify(response, reference, tolerance=tolerance)
 
 
 async def test_a_crashing_verifier_affects_only_its_own_item(int_seeds):
@@ -198,8 +210,8 @@ async def test_a_crashing_verifier_affects_only_its_own_item(int_seeds):
         }
     )
     assert [r.reward for r in results] == [1.0, 0.0, 1.0]
-    assert results[1].info["verification"].status is VerificationStatus.error
-    assert "plug-in bug" in results[1].info["verification"].reason
+    assert results[1].verification.status is VerificationStatus.error
+    assert "plug-in bug" in results[1].verification.reason
 
 
 async def test_extra_reward_functions_are_reported_by_name_and_weighted(int_seeds):
@@ -221,7 +233,7 @@ async def test_extra_reward_functions_are_reported_by_name_and_weighted(int_seed
 
 async def test_instruction_is_appended_to_the_question(seeds):
     env = SingleStepEnv(seeds, instruction=BOXED_INSTRUCTION)
-    obs = await env.reset(seed=0)
+    [obs] = await env.reset(seed=0)
     assert obs.question.endswith(BOXED_INSTRUCTION)
     assert obs.question.startswith(by_id(seeds)[obs.datapoint_id].question)
 
@@ -255,10 +267,12 @@ def test_code_answers_route_to_the_python_verifier_with_the_domain_requirements(
     dp = seeds[0]
     code = "Here is my program:\n```python\nprint(66)\n```"
     assert is_code_response(code) and not is_code_response(code + " so \\boxed{66}")
-    chosen = env.verifier_for(dp, code)
+    key = env.router.key(dp)
+    chosen = env.router.verifier_for(key, code)
     assert isinstance(chosen, PythonVerifier)
-    assert env.verifier_for(dp, code) is chosen  # one per requirement set
-    assert not isinstance(env.verifier_for(dp, "\\boxed{66}"), PythonVerifier)
+    assert chosen.sandbox.requirements == sorted(seeds.domain_config(dp.domain).requirements)
+    assert env.router.verifier_for(key, code) is chosen  # one per requirement set
+    assert not isinstance(env.router.verifier_for(key, "\\boxed{66}"), PythonVerifier)
 
 
 async def test_domain_plugin_judges_its_domain():
@@ -270,10 +284,11 @@ async def test_domain_plugin_judges_its_domain():
     configs = {"toy_physics": DomainConfig(name="toy_physics", verifier="physics_units")}
     env = SingleStepEnv(SeedDataset(points, configs))
     await env.reset(seed=0)
-    result = await env.step("The speed is \\boxed{52.92 km/h}")
-    assert result.reward == 1.0 and result.info["verifier"] == "physics_units"
+    [result] = await env.step({0: "The speed is \\boxed{52.92 km/h}"})
+    assert result.reward == 1.0 and result.verifier == "physics_units"
     await env.reset(seed=0)
-    assert (await env.step("\\boxed{14.7}")).info["verification"].reason.startswith("missing unit")
+    [result] = await env.step({0: "\\boxed{14.7}"})
+    assert result.verification.reason.startswith("missing unit")
 
 
 def test_sync_face_works_inside_a_running_event_loop(int_seeds):
@@ -281,17 +296,18 @@ def test_sync_face_works_inside_a_running_event_loop(int_seeds):
 
     async def inside_loop() -> float:
         env = SingleStepEnv(int_seeds)
-        obs = env.reset_sync(seed=9)  # a sync call while this loop is running, as in Jupyter
-        return env.step_sync(f"\\boxed{{{lookup[obs.datapoint_id].final_answer}}}").reward
+        [obs] = env.reset_sync(seed=9)  # a sync call while this loop is running, as in Jupyter
+        [result] = env.step_sync({0: f"\\boxed{{{lookup[obs.datapoint_id].final_answer}}}"})
+        return result.reward
 
     assert asyncio.run(inside_loop()) == 1.0
-    assert run_sync(asyncio.sleep(0, result=5)) == 5
+    assert bridge.run(asyncio.sleep(0, result=5)) == 5
 
 
 def test_bad_sources_are_rejected_with_a_clear_message():
-    with pytest.raises(TypeError, match="async sample"):
+    with pytest.raises(ConfigError, match="async sample"):
         SingleStepEnv(object())  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="empty"):  # a ConfigError is a ValueError too
         SingleStepEnv([])
 
 
@@ -307,8 +323,8 @@ async def test_code_answers_are_run_in_the_sandbox_and_judged_per_item():
         }
     )
     assert [r.reward for r in results] == [1.0, 0.0, 0.0]
-    assert {r.info["verifier"] for r in results} == {"python"}
-    assert [r.info["verification"].status for r in results] == [
+    assert {r.verifier for r in results} == {"python"}
+    assert [r.verification.status for r in results] == [
         VerificationStatus.correct,
         VerificationStatus.incorrect,
         VerificationStatus.error,

@@ -59,7 +59,7 @@ async def sandbox():
     try:
         yield box
     finally:
-        await box.aclose()
+        await box.close()
 
 
 def script_of(candidate: Answer, solve: Answer | list[Answer]) -> callable:

@@ -28,7 +28,7 @@ def sb():
 def test_creating_a_sandbox_starts_nothing():
     sandbox = Sandbox(["sympy==1.14.0"])
     assert sandbox.stats()["workers"] == 0
-    sandbox.close()
+    sandbox.close_sync()
 
 
 async def test_run_returns_printed_output(sb):
@@ -89,7 +89,7 @@ def test_the_same_sandbox_serves_several_event_loops(sb):
 
 def test_a_killed_worker_is_replaced_transparently():
     with Sandbox([], timeout_s=3.0, workers=1) as sandbox:
-        sandbox.start()
+        sandbox.start_sync()
         (pid,) = sandbox.stats()["worker_pids"]
         os.killpg(pid, 9)
         deadline = time.monotonic() + 10
@@ -120,13 +120,13 @@ def test_missing_bubblewrap_is_refused_with_the_install_command(monkeypatch, tmp
     sandbox = Sandbox([], python=sys.executable)
     with pytest.raises(SandboxUnavailableError, match="apt-get install bubblewrap"):
         sandbox.run_sync("print(1)")
-    sandbox.close()
+    sandbox.close_sync()
 
 
 def test_running_without_isolation_is_loud():
     with pytest.warns(RuntimeWarning, match="WITHOUT a jail"):
         sandbox = Sandbox([], isolation="none")
-    sandbox.close()
+    sandbox.close_sync()
 
 
 def test_requirements_are_normalised():

@@ -27,7 +27,7 @@ MAX_PROCS = 16
 def sb():
     with Sandbox([], timeout_s=3.0, memory_mb=256, max_output_bytes=100_000, workers=1,
                  max_processes=MAX_PROCS) as sandbox:  # fmt: skip
-        sandbox.start()
+        sandbox.start_sync()
         yield sandbox
 
 

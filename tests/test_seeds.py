@@ -140,7 +140,7 @@ def test_filter_by_domain_and_difficulty(tmp_path: Path) -> None:
     assert ds.domains == ["one", "two"]
     assert len(ds.filter(domain="one")) == 2 and len(ds.filter(difficulty=5)) == 1
     assert len(ds.filter(domain=["one", "two"], difficulty=[1])) == 2
-    with pytest.raises(KeyError, match="available"):
+    with pytest.raises(KeyError, match="unknown domain .three. .known: one, two"):
         ds.filter(domain="three")
 
 

@@ -16,7 +16,7 @@ from functools import cache
 import pint
 
 from loong_env.types import Tolerance, VerificationResult, VerificationStatus
-from loong_env.verifiers.base import Verifier
+from loong_env.verifiers.base import SyncVerifier, Verifier
 
 MAX_ANSWER_CHARS = 500  # a physical quantity is short; anything longer is not one
 ROUND_OFF = Tolerance(rel=1e-9)
@@ -100,21 +100,15 @@ def _close(a: float, b: float, tol: Tolerance) -> bool:
     return abs(a - b) <= bound
 
 
-class PhysicsUnitsVerifier(Verifier):
+class PhysicsUnitsVerifier(SyncVerifier):
     """Compares the last \\boxed{} quantity with the reference after converting to the reference's unit."""
 
     name = "physics_units"
 
-    async def averify(
+    def verify_sync(
         self, response: str, reference: str, *, tolerance: Tolerance | None = None
     ) -> VerificationResult:
-        """Verdict on one response; never raises for a bad answer."""
-        return self.verify(response, reference, tolerance=tolerance)
-
-    def verify(
-        self, response: str, reference: str, *, tolerance: Tolerance | None = None
-    ) -> VerificationResult:
-        """Plain sync call (pint is fast), safe inside a running event loop."""
+        """Verdict on one response; never raises for a bad answer (pint is fast: a plain call)."""
         from loong_env.verifiers.boxed import extract_boxed
 
         start = time.perf_counter()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from loong_env.errors import LoongError
 from loong_env.equivalence.normalize import normalize
 from loong_env.equivalence.numbers import parse_number
 from loong_env.equivalence.pool import WorkerCrash, WorkerTimeout, get_pool
@@ -38,7 +39,7 @@ class Comparison(BaseModel):
     error: str | None = None
 
 
-class Undecided(Exception):
+class Undecided(LoongError):
     """A part of the check could not be decided; carries the reason for `Comparison.error`."""
 
 

@@ -21,16 +21,18 @@ import threading
 import time
 from typing import Any
 
+from loong_env.errors import LoongError
+
 STARTUP_TIMEOUT_S = 120.0  # importing sympy on a busy 2-core machine can take several seconds
 FORK_TIMEOUT_S = 10.0
 CAN_FORK = hasattr(os, "fork") and hasattr(socket, "send_fds") and sys.platform != "darwin"
 
 
-class WorkerTimeout(Exception):
+class WorkerTimeout(LoongError):
     """The check did not finish within its time bound; the worker was killed."""
 
 
-class WorkerCrash(Exception):
+class WorkerCrash(LoongError):
     """The worker died or answered garbage; it was replaced."""
 
 
@@ -90,6 +92,10 @@ class _Channel:
     def kill(self) -> None:
         raise NotImplementedError
 
+    def disown(self) -> None:
+        """A forked child's view: close our copies of the pipes, never signal the parent's process."""
+        raise NotImplementedError
+
 
 def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -118,6 +124,12 @@ class _Worker(_Channel):
             self.proc.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             pass
+
+    def disown(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        self.proc.returncode = 0  # not our child: never wait for it or kill it from here
 
 
 class _ForkedWorker(_Channel):
@@ -151,6 +163,12 @@ class _ForkedWorker(_Channel):
                 os.close(self.pidfd)
                 self.pidfd = None
             self.sock.close()
+
+    def disown(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        self.sock.close()
 
 
 class _Zygote(_Channel):
@@ -192,6 +210,10 @@ class _Zygote(_Channel):
         except (OSError, subprocess.TimeoutExpired):
             pass
 
+    def disown(self) -> None:
+        self.ctrl.close()
+        self.proc.returncode = 0
+
 
 class WorkerPool:
     """Up to `size` workers; `call` borrows one (a warm one first), and kills and replaces it on a timeout."""
@@ -202,7 +224,6 @@ class WorkerPool:
         self._reset()
 
     def _reset(self) -> None:
-        self._pid = os.getpid()
         self._idle: list[_Channel] = []
         self._all: list[_Channel] = []
         self._zygote: _Zygote | None = None
@@ -222,8 +243,6 @@ class WorkerPool:
 
     def _checkout(self) -> _Channel:
         with self._cond:
-            if self._pid != os.getpid():  # we were forked: the parent's workers are not ours
-                self._reset()
             while True:
                 if self._idle:
                     for w in self._idle:
@@ -248,10 +267,9 @@ class WorkerPool:
         with self._cond:
             if dead in self._all:
                 self._all.remove(dead)
-            if self._pid == os.getpid():
-                fresh = self._spawn()  # a fork of the warm zygote (or it starts importing now)
-                self._all.append(fresh)
-                self._idle.append(fresh)
+            fresh = self._spawn()  # a fork of the warm zygote (or it starts importing now)
+            self._all.append(fresh)
+            self._idle.append(fresh)
             self._cond.notify()
 
     def warm_up(self) -> None:
@@ -279,6 +297,15 @@ class WorkerPool:
         self._checkin(w)
         return result
 
+    def forget_parent(self) -> None:
+        """In a forked child: drop the parent's workers and zygote unharmed; new ones start on first use."""
+        self._cond = threading.Condition()
+        for w in self._all:
+            w.disown()
+        if self._zygote is not None:
+            self._zygote.disown()
+        self._reset()
+
     def close(self) -> None:
         """Kill every worker (also run at interpreter exit)."""
         with self._cond:
@@ -291,6 +318,16 @@ class WorkerPool:
 
 _POOL: WorkerPool | None = None
 _POOL_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _POOL_LOCK
+    _POOL_LOCK = threading.Lock()
+    if _POOL is not None:
+        _POOL.forget_parent()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_pool() -> WorkerPool:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from loong_env.errors import LoongError
 from loong_env.equivalence.numbers import parse_number
 
 MAX_DEPTH = 60
@@ -25,7 +26,7 @@ _BRACKETED_MATRIX_RE = re.compile(r"^[\[(]\s*(\\begin\{(?:matrix|array)\}.*\\end
 _PY_CALL_RE = re.compile(r"^(set|frozenset|tuple|list|Matrix|FiniteSet)\((.*)\)$", re.DOTALL)
 
 
-class ShapeError(ValueError):
+class ShapeError(LoongError, ValueError):
     """The answer nests deeper than any real answer does (a guard against pathological input)."""
 
 

@@ -77,7 +77,7 @@ class BaseGenerator(ABC):
 
     `sample()` is served from a buffer of `buffer_size` items that a background task refills by calling
     `generate`; an error in that task is raised from the next `sample()` instead of hanging. Call
-    `aclose()` (or use `async with`) to stop the background task.
+    `close()` (or use `async with`) to stop the background task.
     """
 
     name: str = "base"
@@ -125,7 +125,7 @@ class BaseGenerator(ABC):
             for item in items:
                 self._buffer.put_nowait(item)
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         """Stop the background refill task."""
         if self._refill is not None:
             self._refill.cancel()
@@ -139,7 +139,7 @@ class BaseGenerator(ABC):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        await self.close()
 
 
 class CandidateGenerator(BaseGenerator):

@@ -11,6 +11,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from loong_env.errors import UnknownNameError
 from loong_env.generators import prompts
 from loong_env.generators.base import CandidateGenerator, Proposal
 from loong_env.generators.selection import short_enough
@@ -34,7 +35,7 @@ class EvolInstructGenerator(CandidateGenerator):
         super().__init__(*args, **kwargs)
         unknown = [op for op in operations if op not in prompts.EVOLUTIONS]
         if unknown:
-            raise ValueError(f"unknown evolution(s) {unknown}; choose from {sorted(prompts.EVOLUTIONS)}")
+            raise UnknownNameError("evolution", sorted(unknown)[0], prompts.EVOLUTIONS)
         self.operations = list(operations)
         self.p_kept = p_kept
         self._parents = short_enough(self.seeds)

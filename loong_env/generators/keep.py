@@ -15,7 +15,7 @@ import time
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loong_env.generators import prompts
 from loong_env.generators.novelty import NoveltyIndex
@@ -49,6 +49,8 @@ class RejectReason(StrEnum):
 
 class KeepConfig(BaseModel):
     """Knobs of the keep rule; defaults tuned for a 0.5B model on 2 cores."""
+
+    model_config = ConfigDict(extra="forbid")
 
     min_question_chars: int = 30
     max_question_chars: int = 2000

@@ -6,6 +6,8 @@ server's JSON-schema output and still accept fenced code, `Question:` headers, o
 
 from __future__ import annotations
 
+from loong_env.errors import LoongError
+
 import json
 import re
 from typing import Any
@@ -39,7 +41,7 @@ class ParsedCandidate(BaseModel):
     parsed_by: str = Field(description="Which reader succeeded: json, embedded_json or free_text.")
 
 
-class ParseFailure(ValueError):
+class ParseFailure(LoongError, ValueError):
     """The reply held no recognisable question + code; the message says what was missing."""
 
 

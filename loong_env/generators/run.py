@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loong_env.generators.base import CandidateGenerator, GenerationStats, VerdictCallback
+from loong_env.errors import UnknownNameError
+from loong_env.generators.base import CandidateGenerator, GenerationError, GenerationStats, VerdictCallback
 from loong_env.generators.evol_instruct import EvolInstructGenerator
 from loong_env.generators.few_shot import FewShotGenerator
 from loong_env.generators.keep import ChatClient, KeepConfig, KeepRule, Runner, Verdict
@@ -30,7 +31,7 @@ def method_class(method: str) -> type[CandidateGenerator]:
     key = method.lower().replace("_", "-")
     key = {"fewshot": "few-shot", "selfinstruct": "self-instruct", "evol": "evol-instruct"}.get(key, key)
     if key not in METHODS:
-        raise ValueError(f"unknown generation method {method!r}; choose one of {sorted(METHODS)}")
+        raise UnknownNameError("generation method", method, METHODS)
     return METHODS[key]
 
 
@@ -104,7 +105,7 @@ async def run_generation(
 
     seeds = load_seeds(domain, root=seeds_root)
     if not seeds:
-        raise ValueError(f"domain {str(domain)!r} has no seeds to generate from")
+        raise GenerationError(f"domain {str(domain)!r} has no seeds to generate from")
     domain_name = seeds.domains[0]
     seeds = seeds.filter(domain=domain_name)
     config = seeds.domain_config(domain_name)
@@ -153,10 +154,10 @@ async def run_generation(
         status = stats.stopped_because or "exhausted"
     finally:
         writer.close(status, abandoned=stats.abandoned)
-        if own_sandbox and hasattr(runner, "aclose"):
-            await runner.aclose()
-        if own_client and hasattr(client, "aclose"):
-            await client.aclose()
+        if own_sandbox and hasattr(runner, "close"):
+            await runner.close()
+        if own_client and hasattr(client, "close"):
+            await client.close()
     kept = generator.kept[len(writer.existing) :]
     return GenerationSummary(
         out_dir=Path(out), domain=domain_name, method=generator.name, model=model_name or None,

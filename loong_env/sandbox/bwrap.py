@@ -13,6 +13,8 @@ import shutil
 import time
 from pathlib import Path
 
+from loong_env.errors import LoongError
+
 INSTALL_HINT = "install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`"
 CGROUP_V1_PIDS = Path("/sys/fs/cgroup/pids")
 
@@ -28,8 +30,12 @@ SANDBOX_ENV = {
 }
 
 
-class SandboxUnavailableError(RuntimeError):
+class SandboxUnavailableError(LoongError, RuntimeError):
     """The requested isolation cannot be provided on this machine; the message says how to fix it."""
+
+
+class SandboxClosedError(LoongError, RuntimeError):
+    """The Sandbox was closed; its workers are gone and it takes no more runs."""
 
 
 def find_bwrap() -> str:

@@ -23,10 +23,12 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from loong_env.errors import ConfigError, LoongError
+
 MARKER = "ready.json"
 
 
-class EnvCreationError(RuntimeError):
+class EnvCreationError(LoongError, RuntimeError):
     """uv could not create the environment; the message carries uv's own output."""
 
 
@@ -46,7 +48,7 @@ def normalize_requirements(requirements: Iterable[str]) -> list[str]:
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
-            raise ValueError(f"invalid requirement {raw!r}: {exc}") from None
+            raise ConfigError(f"invalid requirement {raw!r}: {exc}") from None
         req.name = canonicalize_name(req.name)
         out.add(str(req))
     return sorted(out)

@@ -1,7 +1,11 @@
 """The Sandbox: a lazy pool of warm, jailed workers per requirement set, with an async and a sync face.
 
 The host side is plain threads and blocking pipes, so one Sandbox serves any event loop (or none):
-`run_sync` and `Verifier.verify` start a fresh loop per call and still reuse the same warm workers.
+`run_sync` blocks the calling thread and still reuses the same warm workers as `run`.
+
+Fork safety: a Sandbox belongs to the process that started its workers. In a forked child (gymnasium's
+async vector env, a multiprocessing pool) the same object forgets the parent's workers and threads without
+touching them, and starts its own on first use; the parent's workers keep serving the parent.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import tomllib
 import warnings
 import weakref
 from collections.abc import Iterable, Sequence
@@ -30,12 +33,12 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from loong_env.sandbox import bwrap
-from loong_env.sandbox.bwrap import SandboxUnavailableError
+from loong_env.sandbox.bwrap import SandboxClosedError, SandboxUnavailableError
+from loong_env.errors import ConfigError, LoongError
 from loong_env.sandbox.envs import ensure_env, normalize_requirements, requirement_names
 from loong_env.types import ExecutionResult, ExecutionStatus
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
-SEEDS_DIR = Path(__file__).resolve().parents[2] / "seeds"
 WATCHDOG_GRACE_S = 5.0
 START_TIMEOUT_S = 300.0
 MAX_WARMUP_SNIPPETS = 24
@@ -62,30 +65,7 @@ class SandboxLimits(BaseModel):
     scratch_mb: int = Field(default=512, gt=0, description="Size of each worker's private /tmp (RAM-backed).")
 
 
-def _warmup_from_seeds(requirements: list[str], limit: int = MAX_WARMUP_SNIPPETS) -> list[str]:
-    """Rationales of our own seed domains that use exactly this requirement set (never caller code)."""
-    if not SEEDS_DIR.is_dir():
-        return []
-    codes: list[str] = []
-    for toml_path in sorted(SEEDS_DIR.glob("*/domain.toml")):
-        try:
-            meta = tomllib.loads(toml_path.read_text())
-            if normalize_requirements(meta.get("requirements", [])) != requirements:
-                continue
-            lines = (toml_path.parent / "seeds.jsonl").read_text().splitlines()
-        except (OSError, ValueError):
-            continue
-        for line in lines:
-            with contextlib.suppress(ValueError, AttributeError):
-                code = json.loads(line).get("rationale")
-                if isinstance(code, str) and code.strip():
-                    codes.append(code)
-            if len(codes) >= limit:
-                return codes
-    return codes
-
-
-class _WorkerGone(Exception):
+class _WorkerGone(LoongError):
     """The worker was dead before it took the request: not the snippet's fault."""
 
 
@@ -187,6 +167,13 @@ class _Worker:
                         total += int(line.split()[1])
         return total
 
+    def disown(self) -> None:
+        """Close this process's copies of the pipes without signalling the worker (a forked child's view)."""
+        for stream in (self.proc.stdin, self.proc.stdout, self._stderr):
+            with contextlib.suppress(Exception):
+                stream.close()  # type: ignore[union-attr]
+        self.proc.returncode = 0  # not our child: never wait for it or kill it from here
+
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # bubblewrap dies; --die-with-parent takes the rest
@@ -232,7 +219,7 @@ class Sandbox:
             scratch_mb=scratch_mb,
         )  # fmt: skip
         if isolation not in ("bwrap", "none"):
-            raise ValueError(f"isolation must be 'bwrap' or 'none', got {isolation!r}")
+            raise ConfigError(f"isolation must be 'bwrap' or 'none', got {isolation!r}")
         if isolation == "none":
             warnings.warn(
                 "Sandbox(isolation='none'): untrusted code runs WITHOUT a jail (it can use the network, write "
@@ -243,7 +230,7 @@ class Sandbox:
         self.isolation = isolation
         self.n_workers = workers or os.cpu_count() or 1
         if self.n_workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.n_workers}")
+            raise ConfigError(f"workers must be >= 1, got {self.n_workers}")
         self._warmup = list(warmup) if warmup is not None else None
         self._python = Path(python) if python is not None else None
         self._allow_unbounded = allow_unbounded_processes
@@ -260,14 +247,17 @@ class Sandbox:
         for _ in range(self.n_workers):
             self._idle.put(None)  # a slot; its worker starts when first needed
         weakref.finalize(self, _kill_all, self._all)  # a forgotten Sandbox still stops its workers
+        _LIVE.add(self)
 
     # ----- lifecycle -------------------------------------------------------------------------------
     def _prepare(self) -> None:
         """Resolve the jail, the environment and the worker command once (thread-safe)."""
         with self._lock:
             if self._closed:
-                raise RuntimeError("this Sandbox is closed")
+                raise SandboxClosedError("this Sandbox is closed; create a new one")
             if self._argv is not None:
+                if self._executor is None:  # a forked child: the parent's threads are not here
+                    self._executor = self._new_executor()
                 return
             python = self._python or ensure_env(self.requirements)
             if self.isolation == "bwrap":
@@ -286,18 +276,19 @@ class Sandbox:
             else:
                 argv = bwrap.plain_argv(python, WORKER_SCRIPT)
                 env = bwrap.plain_env(python)
-            warmup = self._warmup if self._warmup is not None else _warmup_from_seeds(self.requirements)
+            warmup = self._warmup if self._warmup is not None else _library_warmup(self.requirements)
             self._hello = {
                 "preload": requirement_names(self.requirements),
                 "warmup": warmup,
                 "scratch": "/tmp" if self.isolation == "bwrap" else tempfile.gettempdir(),
                 "isolate": self.isolation == "bwrap",
             }
-            self._executor = ThreadPoolExecutor(
-                max_workers=self.n_workers, thread_name_prefix="loong-sandbox"
-            )
+            self._executor = self._new_executor()
             self._env = env
             self._argv = argv
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.n_workers, thread_name_prefix="loong-sandbox")
 
     def _start_worker(self) -> _Worker:
         assert self._argv is not None
@@ -324,8 +315,12 @@ class Sandbox:
         with self._lock:
             self._all.discard(worker)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Start every worker now (otherwise they start on first use); returns when all are warm."""
+        await asyncio.to_thread(self.start_sync)
+
+    def start_sync(self) -> None:
+        """Blocking twin of `start`."""
         self._prepare()
         slots = [self._idle.get() for _ in range(self.n_workers)]
         try:
@@ -339,11 +334,12 @@ class Sandbox:
             for _ in range(self.n_workers - len(slots)):
                 self._idle.put(None)
 
-    async def astart(self) -> None:
-        await asyncio.to_thread(self.start)
-
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop every worker; the scratch space dies with them."""
+        await asyncio.to_thread(self.close_sync)
+
+    def close_sync(self) -> None:
+        """Blocking twin of `close`."""
         with self._lock:
             if self._closed:
                 return
@@ -355,20 +351,28 @@ class Sandbox:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
+    def _forget_parent(self) -> None:
+        """In a forked child: drop the parent's workers, threads and locks without signalling them."""
+        self._lock = threading.Lock()
+        for worker in self._all:
+            worker.disown()
+        self._all.clear()  # in place: the finalizer holds this very set
+        self._idle = SimpleQueue()
+        for _ in range(self.n_workers):
+            self._idle.put(None)
+        self._executor = None
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.close_sync()
 
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        await self.close()
 
     # ----- running ---------------------------------------------------------------------------------
     def _request(self, code: str, stdin: str | None) -> dict[str, Any]:
@@ -487,10 +491,28 @@ def _kill_all(workers: set[_Worker]) -> None:
 
 _SHARED: dict[tuple[Any, ...], Sandbox] = {}
 _SHARED_LOCK = threading.Lock()
+_LIVE: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+
+
+def _library_warmup(requirements: list[str]) -> list[str]:
+    """Warm-up code for a requirement set: rationales of the seed library's domains that use it."""
+    from loong_env.seeds import warmup_rationales
+
+    return warmup_rationales(requirements, limit=MAX_WARMUP_SNIPPETS)
+
+
+def _after_fork_in_child() -> None:
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()
+    for sandbox in list(_LIVE):
+        sandbox._forget_parent()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
 def _close_shared() -> None:
     for sandbox in list(_SHARED.values()):
         with contextlib.suppress(Exception):
-            sandbox.close()
+            sandbox.close_sync()

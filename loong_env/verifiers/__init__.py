@@ -1,8 +1,8 @@
 """Verifiers turn a response and a reference answer into a reward."""
 
-from loong_env.verifiers.base import Verifier
+from loong_env.verifiers.base import SyncVerifier, Verifier
 
-__all__ = ["BoxedAnswerVerifier", "PythonVerifier", "Verifier"]
+__all__ = ["BoxedAnswerVerifier", "PythonVerifier", "SyncVerifier", "Verifier"]
 
 
 def __getattr__(name: str):  # lazy: the sandbox and sympy are only imported when a verifier is used
@@ -14,4 +14,4 @@ def __getattr__(name: str):  # lazy: the sandbox and sympy are only imported whe
         from loong_env.verifiers.python import PythonVerifier
 
         return PythonVerifier
-    raise AttributeError(name)
+    raise AttributeError(f"module 'loong_env.verifiers' has no attribute {name!r}")

@@ -16,7 +16,7 @@ from loong_env.equivalence import compare
 from loong_env.equivalence.normalize import normalize
 from loong_env.equivalence.structure import Node, ShapeError, parse_shape
 from loong_env.types import Tolerance, VerificationResult, VerificationStatus
-from loong_env.verifiers.base import Verifier
+from loong_env.verifiers.base import SyncVerifier
 
 _NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
@@ -95,7 +95,7 @@ def _reference_parts(reference: str) -> int:
     return len(shape.items) if isinstance(shape, Node) and shape.kind == "bare" else 1
 
 
-class BoxedAnswerVerifier(Verifier):
+class BoxedAnswerVerifier(SyncVerifier):
     """Judges the final boxed answer of a response against a reference answer; never raises for one item."""
 
     name = "boxed"
@@ -117,8 +117,10 @@ class BoxedAnswerVerifier(Verifier):
             return ", ".join(boxes[-parts:])
         return boxes[-1]
 
-    def verify(self, response: str, reference: str, *, tolerance: Tolerance | None = None) -> VerificationResult:
-        """Plain sync call: safe from any thread, including one that runs an event loop."""
+    def verify_sync(
+        self, response: str, reference: str, *, tolerance: Tolerance | None = None
+    ) -> VerificationResult:
+        """Plain call: safe from any thread, including one that runs an event loop (sympy runs in a worker)."""
         t0 = time.perf_counter()
         try:
             extracted = self.extract(response, reference)
@@ -139,8 +141,8 @@ class BoxedAnswerVerifier(Verifier):
                                   extracted=extracted if len(extracted) <= 10_000 else extracted[:10_000] + "...",
                                   reference=reference, reason=reason, duration_s=time.perf_counter() - t0)
 
-    async def averify(
-        self, response: str, reference: str, *, tolerance: Tolerance | None = None
-    ) -> VerificationResult:
-        """The same verdict without blocking the event loop (the check runs in a thread, sympy in a worker)."""
-        return await asyncio.to_thread(self.verify, response, reference, tolerance=tolerance)
+    async def start(self) -> None:
+        """Start the sympy workers and the unit registry now: the first check then costs what any check does."""
+        from loong_env.equivalence import warm_up
+
+        await asyncio.to_thread(warm_up)

@@ -82,7 +82,7 @@ class PythonVerifier(Verifier):
             self._limit, self._limit_loop = asyncio.Semaphore(self.concurrency), loop
         return self._limit
 
-    async def averify(
+    async def verify(
         self, response: str, reference: str, *, tolerance: Tolerance | None = None
     ) -> VerificationResult:
         """Run the code, compare the printed answer; never raises for one bad item."""
@@ -121,6 +121,10 @@ class PythonVerifier(Verifier):
         if verdict.error:
             return result(VerificationStatus.error, f"could not compare: {verdict.error}", printed)
         return result(VerificationStatus.incorrect, verdict.reason, printed)
+
+    async def start(self) -> None:
+        """Build the environment and start the warm workers now, not on the first answer."""
+        await self.sandbox.start()
 
     def _why(self, status: ExecutionStatus, stderr: str, exit_code: int | None) -> str:
         lim = self.sandbox.limits

@@ -1,0 +1,87 @@
+"""What one LLM call gives back and costs, and a client's running totals."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError
+
+from loong_env.llm.errors import LLMResponseError
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+
+class Usage(BaseModel):
+    """Tokens one completion used."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Attempt(BaseModel):
+    """One HTTP try: where it went, how it ended, and how long we waited before the next one."""
+
+    endpoint: str
+    model: str
+    outcome: Literal[
+        "ok", "rate_limited", "server_error", "timeout", "connection", "rejected", "bad_response"
+    ]
+    status_code: int | None = None
+    error: str = ""
+    retry_after_s: float | None = None
+    started_at: float = Field(description="time.time() when the request was sent.")
+    duration_s: float = 0.0
+    wait_s: float = Field(default=0.0, description="Sleep before the next attempt (0 if none).")
+
+
+class Completion(BaseModel):
+    """An LLM answer plus what it cost and where it came from."""
+
+    text: str
+    texts: list[str] = Field(default_factory=list, description="All choices when n > 1 (texts[0] == text).")
+    finish_reason: str | None = None
+    model: str
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    endpoint: str = Field(description="base_url that answered.")
+    latency_s: float = Field(default=0.0, description="Wall time of the call including retries.")
+    cached: bool = False
+    attempts: list[Attempt] = Field(default_factory=list)
+
+    def parse(self, output_type: type[_ModelT]) -> _ModelT:
+        """The text validated as `output_type` (pair with `response_format=output_type`)."""
+        try:
+            return output_type.model_validate_json(self.text)
+        except ValidationError as exc:
+            raise LLMResponseError(
+                f"Completion from {self.model} does not fit {output_type.__name__}: {exc}\ntext: {self.text[:300]!r}"
+            ) from exc
+
+    def json_value(self) -> Any:
+        """The text parsed as JSON (for response_format json_schema / json_object requests)."""
+        try:
+            return json.loads(self.text)
+        except json.JSONDecodeError as exc:
+            raise LLMResponseError(
+                f"Completion from {self.model} is not valid JSON ({exc}): {self.text[:200]!r}"
+            ) from exc
+
+
+class UsageStats(BaseModel):
+    """Running totals for one client: what a run spent."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    attempts: int = 0
+    retries: int = 0
+    fallbacks_used: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    by_model: dict[str, Usage] = Field(default_factory=dict)
