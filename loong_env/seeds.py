@@ -407,7 +407,7 @@ def _json_list_with_lines(text: str) -> Iterator[tuple[int, Any]]:
     ws = re.compile(r"[\s,]*")
     pos = ws.match(text, 0).end()  # type: ignore[union-attr]
     if not text.startswith("[", pos):
-        raise ValueError("the file does not start with '['")
+        raise ConfigError("the file does not start with '['")
     pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
     line, counted = 1, 0
     while pos < len(text) and text[pos] != "]":
@@ -417,7 +417,7 @@ def _json_list_with_lines(text: str) -> Iterator[tuple[int, Any]]:
         yield line, value
         pos = ws.match(text, end).end()  # type: ignore[union-attr]
     if pos >= len(text):
-        raise ValueError("unterminated list: missing ']'")
+        raise ConfigError("unterminated list: missing ']'")
 
 
 def _slug(name: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-from openai_stub_server import Action, StubOpenAIServer
+from scripted_openai_server import Action, ScriptedServer
 
 from loong_env import local
 from loong_env.llm import LLMClient, RetryPolicy
@@ -67,12 +67,12 @@ async def local_qwen_client(local_qwen: local.LocalServer) -> AsyncIterator[LLMC
 
 
 @pytest.fixture
-def openai_stub() -> Iterator[Callable[..., StubOpenAIServer]]:
+def openai_stub() -> Iterator[Callable[..., ScriptedServer]]:
     """Factory for scripted OpenAI-compatible servers on loopback; all are stopped after the test."""
-    started: list[StubOpenAIServer] = []
+    started: list[ScriptedServer] = []
 
-    def make(script: list[Action] | tuple[Action, ...] = (), **kwargs: object) -> StubOpenAIServer:
-        server = StubOpenAIServer(script, **kwargs).start()  # type: ignore[arg-type]
+    def make(script: list[Action] | tuple[Action, ...] = (), **kwargs: object) -> ScriptedServer:
+        server = ScriptedServer(script, **kwargs).start()  # type: ignore[arg-type]
         started.append(server)
         return server
 

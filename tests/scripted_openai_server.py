@@ -1,16 +1,19 @@
 """A scripted OpenAI-compatible chat server on 127.0.0.1: the ONLY place a canned model is allowed.
 
-Generators send many requests concurrently, so answers are chosen by what a request says, not by arrival
-order: `script(request) -> Answer`. Requests travel over real HTTP through the real `openai` client inside
-`LLMClient`, exactly like requests to the local model.
+Requests travel over real HTTP through the real `openai` client inside `LLMClient`, exactly like requests to
+the local model. Two ways to script it:
 
-    def script(req: Request) -> Answer:
-        if req.is_solve:
-            return Answer("... so the answer is \\boxed{12}")
-        return Answer(json.dumps({"question": "...", "code": "print(12)"}))
+- by content, for concurrent generators: `script(request) -> Action`, chosen by what a request says;
+- in arrival order, for fault handling: a list of actions consumed one per request (`by_model` gives a model
+  its own list; `default` answers when a list runs out).
 
-    with ScriptedServer(script) as server:
+Actions: `Reply` (a completion; `Answer` is the same class), `Status` (an HTTP error, optional Retry-After),
+`Hang` (say nothing past the client's timeout), `Drop` (close the connection), `Raw` (a malformed body).
+
+    with ScriptedServer([Status(429, retry_after=0.2), Reply("hi")]) as server:
         client = LLMClient(base_url=server.base_url, model="scripted")
+        ...
+        server.requests  # what arrived, when, with which body and which action answered it
 
 Run as a program (`python tests/scripted_openai_server.py --port 0 --scenario NAME`) it serves one of
 SCENARIOS and prints its base URL, for subprocess tests that kill the client.
@@ -20,24 +23,59 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 
 @dataclass(frozen=True)
-class Answer:
-    """What to send back: completion text, finish reason, token counts, optional delay or HTTP error."""
+class Reply:
+    """Answer 200 with a chat completion whose content is `text` (after `delay_s`, to observe concurrency)."""
 
-    text: str = ""
+    text: str = "ok"
     finish_reason: str = "stop"
     prompt_tokens: int = 20
     completion_tokens: int = 10
+    model: str | None = None  # the model the completion names (default: the one requested)
     delay_s: float = 0.0
-    status: int = 200
+
+
+Answer = Reply
+
+
+@dataclass(frozen=True)
+class Status:
+    """Answer with an HTTP error status (and Retry-After if given), OpenAI-style error body."""
+
+    code: int
+    retry_after: float | str | None = None
+    message: str = "scripted failure"
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Read the request, then say nothing for `seconds` (past the client's timeout), then close."""
+
+    seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Read the request, then close the TCP connection without any response."""
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Answer 200 with this exact body (e.g. malformed JSON)."""
+
+    body: str
+
+
+Action = Reply | Status | Hang | Drop | Raw
 
 
 @dataclass
@@ -45,7 +83,13 @@ class Request:
     """One received chat request, with helpers to tell a generation request from a solve request."""
 
     body: dict[str, Any]
-    received_at: float = field(default_factory=time.monotonic)
+    path: str = "/v1/chat/completions"
+    arrived: float = field(default_factory=time.monotonic)
+    action: Action | None = None
+
+    @property
+    def model(self) -> str | None:
+        return self.body.get("model")
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -57,9 +101,8 @@ class Request:
 
     @property
     def user(self) -> str:
-        return next(
-            (str(m.get("content", "")) for m in reversed(self.messages) if m.get("role") == "user"), ""
-        )
+        users = [str(m.get("content", "")) for m in self.messages if m.get("role") == "user"]
+        return users[-1] if users else ""
 
     @property
     def is_solve(self) -> bool:
@@ -82,83 +125,99 @@ class Request:
         return self.user.split("\n\nSolve step by step")[0]
 
 
-Script = Callable[[Request], Answer]
+Script = Callable[[Request], Action]
+
+
+def _completion(reply: Reply, body: dict[str, Any], number: int) -> dict[str, Any]:
+    n = int(body.get("n") or 1)
+    choice = {"message": {"role": "assistant", "content": reply.text}, "finish_reason": reply.finish_reason}
+    return {
+        "id": f"chatcmpl-{number}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": reply.model or body.get("model") or "scripted",
+        "choices": [{"index": i, **choice} for i in range(n)],
+        "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        },
+    }
 
 
 class ScriptedServer:
-    """ThreadingHTTPServer on a free loopback port answering /v1/chat/completions from `script`."""
+    """ThreadingHTTPServer on a free loopback port answering /v1/chat/completions from a script."""
 
-    def __init__(self, script: Script, *, port: int = 0) -> None:
-        self.script = script
+    def __init__(
+        self,
+        script: Script | Iterable[Action] = (),
+        *,
+        by_model: dict[str, Iterable[Action]] | None = None,
+        default: Action = Reply(),
+        port: int = 0,
+    ) -> None:
+        self._script = script if callable(script) else None
+        self._queue: list[Action] = [] if callable(script) else list(script)
+        self._by_model = {k: list(v) for k, v in (by_model or {}).items()}
+        self._default = default
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (cancelled): fine
-                    pass
-
-            def do_GET(self) -> None:  # /v1/models and /health, for clients that probe
-                self._send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                request = Request(body=body)
-                with server._lock:
-                    server.requests.append(request)
-                try:
-                    answer = server.script(request)
-                except Exception as exc:  # noqa: BLE001 - a broken script is a 500 the test will see, not a hung client
-                    answer = Answer(text=f"script error: {exc!r}", status=500)
-                if answer.delay_s:
-                    time.sleep(answer.delay_s)
-                if answer.status != 200:
-                    self._send(
-                        answer.status, {"error": {"message": answer.text or "scripted error", "type": "x"}}
-                    )
-                    return
-                self._send(200, {
-                    "id": f"chatcmpl-{len(server.requests)}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body.get("model", "scripted"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
-                                 "finish_reason": answer.finish_reason}],
-                    "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-                              "total_tokens": answer.prompt_tokens + answer.completion_tokens},
-                })  # fmt: skip
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._stopping = threading.Event()
+        self._in_flight = self._max_in_flight = 0
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
+    def next_action(self, request: Request) -> Action:
+        """The scripted answer to this request (a broken script is a 500 the test will see)."""
+        if self._script is not None:
+            try:
+                return self._script(request)
+            except Exception as exc:  # noqa: BLE001
+                return Status(500, message=f"script error: {exc!r}")
+        with self._lock:
+            queue = self._by_model[request.model] if request.model in self._by_model else self._queue
+            return queue.pop(0) if queue else self._default
+
+    def _enter(self, request: Request) -> int:
+        with self._lock:
+            self.requests.append(request)
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            return len(self.requests)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    @property
+    def max_in_flight(self) -> int:
+        """Most requests the server was handling at the same moment."""
+        with self._lock:
+            return self._max_in_flight
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return self.url + "/v1"
 
     def start(self) -> Self:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="scripted-openai", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="scripted-openai", daemon=True
+        )
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # release hanging handlers
         self._httpd.shutdown()
         self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -169,6 +228,68 @@ class ScriptedServer:
     def solve_requests(self) -> list[Request]:
         with self._lock:
             return [r for r in self.requests if r.is_solve]
+
+
+def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:  # /v1/models and /health, for clients that probe
+            self._send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                body = {"_unparsed": raw.decode("utf-8", "replace")}
+            request = Request(body=body, path=self.path)
+            request.action = server.next_action(request)
+            number = server._enter(request)
+            try:
+                self._act(request.action, body, number)
+            finally:
+                server._leave()
+
+        def _act(self, action: Action, body: dict[str, Any], number: int) -> None:
+            if isinstance(action, Reply):
+                if action.delay_s:
+                    server._stopping.wait(action.delay_s)
+                self._send(200, _completion(action, body, number))
+            elif isinstance(action, Status):
+                headers = {} if action.retry_after is None else {"Retry-After": str(action.retry_after)}
+                error = {"error": {"message": action.message, "type": "scripted_error", "code": action.code}}
+                self._send(action.code, error, headers)
+            elif isinstance(action, Raw):
+                self._send_bytes(200, action.body.encode(), {})
+            elif isinstance(action, Hang):
+                server._stopping.wait(action.seconds)
+                self.close_connection = True
+            elif isinstance(action, Drop):
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            self._send_bytes(code, json.dumps(payload).encode(), headers or {})
+
+        def _send_bytes(self, code: int, data: bytes, headers: dict[str, str]) -> None:
+            try:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up first (its timeout)
+                pass
+
+    return Handler
 
 
 # -- reusable scripts -------------------------------------------------------------------------------

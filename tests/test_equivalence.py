@@ -118,9 +118,9 @@ def test_replacement_workers_are_forks_of_the_warm_zygote() -> None:
     pool = get_pool()
     assert compare(r"2^{3^{4^{5}}}", "7").error is not None  # kills one worker
     assert compare(r"(x+1)^2", "x^2+2x+1").equal
-    zygote = pool._zygote
-    assert zygote is not None and zygote.proc.poll() is None
-    pids = [w.pid for w in pool._all]
-    assert len(pids) == pool.size and all(_ppid(pid) == zygote.proc.pid for pid in pids)
+    stats = pool.stats()
+    assert stats.zygote_pid is not None and Path(f"/proc/{stats.zygote_pid}").exists()
+    assert len(stats.worker_pids) == pool.size
+    assert all(_ppid(pid) == stats.zygote_pid for pid in stats.worker_pids)
 
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from scripted_openai_server import Answer, Request, ScriptedServer, candidate_json
+from scripted_openai_server import Answer, Request, ScriptedServer, Status, candidate_json
 
 from loong_env.generators import (
     KeepConfig,
@@ -156,7 +156,7 @@ REJECTIONS = {
     "solve_truncated": (Answer(candidate_json(NOVEL_Q, NOVEL_CODE)), Answer("Let me think. " * 50, finish_reason="length")),
     "solver_gave_up": (Answer(candidate_json(NOVEL_Q, NOVEL_CODE)), Answer("There is not enough information to answer.")),
     "no_boxed_answer": (Answer(candidate_json(NOVEL_Q, NOVEL_CODE)), Answer("The answer is forty-one.")),
-    "llm_error": (Answer("bad request", status=400), SOLVE_OK),
+    "llm_error": (Status(400, message="bad request"), SOLVE_OK),
 }  # fmt: skip
 
 
@@ -396,7 +396,7 @@ async def test_failing_code_is_repaired_once_and_kept_with_provenance(failure, s
         (Answer(candidate_json(NOVEL_Q, "print(41 / zero)")), "code_error", "after 1 repair"),
         (Answer(candidate_json(NOVEL_Q, "answer = 41")), "empty_output", "after 1 repair"),
         (Answer("Sorry, I cannot fix this."), "code_error", "unparsable"),
-        (Answer("bad request", status=400), "code_error", "llm_error"),
+        (Status(400, message="bad request"), "code_error", "llm_error"),
     ],
     ids=["still_raises", "now_prints_nothing", "unparsable_reply", "request_failed"],
 )

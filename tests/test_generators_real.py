@@ -1,11 +1,13 @@
-"""Each method against a REAL local model: bounded attempts, behaviour asserted, no kept item required.
+"""Each method against a REAL local model: every candidate ends in a verdict; the keep rule keeps and rejects.
 
 Every finished candidate must end accepted or rejected with a specific reason, the files and manifest must
 agree, nothing crashes. The model is the conftest's plumbing model (SmolLM2-135M, ~3x faster than the
 default Qwen2.5-Coder-0.5B) because these are behaviour checks, not quality checks: on this shared 2-core
 machine a Qwen run of three methods did not finish one self-instruct candidate in 170 s. Quality (acceptance
 per method with the default model) is measured in benchmarks/bench_generators.py and notebooks/generate.ipynb.
-The three methods run at once so the server's slots stay busy and the test stays short.
+The three methods run at once so the server's slots stay busy and the test stays short. That run may keep
+nothing, so the keep rule's own outcome is checked separately with the default model on an easy question
+whose answer it reliably gets right, once with right code (kept) and once with wrong code (rejected).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import asyncio
 import pytest
 
 from loong_env.generators import (
+    Candidate,
     GenerationStats,
     KeepConfig,
+    KeepRule,
     RejectReason,
     Verdict,
     read_accepted,
@@ -25,6 +29,7 @@ from loong_env.generators import (
     run_generation,
 )
 from loong_env.llm import LLMClient, RetryPolicy
+from loong_env.sandbox import Sandbox
 
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(300)]
 
@@ -69,3 +74,26 @@ async def test_every_method_ends_each_real_candidate_with_a_verdict_and_files_ag
         assert manifest.runs[-1].status == summary.stopped_because
         assert all(dp.metadata["generator"] == method for dp in accepted)
         assert stats[method].tokens > 0  # real tokens were spent and counted
+
+
+QUESTION = "A shop sells 17 red pens and 25 blue pens. How many pens does the shop sell in total?"
+
+
+@pytest.mark.parametrize(("code", "accepted", "reason"), [
+    ("print(17 + 25)", True, None),
+    ("print(17 * 25)", False, RejectReason.disagreement),
+], ids=["right_code_is_kept", "wrong_code_is_rejected"])
+async def test_keep_rule_with_the_real_model_keeps_right_code_and_rejects_wrong_code(
+    local_qwen_client, code, accepted, reason
+):
+    """The keep path end to end with a real solver: an easy question the 0.5B model answers (42) at
+    temperature 0; the same question with code that prints 425 must then be a disagreement."""
+    async with Sandbox([], timeout_s=5.0, workers=1) as sandbox:
+        keep = KeepRule(sandbox, local_qwen_client, config=KeepConfig(solve_max_tokens=256))
+        candidate = Candidate(question=QUESTION, code=code, domain="toy", method="test", attempt=0)
+        verdict = await keep.judge(candidate, Verdict(attempt=0, method="test", accepted=False))
+    assert verdict.accepted is accepted, (verdict.reason, verdict.detail, [s.boxed for s in verdict.solves])
+    assert verdict.reason == reason
+    assert verdict.solves and verdict.solves[0].boxed is not None and verdict.solves[0].boxed.strip() == "42"
+    if accepted:
+        assert verdict.datapoint is not None and verdict.datapoint.final_answer == "42"

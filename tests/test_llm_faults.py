@@ -8,7 +8,7 @@ import random
 import time
 
 import pytest
-from openai_stub_server import Drop, Hang, Raw, Reply, Status
+from scripted_openai_server import Drop, Hang, Raw, Reply, Status
 
 from loong_env.llm import (
     Endpoint,
@@ -178,7 +178,7 @@ async def test_retry_after_longer_than_allowed_gives_up_instead_of_sleeping(open
 
 
 async def test_concurrency_limit_bounds_requests_in_flight(openai_stub):
-    stub = openai_stub(default=Reply("slow", delay=0.2))
+    stub = openai_stub(default=Reply("slow", delay_s=0.2))
     async with LLMClient(base_url=stub.base_url, model="m", max_concurrency=2) as client:
         results = await asyncio.gather(*(client.complete(f"q{i}") for i in range(6)))
     assert [r.text for r in results] == ["slow"] * 6

@@ -21,6 +21,8 @@ import threading
 import time
 from typing import Any
 
+from pydantic import BaseModel
+
 from loong_env.errors import LoongError
 
 STARTUP_TIMEOUT_S = 120.0  # importing sympy on a busy 2-core machine can take several seconds
@@ -215,6 +217,14 @@ class _Zygote(_Channel):
         self.proc.returncode = 0
 
 
+class PoolStats(BaseModel):
+    """A snapshot of the pool: its size, its live workers' pids, and the zygote they fork from."""
+
+    size: int
+    worker_pids: list[int]
+    zygote_pid: int | None
+
+
 class WorkerPool:
     """Up to `size` workers; `call` borrows one (a warm one first), and kills and replaces it on a timeout."""
 
@@ -296,6 +306,13 @@ class WorkerPool:
             raise
         self._checkin(w)
         return result
+
+    def stats(self) -> PoolStats:
+        """Which processes serve the pool now (for tests, benchmarks and debugging)."""
+        with self._cond:
+            pids = [w.pid if isinstance(w, _ForkedWorker) else w.proc.pid for w in self._all]  # type: ignore[attr-defined]
+            zygote = self._zygote.proc.pid if self._zygote is not None else None
+        return PoolStats(size=self.size, worker_pids=pids, zygote_pid=zygote)
 
     def forget_parent(self) -> None:
         """In a forked child: drop the parent's workers and zygote unharmed; new ones start on first use."""
