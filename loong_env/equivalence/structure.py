@@ -20,7 +20,10 @@ MAX_DEPTH = 60
 Kind = Literal["list", "tuple", "set", "bare", "interval", "dict", "matrix"]
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = set(")]}")
-_MATRIX_RE = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
+# One environment only: `M + N` or `2M` written with two environments is an expression for sympy, not a matrix.
+_MATRIX_RE = re.compile(
+    r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?((?:(?!\\end\{\1\}).)*)\\end\{\1\}$", re.DOTALL
+)
 _BRACKETED_MATRIX_RE = re.compile(r"^[\[(]\s*(\\begin\{(?:matrix|array)\}.*\\end\{(?:matrix|array)\})\s*[\])]$", re.DOTALL)
 _PY_CALL_RE = re.compile(r"^(set|frozenset|tuple|list|Matrix|FiniteSet)\((.*)\)$", re.DOTALL)
 
