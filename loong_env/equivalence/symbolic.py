@@ -169,7 +169,7 @@ def _undefined(value: Any) -> str | None:
     if isinstance(value, list):
         return next((why for v in value if (why := _undefined(v)) is not None), None)
     if isinstance(value, sp.Basic) and value.has(sp.zoo, sp.nan):
-        return "nan (an indeterminate form)" if value.has(sp.nan) else "complex infinity (division by zero)"
+        return "nan (an indeterminate form)" if value.has(sp.nan) else "complex infinity (a division by zero or a pole)"
     return None
 
 
