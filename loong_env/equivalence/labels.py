@@ -79,16 +79,19 @@ def drop_labels(text: str) -> str:
     groups = [split_top_at(g, _ITEM_SEP_RE) for g in split_top_at(text, _GROUP_SEP_RE)]
     if sum(len(g) for g in groups) < 2:
         return text
-    labelled = [[split_label(item) for item in g] for g in groups]
-    if any(pair is None for g in labelled for pair in g):
-        return text
-    if len(groups) == 1:
-        return ", ".join(value for _, value in labelled[0])  # type: ignore[misc]
-    order = [label for label, _ in labelled[0]]  # type: ignore[misc]
+    labelled: list[list[tuple[str, str]]] = []
+    for group in groups:
+        pairs = [split_label(item) for item in group]
+        if any(pair is None for pair in pairs):
+            return text
+        labelled.append([pair for pair in pairs if pair is not None])
+    if len(labelled) == 1:
+        return ", ".join(value for _, value in labelled[0])
+    order = [label for label, _ in labelled[0]]
     solutions = []
-    for g in labelled:
-        values = dict(g)  # type: ignore[arg-type]
-        if len(values) != len(g) or sorted(values) != sorted(order):
+    for pairs in labelled:
+        values = dict(pairs)
+        if len(values) != len(pairs) or sorted(values) != sorted(order):
             return text  # solutions that name different things are not one list of tuples
         row = [values[label] for label in order]
         solutions.append(row[0] if len(row) == 1 else "(" + ", ".join(row) + ")")

@@ -29,8 +29,7 @@ def is_words(text: str) -> bool:
 
 
 def _listed(parts: list[str]) -> bool:
-    """Parts joined by a word are separate answers unless one is empty or a condition (`x < 1 or x > 3`),
-    or they are groups of equations (`x=1, y=2 or x=3, y=4` is two solutions, never four equations)."""
+    """Parts joined by a word are answers, unless empty, conditions (`x<1 or x>3`) or groups of equations."""
     if not all(parts) or any(RELATION_RE.search(p) for p in parts):
         return False
     return not any(len(split_top(p, ",;")) > 1 and EQUALS_RE.search(p) for p in parts)

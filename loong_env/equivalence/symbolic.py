@@ -73,8 +73,7 @@ def _finite(expr: Any) -> bool:
 
 
 def _evaluated(value: Any) -> Any:
-    """Parser output evaluated the cheap way: `1/(1-1)` is zoo, `\\exp(1)` is E, `2 M` an explicit matrix,
-    finite sums and products their value; integrals, limits and infinite sums are left as written."""
+    """Evaluate parser output cheaply (1/(1-1) is zoo, 2M explicit, finite sums added); integrals stay as written."""
     if isinstance(value, sp.MatrixExpr) and not isinstance(value, sp.MatrixSymbol):
         return value.doit()
     if not isinstance(value, sp.Expr):

@@ -23,8 +23,7 @@ class Clock(NamedTuple):
     padded: bool = False
 
     def on_24h_clock(self) -> tuple[int, int, int] | None:
-        """(h, m, s) on the 24-hour clock; None when a bare hour 1-12 could be either half of the day
-        (`09:05`, with its leading zero, is the 24-hour clock's)."""
+        """(h, m, s) on the 24-hour clock; None when a bare hour 1-12 (not zero-padded) could be AM or PM."""
         if self.half is None:
             return (self.hour, self.minute, self.second) if self.padded or not 1 <= self.hour <= 12 else None
         return (self.hour % 12 + (12 if self.half == "pm" else 0), self.minute, self.second)
