@@ -11,7 +11,7 @@ import pytest
 from loong_env.equivalence import Comparison, compare, warm_up
 from loong_env.equivalence.normalize import normalize
 from loong_env.equivalence.pool import CAN_FORK, get_pool
-from loong_env.types import Tolerance
+from loong_env.types import Tolerance, VerificationStatus
 from loong_env.verifiers import BoxedAnswerVerifier
 
 DATA = Path(__file__).parent / "data"
@@ -61,7 +61,7 @@ def test_real_output_shapes_are_judged_right_with_zero_false_positives() -> None
             equal, error = got.equal, got.error
         else:
             res = verifier.verify(case["response"], case["reference"], tolerance=tol)
-            equal, error = res.correct, res.reason if res.status == "error" else None
+            equal, error = res.correct, res.reason if res.status is VerificationStatus.error else None
         if equal != case["expected"]:
             miss = (case["category"], case.get("candidate", case.get("response")), case["reference"], error)
             (undecided if error and not equal else wrong).append(miss)
