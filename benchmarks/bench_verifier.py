@@ -1,9 +1,11 @@
 """Boxed-answer verification on our labelled sets: loong_env vs math-verify, measured in the same run.
 
-Run: .venv/bin/python benchmarks/bench_verifier.py [own|heldout ...]   (default: both sets, reported separately)
+Run: .venv/bin/python benchmarks/bench_verifier.py [own|heldout|realshapes ...]   (default: all sets, separately)
 Prints hardware, accuracy, false positives/negatives per category, checks/s in one process, p50/p100 latency.
 The own set was written with the engine; the held-out set was written apart from it, so it estimates
-generalisation better (still by us, so it is not the maintainers' hidden set).
+generalisation better (still by us, so it is not the maintainers' hidden set). The realshapes set holds the
+shapes real model outputs take (issues 17 and 19: clock times, labels, word lists, several boxes, ...),
+one category per cause, written by us.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from loong_env.types import Tolerance
 from loong_env.verifiers import BoxedAnswerVerifier
 
 DATA = Path(__file__).parents[1] / "tests/data"
-SETS = {"own": DATA / "equivalence_cases.jsonl", "heldout": DATA / "equivalence_heldout.jsonl"}
+SETS = {"own": DATA / "equivalence_cases.jsonl", "heldout": DATA / "equivalence_heldout.jsonl",
+        "realshapes": DATA / "equivalence_realshapes.jsonl"}
 
 
 def load(name: str) -> list[dict]:

@@ -9,26 +9,23 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from loong_env.errors import LoongError
+from loong_env.equivalence.choices import choice_letter, read_choice
+from loong_env.equivalence.labels import drop_labels, split_equation, strip_label
+from loong_env.equivalence.lists import MATH_WORDS, RELATION_RE, expand_alternatives, is_words
 from loong_env.equivalence.normalize import normalize
 from loong_env.equivalence.numbers import parse_number
 from loong_env.equivalence.pool import WorkerCrash, WorkerTimeout, get_pool
-from loong_env.equivalence.structure import Atom, Node, Shape, ShapeError, parse_shape, split_top
+from loong_env.equivalence.structure import Atom, Node, Shape, ShapeError, parse_shape
+from loong_env.equivalence.times import parse_clock, same_clock
+from loong_env.equivalence.undefined import looks_undefined, may_be_undefined
 from loong_env.equivalence.units import numbers_equal, parse_quantity, same_quantity
+from loong_env.errors import LoongError
 from loong_env.types import Tolerance
 
 DEFAULT_TIMEOUT_S = 1.5
 MAX_ANSWER_CHARS = 10_000
 
 Tol = tuple[float | None, float | None] | None
-
-_MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sqrt", "pi", "inf", "oo", "infty",
-               "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "max", "min", "gcd", "lcm", "mod", "det"}
-_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'\- ]*[A-Za-z]|[A-Za-z]")
-_RELATION_RE = re.compile(r"<|>|\\le(?![a-z])|\\ge(?![a-z])|\\cup|\\cap|\\infty|\\emptyset|\\mathbb\{R\}")
-_SIMPLE_LHS_RE = re.compile(
-    r"\s*(?:[A-Za-z](?:_\{?\w+\}?)?'*(?:\([A-Za-z, ]*\))?|\\[A-Za-z]+(?:_\{?\w+\}?)?|\([A-Za-z, ]+\))\s*"
-)
 
 
 class Comparison(BaseModel):
@@ -49,38 +46,6 @@ class _Ctx:
     deadline: float
 
 
-def _is_words(text: str) -> bool:
-    """Plain-language answers ('yes', 'Alice', 'True') are compared as text, never as products of symbols."""
-    if not _WORD_RE.fullmatch(text):
-        return False
-    return len(text) > 1 and text.lower() not in _MATH_WORDS
-
-
-def _split_equation(text: str) -> tuple[str, str] | None:
-    """(lhs, rhs) of `lhs = rhs` (the last `=` of a chain), None when there is no plain `=`."""
-    parts = re.split(r"(?<![<>!=\\])=(?!=)", text)
-    if len(parts) < 2:
-        return None
-    return parts[0].strip(), parts[-1].strip()
-
-
-def _strip_assignment(text: str) -> str:
-    """`x = 3` means the answer is 3: drop a simple left-hand side (a variable, f(x), (x, y))."""
-    if (m := _IN_RE.fullmatch(text)) is not None:
-        return m.group("set")
-    if len(split_top(text, ",;")) > 1:
-        return text
-    eq = _split_equation(text)
-    if eq is not None and _SIMPLE_LHS_RE.fullmatch(eq[0]) and eq[1]:
-        return eq[1]
-    return text
-
-
-_IN_RE = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*\\in\s+(?P<set>\S.*)")
-_OR_SPLIT_RE = re.compile(r"\s+or\s+|\s*\\lor\s*|\s*\\vee\s*")
-_PM_RE = re.compile(r"\\(?:pm|mp)(?![A-Za-z])")
-_CHOICE_RE = re.compile(r"\(\s*(?P<letter>[A-E])\s*\)\s*(?P<value>\S.*)")
-_LETTER_RE = re.compile(r"\(?\s*(?P<letter>[A-E])\s*\)?")
 _COUNTED_RE = re.compile(r"(?P<num>.*?\d\}?)\s+(?P<noun>[A-Za-z]{3,}(?: [A-Za-z]{3,})?)")
 # Words after a number that change its value or meaning: `3 hundred`, `5 factorial`, `2 squared`, `6 or more`.
 _NOT_NOUNS = {"more", "less", "than", "least", "most", "and", "times", "plus", "minus", "over", "per", "choose",
@@ -90,28 +55,13 @@ _NOT_NOUNS = {"more", "less", "than", "least", "most", "and", "times", "plus", "
               "power", "powers", "fold", "score", "gross", "lakh", "crore", "digits", "decimal", "decimals", "base"}
 
 
-def _expand_alternatives(text: str) -> str:
-    """`x = 2 or x = -2` and `\\pm 2` are the two answers `2, -2` (inequalities joined by `or` stay unions)."""
-    if len(split_top(text, ",;")) > 1:
-        return text
-    parts = _OR_SPLIT_RE.split(text)
-    if len(parts) > 1 and all(parts) and not any(_RELATION_RE.search(p) for p in parts):
-        return ", ".join(p.strip() for p in parts)
-    if len(_PM_RE.findall(text)) == 1 and not _RELATION_RE.search(text):
-        plus, minus = _PM_RE.sub("+", text), _PM_RE.sub("-", text)
-        if _PM_RE.search(text).group() == r"\mp":  # type: ignore[union-attr]
-            plus, minus = minus, plus
-        return f"{plus.replace('= +', '= ')}, {minus}"
-    return text
-
-
 def _counted(text: str) -> tuple[str, str] | None:
     """`15 students`, `12.50 dollars`: a number followed by a plain noun that is not a unit -> (number, noun)."""
     m = _COUNTED_RE.fullmatch(text)
     if m is None or parse_number(m.group("num")) is None:
         return None
     noun = m.group("noun").casefold()
-    if any(w in _NOT_NOUNS or w in _MATH_WORDS or w.endswith(("th", "ths")) for w in noun.split()):
+    if any(w in _NOT_NOUNS or w in MATH_WORDS or w.endswith(("th", "ths")) for w in noun.split()):
         return None  # `3 tenths` is not 3 of something
     if parse_quantity(text) is not None or _any_unit(m.group("noun")):
         return None
@@ -156,26 +106,52 @@ def _numbers(a: str, b: str, ctx: _Ctx) -> tuple[bool, str] | None:
     return ok, "percentages"
 
 
+def _identical(text: str, ctx: _Ctx) -> tuple[bool, str]:
+    """Two identical spellings are equal, unless sympy finds the value undefined (`\\frac{1}{x-x}`)."""
+    if not may_be_undefined(text):
+        return True, "identical"
+    try:
+        return _worker(text, text, ctx)
+    except Undecided:
+        if looks_undefined(text):
+            raise
+        return True, "identical (sympy could not evaluate it)"
+
+
+def _clocks(a: str, b: str) -> tuple[bool, str] | None:
+    """A time of day only equals the same time of day (`2:30` is never the ratio `1:15`); None if neither is one."""
+    ca, cb = parse_clock(a), parse_clock(b)
+    if ca is None and cb is None:
+        return None
+    if ca is None or cb is None:
+        return False, "a clock time against something that is not one"
+    return same_clock(ca, cb)
+
+
 def _atoms(a: Atom, b: Atom, ctx: _Ctx) -> tuple[bool, str]:
     if a.string is not None or b.string is not None:
         if a.string is not None and b.string is not None:
             return a.string == b.string, "strings"
         s, other = (a.string, b.text) if a.string is not None else (b.string, a.text)
-        if parse_number(other) is not None or not _is_words(other):
+        if parse_number(other) is not None or not is_words(other):
             return False, "a string against a non-string"
         return s.casefold() == other.casefold(), "string against text"
     x, y = a.text, b.text
     if x == y:
-        return True, "identical"
-    ea, eb = _split_equation(x), _split_equation(y)
+        return _identical(x, ctx)
+    if looks_undefined(x) or looks_undefined(y):
+        return _worker(x, y, ctx)  # `1/0` is never equal to anything: sympy says why
+    ea, eb = split_equation(x), split_equation(y)
     if ea is not None and eb is not None and ea[0].replace(" ", "") == eb[0].replace(" ", ""):
         x, y = ea[1], eb[1]
     elif ea is not None and eb is not None:
         return _worker(x, y, ctx)
     else:
-        x, y = _strip_assignment(x), _strip_assignment(y)
+        x, y = strip_label(x), strip_label(y)
     if x == y:
-        return True, "identical after dropping the variable"
+        return True, "identical after dropping the label"
+    if (r := _clocks(x, y)) is not None:
+        return r
     if (r := _numbers(x, y, ctx)) is not None:
         return r
     ca, cb = _counted(x), _counted(y)
@@ -185,7 +161,7 @@ def _atoms(a: Atom, b: Atom, ctx: _Ctx) -> tuple[bool, str]:
         na, nb = ca[0] if ca else x, cb[0] if cb else y
         if (r := _numbers(na, nb, ctx)) is not None:
             return r[0], "counts: " + r[1]
-    if _is_words(x) or _is_words(y):
+    if is_words(x) or is_words(y):
         return " ".join(x.split()).casefold() == " ".join(y.split()).casefold(), "text"
     qa, qb = parse_quantity(x), parse_quantity(y)
     if qa is not None or qb is not None:
@@ -252,7 +228,7 @@ def _text(s: Shape) -> str:
 
 
 def _is_setlike(s: Shape) -> bool:
-    return (isinstance(s, Node) and s.kind == "interval") or (isinstance(s, Atom) and bool(_RELATION_RE.search(s.text)))
+    return (isinstance(s, Node) and s.kind == "interval") or (isinstance(s, Atom) and bool(RELATION_RE.search(s.text)))
 
 
 def _shapes(a: Shape, b: Shape, ctx: _Ctx) -> tuple[bool, str]:
@@ -291,7 +267,7 @@ def _shapes(a: Shape, b: Shape, ctx: _Ctx) -> tuple[bool, str]:
         return _shapes(node.items[0], atom, ctx)
     if node.kind == "matrix" or (node.kind in ("tuple", "list") and atom.text.startswith("Matrix")):
         return _worker(node.text, atom.text, ctx)
-    stripped = _strip_assignment(atom.text)
+    stripped = strip_label(atom.text)
     if stripped != atom.text:
         return _shapes(node, parse_shape(stripped), ctx)
     if node.kind in ("tuple", "list") and len(node.items) == 2 and atom.text.startswith(_SYMPY_SETS):
@@ -352,17 +328,19 @@ def compare(
         a, b = normalize(candidate), normalize(reference)
         if not a or not b:
             return Comparison(equal=False, reason="empty answer" if not a else "empty reference")
-        if a == b:
+        if a == b and not may_be_undefined(a):
             return Comparison(equal=True, reason="identical after normalising")
         for name, text in (("candidate", a), ("reference", b)):
             if (why := _too_big(text)) is not None:
                 return Comparison(equal=False, reason=f"{name} is too large to compare", error=why)
-        if (m := _CHOICE_RE.fullmatch(a)) is not None:  # `(A) 12`: the letter or the value, as the reference asks
-            a = m.group("letter") if _LETTER_RE.fullmatch(b) else m.group("value")
-            b = _LETTER_RE.sub(lambda x: x.group("letter"), b) if _LETTER_RE.fullmatch(b) else b
-        a, b = _expand_alternatives(a), _expand_alternatives(b)
-        if _split_equation(a) is None or _split_equation(b) is None:  # two equations compare as equations
-            a, b = _strip_assignment(a), _strip_assignment(b)
+        a = read_choice(a, b)
+        if (la := choice_letter(a)) is not None and (lb := choice_letter(b)) is not None:
+            return Comparison(equal=la == lb, reason="option letters (any case)")
+        if split_equation(a) is None or split_equation(b) is None:  # two equations compare as equations
+            a, b = drop_labels(a), drop_labels(b)
+        a, b = expand_alternatives(a), expand_alternatives(b)
+        if split_equation(a) is None or split_equation(b) is None:
+            a, b = strip_label(a), strip_label(b)
         equal, reason = _shapes(parse_shape(a), parse_shape(b), ctx)
     except ShapeError as exc:
         return Comparison(equal=False, reason="answer is nested too deeply", error=str(exc))

@@ -15,8 +15,9 @@ _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 # Spacing commands; inside a digit group they are thousands separators, elsewhere plain spaces.
 _SPACES_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\quad|\\qquad|~|\\thinspace|\\enspace")
 _DIGIT_GROUP_RE = re.compile(
-    r"(?<=\d)(?:(?:\{,\}|,)\\!|\{,\}|\\,|\\!|\\;|\\:|\\ |\u2009|\u202f|\u00a0)(?=\d{3}(?!\d))"
-)  # `1,\!000` (the MATH dataset's idiom), `1{,}000`, `1\,000`, `1 000` with a thin space
+    r"(?<!(?<![\d.])0)(?<=\d)"  # never after a lone leading 0: `0{,}111` is a decimal comma, not 111
+    r"(?:(?:(?:\{,\}|,)\\!|\{,\}|\\,|\\!|\\;|\\:|\\ ) ?|\u2009|\u202f|\u00a0)(?=\d{3}(?!\d))"
+)  # `1,\!000` (the MATH dataset's idiom, also `1,\! 000`), `1{,}000`, `1\,000`, `1 000` with a thin space
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ")
 _WRAPPERS = ("text", "textbf", "textit", "textrm", "mathrm", "mathbf", "mathit", "mbox", "operatorname", "textnormal",
              "boldsymbol", "mathsf", "mathtt", "rm")
@@ -29,6 +30,18 @@ _OPS = {r"\leq": r"\le", r"\geq": r"\ge", r"\leqslant": r"\le", r"\geqslant": r"
         r"\rbrack": "]", r"\lvert": "|", r"\rvert": "|", r"\dots": r"\ldots", r"\cdots": r"\ldots"}
 _OPS_RE = re.compile("|".join(re.escape(k) + r"(?![A-Za-z])" for k in sorted(_OPS, key=len, reverse=True)))
 _MATH_DELIMS = ((r"\[", r"\]"), (r"\(", r"\)"), ("$$", "$$"), ("$", "$"))
+_PERCENT_WORD_RE = re.compile(r"(?<=[\d}])\s*(?:pct\.?|per\s?cent)(?![A-Za-z])", re.IGNORECASE)
+# Answers escaped twice for JSON (`\\frac`): undone only when every backslash is doubled and a doubled one
+# starts a command we know, so a single-escaped `\\` (a matrix row break) is never halved.
+_BACKSLASHES_RE = re.compile(r"\\+")
+_DOUBLED_COMMAND_RE = re.compile(r"(?<!\\)\\\\(?:(?P<name>[A-Za-z]+)|[{}()\[\]])")
+_COMMAND_NAMES = frozenset((
+    "frac", "dfrac", "tfrac", "sqrt", "left", "right", "pi", "cdot", "times", "div", "pm", "mp", "text", "mathrm",
+    "mathbf", "operatorname", "begin", "end", "infty", "le", "ge", "leq", "geq", "ne", "neq", "lt", "gt", "in",
+    "cup", "cap", "emptyset", "varnothing", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "dots",
+    "ldots", "cdots", "angle", "circ", "mathbb", "overline", "sum", "prod", "binom", "approx", "alpha", "beta",
+    "gamma", "delta", "theta", "lambda", "mu", "sigma", "phi", "omega", "boxed", "quad", "qquad",
+))
 
 
 def unwrap_command(text: str, pattern: re.Pattern[str]) -> str:
@@ -118,8 +131,18 @@ def brace_arguments(text: str) -> str:
     return "".join(out)
 
 
+def undo_double_escape(text: str) -> str:
+    """`\\\\frac{1}{5}` is an answer JSON-escaped twice: halve every backslash run so the parsers can read it."""
+    if "\\\\" not in text or any(len(m.group()) % 2 for m in _BACKSLASHES_RE.finditer(text)):
+        return text
+    if not any(m.group("name") in (None, *_COMMAND_NAMES) for m in _DOUBLED_COMMAND_RE.finditer(text)):
+        return text
+    return _BACKSLASHES_RE.sub(lambda m: "\\" * (len(m.group()) // 2), text)
+
+
 def normalize(text: str) -> str:
     """One canonical spelling of an answer: unicode, spacing, \\text{}, \\left/\\right, \\dfrac and friends."""
+    text = undo_double_escape(text)
     text = unicodedata.normalize("NFKC", _DIGIT_GROUP_RE.sub("", text))
     text = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], text)
     text = strip_math_delimiters(text)
@@ -133,6 +156,7 @@ def normalize(text: str) -> str:
     text = _OPS_RE.sub(lambda m: _OPS[m.group()], text)
     text = _SPACES_RE.sub(" ", text)
     text = text.replace(r"\%", "%").replace(r"\$", "")
+    text = _PERCENT_WORD_RE.sub("%", text)
     text = " ".join(text.split())
     text = re.sub(r"(?:\s*[.;]|\\\.)+$", "", text).strip()  # a sentence's full stop is not part of the answer
     return text

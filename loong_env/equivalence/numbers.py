@@ -13,7 +13,8 @@ MAX_DIGITS = 2000  # beyond this a "number" is pathological; sympy's worker (wit
 MAX_EXPONENT = 400
 
 _DEC = r"(?:\d+(?:\.\d*)?|\.\d+)"
-_GROUPED = r"(?:\d{1,3}(?:(?:,\d{3})+|(?: \d{3})+)(?:\.\d+)?)"
+# Thousands groups never start with a lone 0: `0,111` is a decimal comma or a list, not 111.
+_GROUPED = r"(?:(?!0[, ])\d{1,3}(?:(?:,\d{3})+|(?: \d{3})+)(?:\.\d+)?)"
 _MANTISSA = rf"(?P<m>{_GROUPED}|{_DEC})"
 _SCI_E = re.compile(rf"{_MANTISSA}(?:[eE](?P<e>[+-]?\d+))?")
 _SCI_TIMES = re.compile(rf"{_MANTISSA}\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*(?:\^|\*\*)\s*(?:\{{\s*(?P<e>[+-]?\d+)\s*\}}|\(\s*(?P<e2>[+-]?\d+)\s*\)|(?P<e3>[+-]?\d))")

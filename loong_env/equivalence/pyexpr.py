@@ -21,7 +21,7 @@ _FUNCS: dict[str, Any] = {
     "Interval": sp.Interval, "Union": sp.Union, "FiniteSet": sp.FiniteSet, "Matrix": sp.Matrix,
 }
 _INTERVAL_METHODS = {"open": sp.Interval.open, "Lopen": sp.Interval.Lopen, "Ropen": sp.Interval.Ropen}
-_CONSTS: dict[str, Any] = {"pi": sp.pi, "E": sp.E, "e": sp.E, "I": sp.I, "oo": sp.oo, "inf": sp.oo, "zoo": sp.zoo,
+_CONSTS: dict[str, Any] = {"pi": sp.pi, "E": sp.E, "e": sp.E, "I": sp.I, "oo": sp.oo, "inf": sp.oo, "zoo": sp.zoo, "nan": sp.nan,
                            "EmptySet": sp.S.EmptySet, "True": sp.true, "False": sp.false}
 _BINOPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
            ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a**b}

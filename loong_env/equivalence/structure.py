@@ -21,7 +21,10 @@ MAX_DEPTH = 60
 Kind = Literal["list", "tuple", "set", "bare", "interval", "dict", "matrix"]
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = set(")]}")
-_MATRIX_RE = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
+# One environment only: `M + N` or `2M` written with two environments is an expression for sympy, not a matrix.
+_MATRIX_RE = re.compile(
+    r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?((?:(?!\\end\{\1\}).)*)\\end\{\1\}$", re.DOTALL
+)
 _BRACKETED_MATRIX_RE = re.compile(r"^[\[(]\s*(\\begin\{(?:matrix|array)\}.*\\end\{(?:matrix|array)\})\s*[\])]$", re.DOTALL)
 _PY_CALL_RE = re.compile(r"^(set|frozenset|tuple|list|Matrix|FiniteSet)\((.*)\)$", re.DOTALL)
 
@@ -54,8 +57,8 @@ Shape = Atom | Node
 def _walk(text: str) -> Iterator[tuple[int, str, int, bool]]:
     """(index, char, depth after it, is_bracket) for every character outside quotes and backslash commands.
 
-    Escaped braces `\\{` `\\}` count as brackets (reported at the brace); the character after any other
-    backslash belongs to a command (e.g. `\\,` or `\\\\`) and is skipped.
+    Escaped braces `\\{` `\\}` count as brackets (reported at the brace); any other backslash is reported and
+    the character after it belongs to a command (e.g. `\\,` or `\\\\`) and is skipped.
     """
     depth = 0
     quote: str | None = None
@@ -74,6 +77,8 @@ def _walk(text: str) -> Iterator[tuple[int, str, int, bool]]:
             if i + 1 < len(text) and text[i + 1] in "{}":
                 depth += 1 if text[i + 1] == "{" else -1
                 yield i + 1, text[i + 1], depth, True
+            else:
+                yield i, ch, depth, False  # where a command such as `\\lor` starts
             i += 2
             continue
         elif ch in _OPEN or ch in _CLOSE:
@@ -103,6 +108,21 @@ def split_top(text: str, seps: str = ",") -> list[str]:
         if depth == 0 and not is_bracket and ch in seps:
             parts.append(text[start:i])
             start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+def split_top_at(text: str, pattern: re.Pattern[str]) -> list[str]:
+    """Split on matches of `pattern` (` or `, `=`) that start outside every bracket and quote."""
+    if pattern.search(text) is None:
+        return [text.strip()]
+    outside = {i for i, _, depth, is_bracket in _walk(text) if depth == 0 and not is_bracket}
+    parts: list[str] = []
+    start = 0
+    for m in pattern.finditer(text):
+        if m.start() in outside and m.start() >= start and m.end() > m.start():
+            parts.append(text[start : m.start()])
+            start = m.end()
     parts.append(text[start:])
     return [p.strip() for p in parts]
 

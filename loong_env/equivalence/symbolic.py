@@ -13,11 +13,12 @@ import sympy as sp
 from latex2sympy2_extended import latex2sympy
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig
 from latex2sympy2_extended.math_normalization import NormalizationConfig
+from sympy.core.function import AppliedUndef
 
 from loong_env.equivalence.pyexpr import parse_python_math
 
 _LATEX_HINT = re.compile(r"\\|\^\{|_\{|\{")
-_PY_HINT = re.compile(r"\*\*|\*|[A-Za-z]{2,}\(|\bI\b|\boo\b|(?<![\\A-Za-z])pi(?![A-Za-z])")
+_PY_HINT = re.compile(r"\*\*|\*|[A-Za-z]{2,}\(|\bI\b|\boo\b|\bzoo\b|\bnan\b|(?<![\\A-Za-z])pi(?![A-Za-z])")
 _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")  # `pi/4` means \pi/4, never p*i
 _DECIMAL_RE = re.compile(r"(?<![\d.])(\d+\.\d+|\d+\.(?!\d)|\.\d+)(?![\d.])")
 _NORM = NormalizationConfig(basic_latex=True, units=False, malformed_operators=False, nits=False, boxed="none",
@@ -57,9 +58,36 @@ _OR_RE = re.compile(r"\s+(?:or|\\lor|\\vee)\s+|\s*(?:\\lor|\\vee)\s*")
 _COMPLEX_J_RE = re.compile(r"[-+]?[\d.]+\s*[-+]\s*[\d.]*\s*j")
 
 
+# A constant standing alone is the constant, never a free symbol (sympy prints Euler's number as a bare `E`).
+_CONSTANTS = {"E": sp.E, "e": sp.E, "pi": sp.pi, r"\pi": sp.pi, "I": sp.I, "i": sp.I, "oo": sp.oo,
+              r"\infty": sp.oo, "inf": sp.oo, "infty": sp.oo}
+_CONSTANT_RE = re.compile(r"(?P<sign>[-+]?)\s*(?P<name>" + "|".join(map(re.escape, _CONSTANTS)) + r")")
+# Left unevaluated when parsed (they can be slow), and never judged by their rough numeric values.
+_UNEVALUATED = (sp.Integral, sp.Sum, sp.Product, sp.Limit, sp.Derivative)
+FINITE_TERMS = 10_000  # a finite sum or product with more terms than this is left to sympy's own rules
+
+
+def _finite(expr: Any) -> bool:
+    """A sum or product over integer bounds with at most FINITE_TERMS terms (cheap to add up exactly)."""
+    return all(lo.is_Integer and hi.is_Integer and hi - lo < FINITE_TERMS for _, lo, hi in expr.limits)
+
+
+def _evaluated(value: Any) -> Any:
+    """Evaluate parser output cheaply (1/(1-1) is zoo, 2M explicit, finite sums added); integrals stay as written."""
+    if isinstance(value, sp.MatrixExpr) and not isinstance(value, sp.MatrixSymbol):
+        return value.doit()
+    if not isinstance(value, sp.Expr):
+        return value
+    if value.has(*_UNEVALUATED):
+        return value.replace(lambda e: isinstance(e, sp.Sum | sp.Product) and _finite(e), lambda e: e.doit())
+    return value.doit()
+
+
 @lru_cache(maxsize=4096)
 def parse(text: str) -> Any:
     """sympy value of an answer written in LaTeX or in Python syntax."""
+    if (m := _CONSTANT_RE.fullmatch(text.strip())) is not None:
+        return -_CONSTANTS[m.group("name")] if m.group("sign") == "-" else _CONSTANTS[m.group("name")]
     if _OR_RE.search(text):
         parts = [parse(p) for p in _OR_RE.split(text) if p.strip()]
         if all(isinstance(p, sp.Set) for p in parts):
@@ -71,7 +99,7 @@ def parse(text: str) -> Any:
     order = (_py, _tex) if _PY_HINT.search(text) and not _LATEX_HINT.search(text) else (_tex, _py)
     for parser in order:
         try:
-            return _imaginary(_rationalize(parser(text)))
+            return _evaluated(_imaginary(_rationalize(parser(text))))
         except Exception as exc:  # noqa: BLE001 - both parsers raise many types; the last message is reported
             errors.append(f"{parser.__name__.strip('_')}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
     raise ValueError("could not parse " + repr(text[:80]) + " (" + "; ".join(errors) + ")")
@@ -91,11 +119,23 @@ def _py(text: str) -> Any:
     return parse_python_math(text)
 
 
+def _one_subject(value: Any) -> Any:
+    """`0 < f(x) < 1` constrains f(x): stand a real variable in for the one function application it is about."""
+    applied = value.atoms(AppliedUndef)
+    if len(applied) != 1:
+        return value
+    (f,) = applied
+    y = sp.Dummy("y", real=True)
+    swapped = value.xreplace({f: y})
+    return swapped if swapped.free_symbols == {y} else value
+
+
 def _as_set(value: Any) -> sp.Set | None:
     """Intervals, unions and one-variable inequalities as sympy sets (None when the value is not one)."""
     if isinstance(value, sp.Set):
         return value
     if isinstance(value, sp.core.relational.Relational | sp.And | sp.Or) and not isinstance(value, sp.Eq):
+        value = _one_subject(value)
         syms = value.free_symbols
         if len(syms) == 1:
             (x,) = syms
@@ -110,8 +150,41 @@ def _bound(tolerance: tuple[float | None, float | None] | None, ref: Any) -> Any
     return max(sp.Rational(abs_ or 0), sp.Rational(rel or 0) * sp.Abs(ref))
 
 
+_COMMUTATIVE = (sp.Add, sp.Mul, sp.And, sp.Or, sp.Min, sp.Max, sp.FiniteSet, sp.Union, sp.Intersection)
+
+
+def canonical(value: Any) -> Any:
+    """A key equal for expressions that differ only in the order of commutative arguments (`a+b`, `b+a`)."""
+    if not isinstance(value, sp.Basic) or not value.args:
+        return value
+    args = [canonical(arg) for arg in value.args]
+    if isinstance(value, _COMMUTATIVE) and value.is_commutative is not False:
+        args.sort(key=repr)
+    return (type(value).__name__, tuple(args))
+
+
+def _undefined(value: Any) -> str | None:
+    """Why a value is undefined (complex infinity from a division by zero, or nan), None when it is defined."""
+    if isinstance(value, list):
+        return next((why for v in value if (why := _undefined(v)) is not None), None)
+    if isinstance(value, sp.Basic) and value.has(sp.zoo, sp.nan):
+        return "nan (an indeterminate form)" if value.has(sp.nan) else "complex infinity (a division by zero or a pole)"
+    return None
+
+
+def _numerically_zero(diff: Any, ref: Any) -> bool:
+    """Whether a constant difference is 0 to NUMERIC_DIGITS digits, relative to the reference's size."""
+    value = sp.N(diff, NUMERIC_DIGITS)
+    return bool(value.is_number and sp.Abs(value) < ZERO_BELOW * max(1, sp.Abs(sp.N(ref, NUMERIC_DIGITS))))
+
+
 def expr_equal(a: Any, b: Any, tolerance: tuple[float | None, float | None] | None = None) -> tuple[bool, str]:
     """Exact (or tolerant, when asked) equality of two sympy values of any supported kind."""
+    for name, value in (("candidate", a), ("reference", b)):
+        if (why := _undefined(value)) is not None:
+            return False, f"the {name} is undefined: {why}, which equals nothing, itself included"
+    if isinstance(a, sp.Basic) and isinstance(b, sp.Basic) and canonical(a) == canonical(b):
+        return True, "same expression (up to the order of terms)"
     if isinstance(a, list) or isinstance(b, list):
         if not (isinstance(a, list) and isinstance(b, list)) or len(a) != len(b):
             return False, "different shapes"
@@ -155,6 +228,8 @@ def expr_equal(a: Any, b: Any, tolerance: tuple[float | None, float | None] | No
     diff = a - b
     if diff == 0:
         return True, "same expression"
+    if not diff.free_symbols and not diff.has(*_UNEVALUATED) and not _numerically_zero(diff, b):
+        return False, "different values"  # decided by 60 digits before any slow simplification
     if a.free_symbols != b.free_symbols and sp.expand(diff) != 0:
         simplified = sp.simplify(diff)
         return simplified == 0, "symbolically equal" if simplified == 0 else "different variables"
@@ -164,8 +239,7 @@ def expr_equal(a: Any, b: Any, tolerance: tuple[float | None, float | None] | No
     if simplified == 0:
         return True, "symbolically equal"
     if not diff.free_symbols:
-        value = sp.N(diff, NUMERIC_DIGITS)
-        if value.is_number and sp.Abs(value) < ZERO_BELOW * max(1, sp.Abs(sp.N(b, NUMERIC_DIGITS))):
+        if _numerically_zero(diff, b):
             return True, f"numerically equal to {NUMERIC_DIGITS} digits"
         return False, "different values"
     eq = diff.equals(0)

@@ -88,11 +88,12 @@ def extract_boxed(text: str, commands: tuple[str, ...] = ("boxed", "fbox")) -> s
 
 
 def _reference_parts(reference: str) -> int:
+    """How many answers a reference holds: the items of a bare list or of a braced set (`{1, 2, 3}`), else 1."""
     try:
         shape = parse_shape(normalize(reference))
     except (ShapeError, RecursionError):
         return 1
-    return len(shape.items) if isinstance(shape, Node) and shape.kind == "bare" else 1
+    return len(shape.items) if isinstance(shape, Node) and shape.kind in ("bare", "set") else 1
 
 
 class BoxedAnswerVerifier(SyncVerifier):
@@ -113,8 +114,8 @@ class BoxedAnswerVerifier(SyncVerifier):
                 return numbers[-1] if numbers else None
             return None
         parts = _reference_parts(reference) if cfg.multi_box and len(boxes) > 1 else 1
-        if parts > 1 and len(boxes) >= parts:
-            return ", ".join(boxes[-parts:])
+        if parts > 1 and len(boxes) >= parts and _reference_parts(boxes[-1]) < parts:
+            return ", ".join(boxes[-parts:])  # one answer per box; a last box holding them all is read alone
         return boxes[-1]
 
     def verify_sync(
