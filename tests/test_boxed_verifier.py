@@ -119,3 +119,28 @@ async def test_verify_inside_a_running_event_loop_and_async_forms() -> None:
     assert [r.status for r in many] == [VerificationStatus.correct, VerificationStatus.incorrect,
                                         VerificationStatus.no_answer]
     assert asyncio.get_running_loop().is_running()
+
+
+STARTED = """
+from loong_env.equivalence.pool import get_pool
+from loong_env.seeds import load_seeds
+from loong_env import SingleStepEnv, BoxedAnswerVerifier
+print("before", get_pool().stats().ready)
+{start}
+print("after", get_pool().stats().ready, get_pool().size)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_the_envs_first_reset_warms_the_sympy_workers() -> None:
+    """The first step must not pay the pool's start-up: the first reset() does, through the verifier's start()."""
+    start = "SingleStepEnv(load_seeds('logic')).reset_sync(seed=0)"
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", STARTED.format(start=start)], capture_output=True, text=True,
+                          timeout=110)
+    assert proc.returncode == 0, proc.stderr
+    before, after = (line.split()[1:] for line in proc.stdout.splitlines()[-2:])
+    assert before == ["0"]  # a fresh process: nothing warm yet
+    assert after[0] == after[1] and int(after[0]) >= 1  # every worker of the pool is warm

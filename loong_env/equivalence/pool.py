@@ -99,6 +99,15 @@ class _Channel:
         raise NotImplementedError
 
 
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process we started and reap it (already gone is fine)."""
+    try:
+        proc.kill()
+        proc.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
 def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 
@@ -121,11 +130,7 @@ class _Worker(_Channel):
         self.proc.stdin.write(data)
 
     def kill(self) -> None:
-        try:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
+        _kill(self.proc)
 
     def disown(self) -> None:
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -206,11 +211,7 @@ class _Zygote(_Channel):
 
     def kill(self) -> None:
         self.ctrl.close()
-        try:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
+        _kill(self.proc)
 
     def disown(self) -> None:
         self.ctrl.close()
@@ -222,6 +223,7 @@ class PoolStats(BaseModel):
 
     size: int
     worker_pids: list[int]
+    ready: int  # workers that finished importing sympy and can take a check now
     zygote_pid: int | None
 
 
@@ -312,7 +314,8 @@ class WorkerPool:
         with self._cond:
             pids = [w.pid if isinstance(w, _ForkedWorker) else w.proc.pid for w in self._all]  # type: ignore[attr-defined]
             zygote = self._zygote.proc.pid if self._zygote is not None else None
-        return PoolStats(size=self.size, worker_pids=pids, zygote_pid=zygote)
+            ready = sum(w.ready for w in self._all)
+        return PoolStats(size=self.size, worker_pids=pids, ready=ready, zygote_pid=zygote)
 
     def forget_parent(self) -> None:
         """In a forked child: drop the parent's workers and zygote unharmed; new ones start on first use."""
