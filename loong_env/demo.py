@@ -39,13 +39,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--domain", default="number_theory_combinatorics", help="seed domain to generate from")
     p.add_argument("--method", default="few-shot", choices=["few-shot", "self-instruct", "evol-instruct"])
     p.add_argument("--gen-seconds", type=float, default=120.0, help="time budget of the generation part (s)")
-    p.add_argument("--gen-attempts", type=int, default=None, help="stop generating after this many candidates")
+    p.add_argument(
+        "--gen-attempts", type=int, default=None, help="stop generating after this many candidates"
+    )
     p.add_argument("--episodes", type=int, default=8, help="env episodes (questions) in the RL part")
-    p.add_argument("--env-domains", nargs="*", default=["number_theory_combinatorics", "probability_statistics",
-                   "advanced_math", "finance"], help="seed domains the env draws questions from")  # fmt: skip
+    p.add_argument(
+        "--env-domains",
+        nargs="*",
+        default=["number_theory_combinatorics", "probability_statistics", "advanced_math", "finance"],
+        help="seed domains the env draws questions from",
+    )
     p.add_argument("--max-tokens", type=int, default=512, help="token budget of each policy answer")
-    p.add_argument("--max-difficulty", type=int, default=2, choices=range(1, 6),
-                   help="hardest seed level the env serves (the default local model is 0.5B)")
+    p.add_argument(
+        "--max-difficulty",
+        type=int,
+        default=2,
+        choices=range(1, 6),
+        help="hardest seed level the env serves (the default local model is 0.5B)",
+    )
     p.add_argument("--out", help="generation output directory (default: a fresh temporary one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: the embedded local model)")
@@ -106,8 +117,11 @@ async def _env_loop(args: argparse.Namespace, client: LLMClient, console: Consol
     observations = await env.reset(batch_size=args.episodes, seed=args.seed)
 
     async def policy(question: str) -> str:
-        reply = await client.chat([{"role": "user", "content": POLICY_PROMPT.format(question=question)}],
-                                  temperature=0.0, max_tokens=args.max_tokens)  # fmt: skip
+        reply = await client.chat(
+            [{"role": "user", "content": POLICY_PROMPT.format(question=question)}],
+            temperature=0.0,
+            max_tokens=args.max_tokens,
+        )
         return reply.text
 
     answers = await asyncio.gather(*(policy(o.question) for o in observations))
@@ -119,8 +133,16 @@ async def _env_loop(args: argparse.Namespace, client: LLMClient, console: Consol
     for r in results:
         dp, ver = r.datapoint, r.verification
         rows.append({"domain": dp.domain, "reward": r.reward, "status": ver.status.value})
-        table.add_row(str(r.observation.index), dp.domain, str(dp.difficulty), dp.question[:60],
-                      (ver.extracted or "—")[:30], dp.final_answer[:30], ver.status.value, f"{r.reward:.2f}")  # fmt: skip
+        table.add_row(
+            str(r.observation.index),
+            dp.domain,
+            str(dp.difficulty),
+            dp.question[:60],
+            (ver.extracted or "—")[:30],
+            dp.final_answer[:30],
+            ver.status.value,
+            f"{r.reward:.2f}",
+        )
     console.print(table)
     return rows
 
@@ -141,6 +163,9 @@ def _summary(
     table.add_row("env: episodes", str(len(episodes)))
     table.add_row("env: correct answers", f"{correct}/{len(episodes)}")
     table.add_row("env: mean reward", f"{sum(e['reward'] for e in episodes) / max(1, len(episodes)):.3f}")
-    table.add_row("LLM requests / tokens", f"{client.stats.requests} / {client.stats.prompt_tokens + client.stats.completion_tokens}")
+    table.add_row(
+        "LLM requests / tokens",
+        f"{client.stats.requests} / {client.stats.prompt_tokens + client.stats.completion_tokens}",
+    )
     table.add_row("wall time", f"{seconds:.0f} s")
     console.print(table)

@@ -43,14 +43,24 @@ def available_plugins(root: Path | str | None = None) -> list[str]:
     """Names of the plug-ins found in `root` (default: every shared folder), so errors can list them."""
     folders = [Path(root)] if root is not None else plugin_roots()
     return sorted(
-        {p.stem for f in folders if f.is_dir() for p in f.glob("*.py") if _NAME.match(p.stem) and p.stem[0] != "_"}
+        {
+            p.stem
+            for f in folders
+            if f.is_dir()
+            for p in f.glob("*.py")
+            if _NAME.match(p.stem) and p.stem[0] != "_"
+        }
     )
 
 
-def find_plugin(name: str, *, domain_dir: Path | str | None = None, roots: Sequence[Path] | None = None) -> Path:
+def find_plugin(
+    name: str, *, domain_dir: Path | str | None = None, roots: Sequence[Path] | None = None
+) -> Path:
     """The file of plug-in `name`: `<domain_dir>/<name>.py` first, then each shared plug-in folder."""
     if not isinstance(name, str) or not _NAME.match(name):
-        raise PluginError(f"verifier plug-in name must be a Python identifier like 'physics_units', got {name!r}")
+        raise PluginError(
+            f"verifier plug-in name must be a Python identifier like 'physics_units', got {name!r}"
+        )
     folders = ([Path(domain_dir)] if domain_dir is not None else []) + list(roots or plugin_roots())
     for folder in folders:
         path = folder / f"{name}.py"
@@ -75,7 +85,9 @@ def _import_file(name: str, path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(module_name, None)
-        raise PluginError(f"verifier plug-in {name!r}: importing {path} failed with {type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            f"verifier plug-in {name!r}: importing {path} failed with {type(exc).__name__}: {exc}"
+        ) from exc
     return module
 
 
@@ -91,7 +103,9 @@ def _build(name: str, path: Path) -> Verifier:
     try:
         verifier = factory()
     except Exception as exc:
-        raise PluginError(f"verifier plug-in {name!r}: {path}: {PLUGIN_FACTORY}() raised {type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            f"verifier plug-in {name!r}: {path}: {PLUGIN_FACTORY}() raised {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(verifier, Verifier):
         raise PluginError(
             f"verifier plug-in {name!r}: {path}: {PLUGIN_FACTORY}() must return a "

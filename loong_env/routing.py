@@ -55,7 +55,11 @@ class VerifierRouter:
     """
 
     def __init__(
-        self, verifier: Verifier | None = None, *, route: bool = True, domain_config: DomainLookup | None = None
+        self,
+        verifier: Verifier | None = None,
+        *,
+        route: bool = True,
+        domain_config: DomainLookup | None = None,
     ) -> None:
         self._verifier = verifier
         self.route = route
@@ -84,8 +88,11 @@ class VerifierRouter:
         tolerance = datapoint.answer_tolerance or (config.answer_tolerance if config else None)
         requirements = datapoint.required_dependencies or (config.requirements if config else [])
         return AnswerKey(
-            reference=datapoint.final_answer, domain=datapoint.domain, tolerance=tolerance,
-            requirements=list(requirements), verifier=config.verifier if config else None,
+            reference=datapoint.final_answer,
+            domain=datapoint.domain,
+            tolerance=tolerance,
+            requirements=list(requirements),
+            verifier=config.verifier if config else None,
         )
 
     def verifier_for(self, key: AnswerKey, response: str) -> Verifier:
@@ -122,7 +129,9 @@ class VerifierRouter:
             result = await verifier.verify(response, key.reference, tolerance=key.tolerance)
         except Exception as exc:  # noqa: BLE001  (a broken verifier or plug-in must not take the batch down)
             result = VerificationResult(
-                status=VerificationStatus.error, reward=0.0, reference=key.reference,
+                status=VerificationStatus.error,
+                reward=0.0,
+                reference=key.reference,
                 reason=f"verifier failed: {type(exc).__name__}: {exc}",
             )
         name = getattr(verifier, "name", type(verifier).__name__) if verifier is not None else None

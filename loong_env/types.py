@@ -50,7 +50,9 @@ class DataPoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(min_length=1)
-    final_answer: str = Field(min_length=1, description="The answer as a string: a number, expression or literal.")
+    final_answer: str = Field(
+        min_length=1, description="The answer as a string: a number, expression or literal."
+    )
     rationale: str = Field(default="", description="Python code that prints final_answer.")
     domain: str = Field(min_length=1)
     difficulty: int | None = Field(default=None, ge=1, le=5)
@@ -62,7 +64,9 @@ class DataPoint(BaseModel):
     tags: list[str] = Field(default_factory=list)
     contributor: list[str] = Field(default_factory=list)
     date_created: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Anything else: provenance, origin file.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Anything else: provenance, origin file."
+    )
 
     @field_validator("answer_tolerance", mode="before")
     @classmethod
@@ -174,10 +178,14 @@ class StepResult(BaseModel):
     """The outcome of one step: the reward, its parts, the verdict behind it, and what was asked."""
 
     observation: Observation
-    datapoint: DataPoint = Field(description="The problem answered, reference included (for logs, not the policy).")
+    datapoint: DataPoint = Field(
+        description="The problem answered, reference included (for logs, not the policy)."
+    )
     verification: VerificationResult
     verifier: str | None = Field(default=None, description="Name of the verifier that judged the answer.")
     reward: float = Field(description="Weighted sum of `rewards`.")
     rewards: dict[str, float] = Field(description="Each named reward: `correctness`, then any extra ones.")
-    reward_errors: dict[str, str] = Field(default_factory=dict, description="Extra rewards that raised (scored 0).")
+    reward_errors: dict[str, str] = Field(
+        default_factory=dict, description="Extra rewards that raised (scored 0)."
+    )
     done: bool = True

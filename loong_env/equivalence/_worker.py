@@ -39,9 +39,15 @@ def _prepare() -> None:
     sys.set_int_max_str_digits(100_000)
     from loong_env.equivalence.symbolic import compare_texts
 
-    for a, b in ((r"\frac{x^2-1}{x-1}", "x+1"), (r"x \le 2", r"(-\infty, 2]"), ("sqrt(8)", r"2\sqrt{2}"),
-                 (r"\sin^2 x", r"\cos(x)"), (r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", "Matrix([[1,2],[3,4]])"),
-                 ("3+4j", "3+4i"), (r"\{1, 2\}", r"\emptyset")):
+    for a, b in (
+        (r"\frac{x^2-1}{x-1}", "x+1"),
+        (r"x \le 2", r"(-\infty, 2]"),
+        ("sqrt(8)", r"2\sqrt{2}"),
+        (r"\sin^2 x", r"\cos(x)"),
+        (r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", "Matrix([[1,2],[3,4]])"),
+        ("3+4j", "3+4i"),
+        (r"\{1, 2\}", r"\emptyset"),
+    ):
         try:
             compare_texts(a, b)
         except Exception:  # noqa: BLE001, S110 - warm-up only

@@ -48,11 +48,60 @@ class _Ctx:
 
 _COUNTED_RE = re.compile(r"(?P<num>.*?\d\}?)\s+(?P<noun>[A-Za-z]{3,}(?: [A-Za-z]{3,})?)")
 # Words after a number that change its value or meaning: `3 hundred`, `5 factorial`, `2 squared`, `6 or more`.
-_NOT_NOUNS = {"more", "less", "than", "least", "most", "and", "times", "plus", "minus", "over", "per", "choose",
-              "mod", "modulo", "percent", "divided", "squared", "cubed", "root", "not", "only", "each", "factorial",
-              "hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "billions",
-              "trillion", "trillions", "dozen", "dozens", "half", "halves", "quarter", "quarters", "third", "thirds",
-              "power", "powers", "fold", "score", "gross", "lakh", "crore", "digits", "decimal", "decimals", "base"}
+_NOT_NOUNS = {
+    "more",
+    "less",
+    "than",
+    "least",
+    "most",
+    "and",
+    "times",
+    "plus",
+    "minus",
+    "over",
+    "per",
+    "choose",
+    "mod",
+    "modulo",
+    "percent",
+    "divided",
+    "squared",
+    "cubed",
+    "root",
+    "not",
+    "only",
+    "each",
+    "factorial",
+    "hundred",
+    "hundreds",
+    "thousand",
+    "thousands",
+    "million",
+    "millions",
+    "billion",
+    "billions",
+    "trillion",
+    "trillions",
+    "dozen",
+    "dozens",
+    "half",
+    "halves",
+    "quarter",
+    "quarters",
+    "third",
+    "thirds",
+    "power",
+    "powers",
+    "fold",
+    "score",
+    "gross",
+    "lakh",
+    "crore",
+    "digits",
+    "decimal",
+    "decimals",
+    "base",
+}
 
 
 def _counted(text: str) -> tuple[str, str] | None:
@@ -102,7 +151,9 @@ def _numbers(a: str, b: str, ctx: _Ctx) -> tuple[bool, str] | None:
         return numbers_equal(na.value, nb.value, ctx.tol), "numbers"
     # One side wrote "%": 50% may be answered as 50 or as 0.5.
     pct, other = (na, nb) if na.percent else (nb, na)
-    ok = numbers_equal(pct.value, other.value, ctx.tol) or numbers_equal(pct.value / 100, other.value, ctx.tol)
+    ok = numbers_equal(pct.value, other.value, ctx.tol) or numbers_equal(
+        pct.value / 100, other.value, ctx.tol
+    )
     return ok, "percentages"
 
 
@@ -170,7 +221,9 @@ def _atoms(a: Atom, b: Atom, ctx: _Ctx) -> tuple[bool, str]:
         q, other = (qa, y) if qa is not None else (qb, x)
         n = parse_number(other)
         if n is not None and not n.percent:
-            return numbers_equal(q.magnitude, n.value, ctx.tol), "bare number against the quantity's magnitude"
+            return numbers_equal(
+                q.magnitude, n.value, ctx.tol
+            ), "bare number against the quantity's magnitude"
         return False, "a quantity with a unit against a non-number"
     return _worker(x, y, ctx)
 
@@ -228,7 +281,9 @@ def _text(s: Shape) -> str:
 
 
 def _is_setlike(s: Shape) -> bool:
-    return (isinstance(s, Node) and s.kind == "interval") or (isinstance(s, Atom) and bool(RELATION_RE.search(s.text)))
+    return (isinstance(s, Node) and s.kind == "interval") or (
+        isinstance(s, Atom) and bool(RELATION_RE.search(s.text))
+    )
 
 
 def _shapes(a: Shape, b: Shape, ctx: _Ctx) -> tuple[bool, str]:
@@ -271,7 +326,9 @@ def _shapes(a: Shape, b: Shape, ctx: _Ctx) -> tuple[bool, str]:
     if stripped != atom.text:
         return _shapes(node, parse_shape(stripped), ctx)
     if node.kind in ("tuple", "list") and len(node.items) == 2 and atom.text.startswith(_SYMPY_SETS):
-        return _worker(node.text, atom.text, ctx)  # sympy printed an interval; the other side wrote (a, b] style
+        return _worker(
+            node.text, atom.text, ctx
+        )  # sympy printed an interval; the other side wrote (a, b] style
     return False, f"a {node.kind} against a single value"
 
 
@@ -315,14 +372,21 @@ def _tol(tolerance: Tolerance | None) -> Tol:
 
 
 def compare(
-    candidate: str, reference: str, *, tolerance: Tolerance | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+    candidate: str,
+    reference: str,
+    *,
+    tolerance: Tolerance | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Comparison:
     """Decide whether `candidate` means the same answer as `reference`: exact unless `tolerance` is given,
     bounded by `timeout_s` of compute (an undecidable or too-slow check is `equal=False` with `error` set)."""
     for name, text in (("candidate", candidate), ("reference", reference)):
         if len(text) > MAX_ANSWER_CHARS:
-            return Comparison(equal=False, reason=f"{name} is too long to compare",
-                              error=f"{name} has {len(text)} characters; the limit is {MAX_ANSWER_CHARS}")
+            return Comparison(
+                equal=False,
+                reason=f"{name} is too long to compare",
+                error=f"{name} has {len(text)} characters; the limit is {MAX_ANSWER_CHARS}",
+            )
     ctx = _Ctx(_tol(tolerance), time.monotonic() + timeout_s)
     try:
         a, b = normalize(candidate), normalize(reference)
@@ -349,4 +413,3 @@ def compare(
     except Undecided as exc:
         return Comparison(equal=False, reason="could not decide", error=str(exc))
     return Comparison(equal=equal, reason=reason)
-

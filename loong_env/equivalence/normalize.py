@@ -7,9 +7,22 @@ import unicodedata
 
 # Characters models emit for the same math; mapped to the LaTeX the parsers understand.
 _UNICODE = {
-    "\u2212": "-", "\u2013": "-", "\u2044": "/", "\u00d7": r"\times ", "\u22c5": r"\cdot ", "\u00b7": r"\cdot ",
-    "\u2264": r"\le ", "\u2265": r"\ge ", "\u2260": r"\ne ", "\u221e": r"\infty ", "\u03c0": r"\pi ",
-    "\u222a": r"\cup ", "\u2229": r"\cap ", "\u2205": r"\emptyset ", "\u221a": r"\sqrt", "\u00b0": r"^\circ ",
+    "\u2212": "-",
+    "\u2013": "-",
+    "\u2044": "/",
+    "\u00d7": r"\times ",
+    "\u22c5": r"\cdot ",
+    "\u00b7": r"\cdot ",
+    "\u2264": r"\le ",
+    "\u2265": r"\ge ",
+    "\u2260": r"\ne ",
+    "\u221e": r"\infty ",
+    "\u03c0": r"\pi ",
+    "\u222a": r"\cup ",
+    "\u2229": r"\cap ",
+    "\u2205": r"\emptyset ",
+    "\u221a": r"\sqrt",
+    "\u00b0": r"^\circ ",
 }
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 # Spacing commands; inside a digit group they are thousands separators, elsewhere plain spaces.
@@ -19,15 +32,46 @@ _DIGIT_GROUP_RE = re.compile(
     r"(?:(?:(?:\{,\}|,)\\!|\{,\}|\\,|\\!|\\;|\\:|\\ ) ?|\u2009|\u202f|\u00a0)(?=\d{3}(?!\d))"
 )  # `1,\!000` (the MATH dataset's idiom, also `1,\! 000`), `1{,}000`, `1\,000`, `1 000` with a thin space
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ")
-_WRAPPERS = ("text", "textbf", "textit", "textrm", "mathrm", "mathbf", "mathit", "mbox", "operatorname", "textnormal",
-             "boldsymbol", "mathsf", "mathtt", "rm")
+_WRAPPERS = (
+    "text",
+    "textbf",
+    "textit",
+    "textrm",
+    "mathrm",
+    "mathbf",
+    "mathit",
+    "mbox",
+    "operatorname",
+    "textnormal",
+    "boldsymbol",
+    "mathsf",
+    "mathtt",
+    "rm",
+)
 _WRAPPER_RE = re.compile(r"\\(?:" + "|".join(_WRAPPERS) + r")\s*\{")
-_DROP_RE = re.compile(r"\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits|big|Big|bigg|Bigg)[lrm]?(?![A-Za-z])")
+_DROP_RE = re.compile(
+    r"\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits|big|Big|bigg|Bigg)[lrm]?(?![A-Za-z])"
+)
 _LEFT_RIGHT_RE = re.compile(r"\\(?:left|right)(?![A-Za-z])\s*(\.)?")
 _FRAC_RE = re.compile(r"\\[dtc]frac(?![A-Za-z])")
-_OPS = {r"\leq": r"\le", r"\geq": r"\ge", r"\leqslant": r"\le", r"\geqslant": r"\ge", r"\lt": "<", r"\gt": ">",
-        r"\neq": r"\ne", r"\varnothing": r"\emptyset", r"\lbrace": r"\{", r"\rbrace": r"\}", r"\lbrack": "[",
-        r"\rbrack": "]", r"\lvert": "|", r"\rvert": "|", r"\dots": r"\ldots", r"\cdots": r"\ldots"}
+_OPS = {
+    r"\leq": r"\le",
+    r"\geq": r"\ge",
+    r"\leqslant": r"\le",
+    r"\geqslant": r"\ge",
+    r"\lt": "<",
+    r"\gt": ">",
+    r"\neq": r"\ne",
+    r"\varnothing": r"\emptyset",
+    r"\lbrace": r"\{",
+    r"\rbrace": r"\}",
+    r"\lbrack": "[",
+    r"\rbrack": "]",
+    r"\lvert": "|",
+    r"\rvert": "|",
+    r"\dots": r"\ldots",
+    r"\cdots": r"\ldots",
+}
 _OPS_RE = re.compile("|".join(re.escape(k) + r"(?![A-Za-z])" for k in sorted(_OPS, key=len, reverse=True)))
 _MATH_DELIMS = ((r"\[", r"\]"), (r"\(", r"\)"), ("$$", "$$"), ("$", "$"))
 _PERCENT_WORD_RE = re.compile(r"(?<=[\d}])\s*(?:pct\.?|per\s?cent)(?![A-Za-z])", re.IGNORECASE)
@@ -35,13 +79,75 @@ _PERCENT_WORD_RE = re.compile(r"(?<=[\d}])\s*(?:pct\.?|per\s?cent)(?![A-Za-z])",
 # starts a command we know, so a single-escaped `\\` (a matrix row break) is never halved.
 _BACKSLASHES_RE = re.compile(r"\\+")
 _DOUBLED_COMMAND_RE = re.compile(r"(?<!\\)\\\\(?:(?P<name>[A-Za-z]+)|[{}()\[\]])")
-_COMMAND_NAMES = frozenset((
-    "frac", "dfrac", "tfrac", "sqrt", "left", "right", "pi", "cdot", "times", "div", "pm", "mp", "text", "mathrm",
-    "mathbf", "operatorname", "begin", "end", "infty", "le", "ge", "leq", "geq", "ne", "neq", "lt", "gt", "in",
-    "cup", "cap", "emptyset", "varnothing", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "dots",
-    "ldots", "cdots", "angle", "circ", "mathbb", "overline", "sum", "prod", "binom", "approx", "alpha", "beta",
-    "gamma", "delta", "theta", "lambda", "mu", "sigma", "phi", "omega", "boxed", "quad", "qquad",
-))
+_COMMAND_NAMES = frozenset(
+    (
+        "frac",
+        "dfrac",
+        "tfrac",
+        "sqrt",
+        "left",
+        "right",
+        "pi",
+        "cdot",
+        "times",
+        "div",
+        "pm",
+        "mp",
+        "text",
+        "mathrm",
+        "mathbf",
+        "operatorname",
+        "begin",
+        "end",
+        "infty",
+        "le",
+        "ge",
+        "leq",
+        "geq",
+        "ne",
+        "neq",
+        "lt",
+        "gt",
+        "in",
+        "cup",
+        "cap",
+        "emptyset",
+        "varnothing",
+        "sin",
+        "cos",
+        "tan",
+        "cot",
+        "sec",
+        "csc",
+        "log",
+        "ln",
+        "exp",
+        "dots",
+        "ldots",
+        "cdots",
+        "angle",
+        "circ",
+        "mathbb",
+        "overline",
+        "sum",
+        "prod",
+        "binom",
+        "approx",
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "theta",
+        "lambda",
+        "mu",
+        "sigma",
+        "phi",
+        "omega",
+        "boxed",
+        "quad",
+        "qquad",
+    )
+)
 
 
 def unwrap_command(text: str, pattern: re.Pattern[str]) -> str:

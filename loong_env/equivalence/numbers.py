@@ -17,12 +17,20 @@ _DEC = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _GROUPED = r"(?:(?!0[, ])\d{1,3}(?:(?:,\d{3})+|(?: \d{3})+)(?:\.\d+)?)"
 _MANTISSA = rf"(?P<m>{_GROUPED}|{_DEC})"
 _SCI_E = re.compile(rf"{_MANTISSA}(?:[eE](?P<e>[+-]?\d+))?")
-_SCI_TIMES = re.compile(rf"{_MANTISSA}\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*(?:\^|\*\*)\s*(?:\{{\s*(?P<e>[+-]?\d+)\s*\}}|\(\s*(?P<e2>[+-]?\d+)\s*\)|(?P<e3>[+-]?\d))")
-_POW10 = re.compile(r"10\s*(?:\^|\*\*)\s*(?:\{\s*(?P<e>[+-]?\d+)\s*\}|\(\s*(?P<e2>[+-]?\d+)\s*\)|(?P<e3>[+-]?\d))")
+_SCI_TIMES = re.compile(
+    rf"{_MANTISSA}\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*(?:\^|\*\*)\s*(?:\{{\s*(?P<e>[+-]?\d+)\s*\}}|\(\s*(?P<e2>[+-]?\d+)\s*\)|(?P<e3>[+-]?\d))"
+)
+_POW10 = re.compile(
+    r"10\s*(?:\^|\*\*)\s*(?:\{\s*(?P<e>[+-]?\d+)\s*\}|\(\s*(?P<e2>[+-]?\d+)\s*\)|(?P<e3>[+-]?\d))"
+)
 _REPEATING = re.compile(r"(?P<i>\d*)\.(?P<f>\d*)\s*\\(?:overline|bar|dot)\s*\{\s*(?P<r>\d+)\s*\}")
 _REPEATING_SHORT = re.compile(r"(?P<i>\d*)\.(?P<f>\d*)\\(?:overline|bar|dot)\s*(?P<r>\d)")
-_FRAC = re.compile(r"\\frac\s*(?:\{\s*(?P<n>[^{}]+?)\s*\}|(?P<n1>\d))\s*(?:\{\s*(?P<d>[^{}]+?)\s*\}|(?P<d1>\d))")
-_MIXED = re.compile(r"(?P<w>\d+)\s*\\frac\s*(?:\{\s*(?P<n>\d+)\s*\}|(?P<n1>\d))\s*(?:\{\s*(?P<d>\d+)\s*\}|(?P<d1>\d))")
+_FRAC = re.compile(
+    r"\\frac\s*(?:\{\s*(?P<n>[^{}]+?)\s*\}|(?P<n1>\d))\s*(?:\{\s*(?P<d>[^{}]+?)\s*\}|(?P<d1>\d))"
+)
+_MIXED = re.compile(
+    r"(?P<w>\d+)\s*\\frac\s*(?:\{\s*(?P<n>\d+)\s*\}|(?P<n1>\d))\s*(?:\{\s*(?P<d>\d+)\s*\}|(?P<d1>\d))"
+)
 _SLASH = re.compile(r"(?P<n>[^/]+)/(?P<d>[^/]+)")
 
 
@@ -41,7 +49,9 @@ def _decimal(text: str) -> Fraction:
 
 
 def _exponent(m: re.Match[str]) -> int:
-    e = int(next(g for g in (m.group("e"), m.groupdict().get("e2"), m.groupdict().get("e3")) if g is not None))
+    e = int(
+        next(g for g in (m.group("e"), m.groupdict().get("e2"), m.groupdict().get("e3")) if g is not None)
+    )
     if abs(e) > MAX_EXPONENT:
         raise ValueError("exponent too large")
     return e

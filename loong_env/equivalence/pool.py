@@ -118,7 +118,11 @@ class _Worker(_Channel):
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "loong_env.equivalence._worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env(), bufsize=0,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_env(),
+            bufsize=0,
         )
 
     def _fd(self) -> int:
@@ -185,7 +189,10 @@ class _Zygote(_Channel):
         self.ctrl, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "loong_env.equivalence._worker", "--zygote", str(theirs.fileno())],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=_env(),
             pass_fds=(theirs.fileno(),),
         )
         theirs.close()

@@ -13,18 +13,62 @@ import sympy as sp
 
 _DECIMAL_RE = re.compile(r"(?<![\w.])(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?(?![\w.])")
 _FUNCS: dict[str, Any] = {
-    "sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan,
-    "asin": sp.asin, "acos": sp.acos, "atan": sp.atan, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh,
-    "Abs": sp.Abs, "abs": sp.Abs, "Rational": sp.Rational, "Integer": sp.Integer, "Float": None, "cbrt": sp.cbrt,
-    "root": sp.root, "binomial": sp.binomial, "factorial": sp.factorial, "floor": sp.floor, "ceiling": sp.ceiling,
-    "sec": sp.sec, "csc": sp.csc, "cot": sp.cot, "re": sp.re, "im": sp.im, "conjugate": sp.conjugate,
-    "Interval": sp.Interval, "Union": sp.Union, "FiniteSet": sp.FiniteSet, "Matrix": sp.Matrix,
+    "sqrt": sp.sqrt,
+    "exp": sp.exp,
+    "log": sp.log,
+    "ln": sp.log,
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "tan": sp.tan,
+    "asin": sp.asin,
+    "acos": sp.acos,
+    "atan": sp.atan,
+    "sinh": sp.sinh,
+    "cosh": sp.cosh,
+    "tanh": sp.tanh,
+    "Abs": sp.Abs,
+    "abs": sp.Abs,
+    "Rational": sp.Rational,
+    "Integer": sp.Integer,
+    "Float": None,
+    "cbrt": sp.cbrt,
+    "root": sp.root,
+    "binomial": sp.binomial,
+    "factorial": sp.factorial,
+    "floor": sp.floor,
+    "ceiling": sp.ceiling,
+    "sec": sp.sec,
+    "csc": sp.csc,
+    "cot": sp.cot,
+    "re": sp.re,
+    "im": sp.im,
+    "conjugate": sp.conjugate,
+    "Interval": sp.Interval,
+    "Union": sp.Union,
+    "FiniteSet": sp.FiniteSet,
+    "Matrix": sp.Matrix,
 }
 _INTERVAL_METHODS = {"open": sp.Interval.open, "Lopen": sp.Interval.Lopen, "Ropen": sp.Interval.Ropen}
-_CONSTS: dict[str, Any] = {"pi": sp.pi, "E": sp.E, "e": sp.E, "I": sp.I, "oo": sp.oo, "inf": sp.oo, "zoo": sp.zoo, "nan": sp.nan,
-                           "EmptySet": sp.S.EmptySet, "True": sp.true, "False": sp.false}
-_BINOPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-           ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a**b}
+_CONSTS: dict[str, Any] = {
+    "pi": sp.pi,
+    "E": sp.E,
+    "e": sp.E,
+    "I": sp.I,
+    "oo": sp.oo,
+    "inf": sp.oo,
+    "zoo": sp.zoo,
+    "nan": sp.nan,
+    "EmptySet": sp.S.EmptySet,
+    "True": sp.true,
+    "False": sp.false,
+}
+_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+}
 MAX_LEN = 5000
 
 
@@ -69,8 +113,12 @@ def _convert(node: ast.AST) -> Any:
         f = node.func
         if isinstance(f, ast.Name) and _FUNCS.get(f.id) is not None:
             return _FUNCS[f.id](*args)
-        if (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "Interval"
-                and f.attr in _INTERVAL_METHODS):
+        if (
+            isinstance(f, ast.Attribute)
+            and isinstance(f.value, ast.Name)
+            and f.value.id == "Interval"
+            and f.attr in _INTERVAL_METHODS
+        ):
             return _INTERVAL_METHODS[f.attr](*args)
         if isinstance(f, ast.Name) and f.id not in _FUNCS:
             return sp.Function(f.id)(*args)

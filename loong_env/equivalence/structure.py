@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from loong_env.errors import LoongError
 from loong_env.equivalence.numbers import parse_number
+from loong_env.errors import LoongError
 
 MAX_DEPTH = 60
 
@@ -25,7 +25,9 @@ _CLOSE = set(")]}")
 _MATRIX_RE = re.compile(
     r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?((?:(?!\\end\{\1\}).)*)\\end\{\1\}$", re.DOTALL
 )
-_BRACKETED_MATRIX_RE = re.compile(r"^[\[(]\s*(\\begin\{(?:matrix|array)\}.*\\end\{(?:matrix|array)\})\s*[\])]$", re.DOTALL)
+_BRACKETED_MATRIX_RE = re.compile(
+    r"^[\[(]\s*(\\begin\{(?:matrix|array)\}.*\\end\{(?:matrix|array)\})\s*[\])]$", re.DOTALL
+)
 _PY_CALL_RE = re.compile(r"^(set|frozenset|tuple|list|Matrix|FiniteSet)\((.*)\)$", re.DOTALL)
 
 
@@ -214,8 +216,16 @@ def _parse_shape(text: str, depth: int = 0) -> Shape:
             return Node("interval", [parse_shape(p, depth + 1) for p in parts], opener + closer)
         if opener == "(" and closer == ")" and len(parts) == 1:
             return parse_shape(inner, depth + 1)  # plain grouping parentheses
-        if opener == "{" and closer == "}" and len(parts) == 1 and not text.startswith("\\{") and ":" not in inner:
-            return parse_shape(inner, depth + 1) if "," not in inner else Node("set", [parse_shape(inner)], "{}")
+        if (
+            opener == "{"
+            and closer == "}"
+            and len(parts) == 1
+            and not text.startswith("\\{")
+            and ":" not in inner
+        ):
+            return (
+                parse_shape(inner, depth + 1) if "," not in inner else Node("set", [parse_shape(inner)], "{}")
+            )
         kind: Kind = {"(": "tuple", "[": "list", "{": "set"}[opener]  # type: ignore[assignment]
         if opener + closer not in ("()", "[]", "{}"):
             return Atom(text)

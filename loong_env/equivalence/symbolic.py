@@ -21,10 +21,15 @@ _LATEX_HINT = re.compile(r"\\|\^\{|_\{|\{")
 _PY_HINT = re.compile(r"\*\*|\*|[A-Za-z]{2,}\(|\bI\b|\boo\b|\bzoo\b|\bnan\b|(?<![\\A-Za-z])pi(?![A-Za-z])")
 _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")  # `pi/4` means \pi/4, never p*i
 _DECIMAL_RE = re.compile(r"(?<![\d.])(\d+\.\d+|\d+\.(?!\d)|\.\d+)(?![\d.])")
-_NORM = NormalizationConfig(basic_latex=True, units=False, malformed_operators=False, nits=False, boxed="none",
-                            equations=False)
-_CONV = ConversionConfig(interpret_as_mixed_fractions=True, interpret_simple_eq_as_assignment=False,
-                         interpret_contains_as_eq=True, lowercase_symbols=False)
+_NORM = NormalizationConfig(
+    basic_latex=True, units=False, malformed_operators=False, nits=False, boxed="none", equations=False
+)
+_CONV = ConversionConfig(
+    interpret_as_mixed_fractions=True,
+    interpret_simple_eq_as_assignment=False,
+    interpret_contains_as_eq=True,
+    lowercase_symbols=False,
+)
 _I, _J = sp.Symbol("i"), sp.Symbol("j")
 NUMERIC_DIGITS = 60
 ZERO_BELOW = sp.Rational(1, 10**50)
@@ -59,8 +64,18 @@ _COMPLEX_J_RE = re.compile(r"[-+]?[\d.]+\s*[-+]\s*[\d.]*\s*j")
 
 
 # A constant standing alone is the constant, never a free symbol (sympy prints Euler's number as a bare `E`).
-_CONSTANTS = {"E": sp.E, "e": sp.E, "pi": sp.pi, r"\pi": sp.pi, "I": sp.I, "i": sp.I, "oo": sp.oo,
-              r"\infty": sp.oo, "inf": sp.oo, "infty": sp.oo}
+_CONSTANTS = {
+    "E": sp.E,
+    "e": sp.E,
+    "pi": sp.pi,
+    r"\pi": sp.pi,
+    "I": sp.I,
+    "i": sp.I,
+    "oo": sp.oo,
+    r"\infty": sp.oo,
+    "inf": sp.oo,
+    "infty": sp.oo,
+}
 _CONSTANT_RE = re.compile(r"(?P<sign>[-+]?)\s*(?P<name>" + "|".join(map(re.escape, _CONSTANTS)) + r")")
 # Left unevaluated when parsed (they can be slow), and never judged by their rough numeric values.
 _UNEVALUATED = (sp.Integral, sp.Sum, sp.Product, sp.Limit, sp.Derivative)
@@ -101,7 +116,9 @@ def parse(text: str) -> Any:
         try:
             return _evaluated(_imaginary(_rationalize(parser(text))))
         except Exception as exc:  # noqa: BLE001 - both parsers raise many types; the last message is reported
-            errors.append(f"{parser.__name__.strip('_')}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            errors.append(
+                f"{parser.__name__.strip('_')}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            )
     raise ValueError("could not parse " + repr(text[:80]) + " (" + "; ".join(errors) + ")")
 
 
@@ -112,7 +129,9 @@ _DEGREES_RE = re.compile(r"\s*\^\s*(?:\\circ|\{\s*\\circ\s*\})")
 def _tex(text: str) -> Any:
     if _TRIG_RE.search(text):  # \sin(30^\circ): degrees inside a trig function are pi/180 radians
         text = _DEGREES_RE.sub(r"\\cdot\\frac{\\pi}{180}", text)
-    return latex2sympy(_latex_exact(_BARE_PI.sub(r"\\pi ", text)), normalization_config=_NORM, conversion_config=_CONV)
+    return latex2sympy(
+        _latex_exact(_BARE_PI.sub(r"\\pi ", text)), normalization_config=_NORM, conversion_config=_CONV
+    )
 
 
 def _py(text: str) -> Any:
@@ -168,7 +187,11 @@ def _undefined(value: Any) -> str | None:
     if isinstance(value, list):
         return next((why for v in value if (why := _undefined(v)) is not None), None)
     if isinstance(value, sp.Basic) and value.has(sp.zoo, sp.nan):
-        return "nan (an indeterminate form)" if value.has(sp.nan) else "complex infinity (a division by zero or a pole)"
+        return (
+            "nan (an indeterminate form)"
+            if value.has(sp.nan)
+            else "complex infinity (a division by zero or a pole)"
+        )
     return None
 
 
@@ -178,7 +201,9 @@ def _numerically_zero(diff: Any, ref: Any) -> bool:
     return bool(value.is_number and sp.Abs(value) < ZERO_BELOW * max(1, sp.Abs(sp.N(ref, NUMERIC_DIGITS))))
 
 
-def expr_equal(a: Any, b: Any, tolerance: tuple[float | None, float | None] | None = None) -> tuple[bool, str]:
+def expr_equal(
+    a: Any, b: Any, tolerance: tuple[float | None, float | None] | None = None
+) -> tuple[bool, str]:
     """Exact (or tolerant, when asked) equality of two sympy values of any supported kind."""
     for name, value in (("candidate", a), ("reference", b)):
         if (why := _undefined(value)) is not None:
@@ -210,8 +235,11 @@ def expr_equal(a: Any, b: Any, tolerance: tuple[float | None, float | None] | No
             return da == db, "equations"
         ratio = sp.simplify(da / db)
         return bool(ratio.is_number and ratio != 0), "equations (same solution set up to a factor)"
-    if isinstance(a, sp.Eq) or isinstance(b, sp.Eq) or isinstance(a, sp.logic.boolalg.Boolean) or isinstance(
-        b, sp.logic.boolalg.Boolean
+    if (
+        isinstance(a, sp.Eq)
+        or isinstance(b, sp.Eq)
+        or isinstance(a, sp.logic.boolalg.Boolean)
+        or isinstance(b, sp.logic.boolalg.Boolean)
     ):
         return bool(a == b), "relations"
     if not isinstance(a, sp.Expr) or not isinstance(b, sp.Expr):
@@ -246,6 +274,8 @@ def expr_equal(a: Any, b: Any, tolerance: tuple[float | None, float | None] | No
     return eq is True, "symbolically equal" if eq else "different expressions"
 
 
-def compare_texts(a: str, b: str, tolerance: tuple[float | None, float | None] | None = None) -> tuple[bool, str]:
+def compare_texts(
+    a: str, b: str, tolerance: tuple[float | None, float | None] | None = None
+) -> tuple[bool, str]:
     """Parse both texts and compare them; raises ValueError when either cannot be parsed."""
     return expr_equal(parse(a), parse(b), tolerance)

@@ -11,8 +11,43 @@ from loong_env.equivalence.numbers import parse_number
 
 # Letters that are math (a variable, e, i, pi) far more often than a unit when they follow a number.
 _SINGLE_LETTER_UNITS = set("msgKAVNJWLTCh")
-_NOT_UNITS = {"pi", "e", "i", "j", "x", "y", "z", "n", "k", "t", "a", "b", "c", "d", "r", "u", "v", "w", "p", "q",
-              "I", "E", "inf", "oo", "infty", "or", "and", "sqrt", "ln", "log", "sin", "cos", "tan", "exp", "dx"}
+_NOT_UNITS = {
+    "pi",
+    "e",
+    "i",
+    "j",
+    "x",
+    "y",
+    "z",
+    "n",
+    "k",
+    "t",
+    "a",
+    "b",
+    "c",
+    "d",
+    "r",
+    "u",
+    "v",
+    "w",
+    "p",
+    "q",
+    "I",
+    "E",
+    "inf",
+    "oo",
+    "infty",
+    "or",
+    "and",
+    "sqrt",
+    "ln",
+    "log",
+    "sin",
+    "cos",
+    "tan",
+    "exp",
+    "dx",
+}
 _QTY_RE = re.compile(
     r"^(?P<num>[-+]?\s*(?:\d*\s*\\frac\{\d+\}\{\d+\}|\d+/\d+(?=\s)|"
     r"\d[\d,.\s]*(?:[eE][-+]?\d+)?(?:\s*(?:\\times|\\cdot)\s*10\^\{?[-+]?\d+\}?)?))\s*"
@@ -72,7 +107,9 @@ def parse_quantity(text: str) -> Quantity | None:
     return Quantity(num.value, unit)
 
 
-def same_quantity(a: Quantity, b: Quantity, tolerance: tuple[float | None, float | None] | None) -> tuple[bool, str]:
+def same_quantity(
+    a: Quantity, b: Quantity, tolerance: tuple[float | None, float | None] | None
+) -> tuple[bool, str]:
     """Equal when the dimensions agree and the magnitudes agree in the reference's unit."""
     ua, ub = _units(a.unit), _units(b.unit)
     if ua is None or ub is None or ua.dimensionality != ub.dimensionality:

@@ -212,10 +212,12 @@ class CandidateGenerator(BaseGenerator):
             verdict.seed_ids = proposal.seed_ids
             try:
                 completion = await self.client.chat(
-                    proposal.messages, temperature=self.temperature, max_tokens=self.max_tokens,
+                    proposal.messages,
+                    temperature=self.temperature,
+                    max_tokens=self.max_tokens,
                     response_format=candidate_response_format() if self.json_mode else None,
                     seed=(self.seed or 0) * 100_003 + number,
-                )  # fmt: skip
+                )
             except LLMError as exc:
                 return _reject(verdict, RejectReason.llm_error, str(exc).splitlines()[0][:300])
             verdict.timings["generate_s"] = round(time.perf_counter() - started, 4)
@@ -231,11 +233,17 @@ class CandidateGenerator(BaseGenerator):
                     return _reject(verdict, RejectReason.truncated, f"reply hit max_tokens={self.max_tokens}")
                 return _reject(verdict, RejectReason.unparsable, str(exc))
             candidate = Candidate(
-                question=parsed.question, code=parsed.code, domain=self.domain, method=self.name,
-                model=getattr(completion, "model", None) or self.model, attempt=number,
-                seed_ids=proposal.seed_ids, parent_id=proposal.parent_id, parsed_by=parsed.parsed_by,
+                question=parsed.question,
+                code=parsed.code,
+                domain=self.domain,
+                method=self.name,
+                model=getattr(completion, "model", None) or self.model,
+                attempt=number,
+                seed_ids=proposal.seed_ids,
+                parent_id=proposal.parent_id,
+                parsed_by=parsed.parsed_by,
                 extra=proposal.extra,
-            )  # fmt: skip
+            )
             await self.keep.judge(candidate, verdict)
             if verdict.accepted and verdict.datapoint is not None:
                 verdict.raw_reply = None

@@ -6,13 +6,13 @@ server's JSON-schema output and still accept fenced code, `Question:` headers, o
 
 from __future__ import annotations
 
-from loong_env.errors import LoongError
-
 import json
 import re
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from loong_env.errors import LoongError
 
 CANDIDATE_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -22,10 +22,20 @@ FORMAT_RULES = (
 
 # Phrases from our own prompts: if a question contains them, the model copied scaffolding, not a problem.
 SCAFFOLD_MARKERS = (
-    "reply with json", "given problem", "rewritten problem", "#given", "#rewritten", "example 1",
-    "example problem", "new problem:", '"question"', '"code"', "```", "print only the answer",
+    "reply with json",
+    "given problem",
+    "rewritten problem",
+    "#given",
+    "#rewritten",
+    "example 1",
+    "example problem",
+    "new problem:",
+    '"question"',
+    '"code"',
+    "```",
+    "print only the answer",
     "self-contained and have one exact answer",
-)  # fmt: skip
+)
 
 
 def example_json(dp: DataPoint) -> str:

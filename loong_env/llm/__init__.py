@@ -11,7 +11,13 @@ costs), `errors`, `retry` (which failures to retry), `cache` (on-disk replay), `
 
 from loong_env.llm.client import LOCAL_API_KEY, LLMClient, json_schema_format
 from loong_env.llm.config import Endpoint, LLMConfig, ModelPrice, RetryPolicy
-from loong_env.llm.errors import LLMConfigError, LLMError, LLMRejectedError, LLMResponseError, LLMUnavailableError
+from loong_env.llm.errors import (
+    LLMConfigError,
+    LLMError,
+    LLMRejectedError,
+    LLMResponseError,
+    LLMUnavailableError,
+)
 from loong_env.llm.records import Attempt, Completion, Usage, UsageStats
 
 __all__ = [

@@ -33,6 +33,7 @@ from loong_env.local.models import (
     resolve_model_path,
 )
 
+
 def _default_threads() -> int:
     """`$LOONG_LOCAL_THREADS`, else half the CPUs (about the physical cores, llama.cpp's own choice).
 

@@ -26,9 +26,15 @@ class BoxedConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    commands: tuple[str, ...] = Field(default=("boxed", "fbox"), description="LaTeX commands that hold the answer.")
-    multi_box: bool = Field(default=True, description="Read one answer per box when the reference has several parts.")
-    fallback_last_number: bool = Field(default=False, description="Without a box, use the last number (lenient).")
+    commands: tuple[str, ...] = Field(
+        default=("boxed", "fbox"), description="LaTeX commands that hold the answer."
+    )
+    multi_box: bool = Field(
+        default=True, description="Read one answer per box when the reference has several parts."
+    )
+    fallback_last_number: bool = Field(
+        default=False, description="Without a box, use the last number (lenient)."
+    )
     timeout_s: float = Field(default=1.5, gt=0, description="Compute bound for one comparison.")
 
 
@@ -128,9 +134,13 @@ class BoxedAnswerVerifier(SyncVerifier):
         except RecursionError:
             extracted = None
         if extracted is None:
-            return VerificationResult(status=VerificationStatus.no_answer, reward=0.0, reference=reference,
-                                      reason="no \\boxed{} answer in the response",
-                                      duration_s=time.perf_counter() - t0)
+            return VerificationResult(
+                status=VerificationStatus.no_answer,
+                reward=0.0,
+                reference=reference,
+                reason="no \\boxed{} answer in the response",
+                duration_s=time.perf_counter() - t0,
+            )
         verdict = compare(extracted, reference, tolerance=tolerance, timeout_s=self.config.timeout_s)
         if verdict.error is not None:
             status = VerificationStatus.error
@@ -138,9 +148,14 @@ class BoxedAnswerVerifier(SyncVerifier):
         else:
             status = VerificationStatus.correct if verdict.equal else VerificationStatus.incorrect
             reason = verdict.reason
-        return VerificationResult(status=status, reward=1.0 if status is VerificationStatus.correct else 0.0,
-                                  extracted=extracted if len(extracted) <= 10_000 else extracted[:10_000] + "...",
-                                  reference=reference, reason=reason, duration_s=time.perf_counter() - t0)
+        return VerificationResult(
+            status=status,
+            reward=1.0 if status is VerificationStatus.correct else 0.0,
+            extracted=extracted if len(extracted) <= 10_000 else extracted[:10_000] + "...",
+            reference=reference,
+            reason=reason,
+            duration_s=time.perf_counter() - t0,
+        )
 
     async def start(self) -> None:
         """Start the sympy workers and the unit registry now: the first check then costs what any check does."""
