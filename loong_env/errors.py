@@ -64,7 +64,3 @@ class PluginError(LoongError):
 
 class SyncBridgeError(LoongError, RuntimeError):
     """A `*_sync` method was called where it would block the very loop it needs (inside bridge code)."""
-
-
-class ForkError(LoongError, RuntimeError):
-    """Something cannot be used in a forked child process; the message names the fix (the spawn context)."""
