@@ -35,7 +35,7 @@ class EvolInstructGenerator(CandidateGenerator):
         super().__init__(*args, **kwargs)
         unknown = [op for op in operations if op not in prompts.EVOLUTIONS]
         if unknown:
-            raise UnknownNameError("evolution", sorted(unknown)[0], prompts.EVOLUTIONS)
+            raise UnknownNameError("evolution", min(unknown), prompts.EVOLUTIONS)
         self.operations = list(operations)
         self.p_kept = p_kept
         self._parents = short_enough(self.seeds)
