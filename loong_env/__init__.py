@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Any:
 
 
 def _register_gym() -> None:
-    """`gymnasium.make("loong_env/SingleStep-v0")` works after `import loong_env` (gymnasium has no plug-in hook)."""
+    """`gymnasium.make("loong_env/SingleStep-v0")` works on import (gymnasium has no plug-in hook)."""
     from gymnasium.envs.registration import register, registry
 
     if "loong_env/SingleStep-v0" not in registry:

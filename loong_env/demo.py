@@ -32,9 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="the main job: a short generation run, then an RL env loop rewarding the local model",
-        description="Runs the whole loop with the embedded local model (no API key): a time-budgeted generation "
-        "run that prints every candidate's verdict, then SingleStepEnv episodes over seeds where the model's "
-        "\\boxed{} answers are verified and rewarded. Any OpenAI-compatible server works via --base-url/--model.",
+        description="Runs the whole loop with the embedded local model (no API key): a time-budgeted "
+        "generation run that prints every candidate's verdict, then SingleStepEnv episodes over seeds where "
+        "the model's \\boxed{} answers are verified and rewarded. Any OpenAI-compatible server works via "
+        "--base-url/--model.",
     )
     p.add_argument("--domain", default="number_theory_combinatorics", help="seed domain to generate from")
     p.add_argument("--method", default="few-shot", choices=["few-shot", "self-instruct", "evol-instruct"])

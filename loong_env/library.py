@@ -41,7 +41,7 @@ def seeds_root() -> Path:
 
 
 def plugin_roots() -> list[Path]:
-    """Shared plug-in folders in lookup order: `$LOONG_VERIFIERS_DIR` / `[seeds] plugins`, then the shipped one."""
+    """Shared plug-in folders: `$LOONG_VERIFIERS_DIR` / `[seeds] plugins` first, then the shipped one."""
     roots: list[Path] = []
     if os.environ.get(PLUGINS_ENV):
         roots.append(Path(os.environ[PLUGINS_ENV]).expanduser())

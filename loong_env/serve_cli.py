@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"base_url: {server.base_url}")
         print(f"model:    {server.model}  ({server.model_path})")
         print(
-            f"slots:    {server.n_parallel} x {server.n_ctx // server.n_parallel} tokens, {server.threads} threads"
+            f"slots:    {server.n_parallel} x {server.n_ctx // server.n_parallel} tokens, "
+            f"{server.threads} threads"
         )
         print(f"export LOONG_BASE_URL={server.base_url} LOONG_MODEL={server.model}", flush=True)
         while not stop.wait(0.5):

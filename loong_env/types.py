@@ -21,7 +21,7 @@ def normalize_question(text: str) -> str:
 
 
 def content_id(question: str, final_answer: str) -> str:
-    """Stable id of a problem: the same question and answer always get the same id, across runs and machines."""
+    """Stable problem id: the same question and answer always get the same id, across runs and machines."""
     payload = normalize_question(question) + "\x1f" + " ".join(final_answer.split())
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 

@@ -1,4 +1,4 @@
-"""Choice answers: `(A) 12` is `A` against a letter reference and `12` otherwise; letters match in any case."""
+"""Choice answers: `(A) 12` is `A` against a letter reference, else `12`; letters match in any case."""
 
 from __future__ import annotations
 

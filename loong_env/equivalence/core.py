@@ -105,7 +105,7 @@ _NOT_NOUNS = {
 
 
 def _counted(text: str) -> tuple[str, str] | None:
-    """`15 students`, `12.50 dollars`: a number followed by a plain noun that is not a unit -> (number, noun)."""
+    """`15 students`, `12.50 dollars`: a number then a plain noun that is not a unit -> (number, noun)."""
     m = _COUNTED_RE.fullmatch(text)
     if m is None or parse_number(m.group("num")) is None:
         return None
@@ -170,7 +170,7 @@ def _identical(text: str, ctx: _Ctx) -> tuple[bool, str]:
 
 
 def _clocks(a: str, b: str) -> tuple[bool, str] | None:
-    """A time of day only equals the same time of day (`2:30` is never the ratio `1:15`); None if neither is one."""
+    """A time of day equals only the same time (`2:30` is never the ratio `1:15`); None if neither is one."""
     ca, cb = parse_clock(a), parse_clock(b)
     if ca is None and cb is None:
         return None

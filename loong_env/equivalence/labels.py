@@ -1,4 +1,4 @@
-"""Labelled answers: `AB = 4`, `|PQ| = 1`, `f(2) = 7`, `m\\angle A = 30^\\circ` and `OUT = 102` answer the value.
+"""Labelled answers: `AB = 4`, `|PQ| = 1`, `f(2) = 7`, `m\\angle A = 30^\\circ`, `OUT = 102` answer the value.
 
 A label is a name, never a computation: letters (not a two-letter lowercase product such as `xy`), Greek
 letters, indices, primes, `f(args)` without operators, `|PQ|`, angle markers, `[ABC]`, or a tuple `(x, y)`.
@@ -59,7 +59,7 @@ _ITEM_SEP_RE = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*\\(?:land|wedge)(?![
 
 
 def is_label(text: str) -> bool:
-    """Whether `text` names the thing an answer is about (see the module docstring), rather than computing it."""
+    """Whether `text` names what an answer is about (see the module docstring) rather than computing it."""
     text = text.strip()
     if _TUPLE_RE.fullmatch(text) or _ANGLE_RE.fullmatch(text) or _AREA_RE.fullmatch(text):
         return True
@@ -73,7 +73,7 @@ def is_label(text: str) -> bool:
 
 
 def split_equation(text: str) -> tuple[str, str] | None:
-    """(lhs, rhs) of `lhs = rhs` (the last `=` of a chain, outside brackets), None when there is no plain `=`."""
+    """(lhs, rhs) of `lhs = rhs` (the last `=` of a chain, outside brackets); None without a plain `=`."""
     parts = split_top_at(text, EQUALS_RE)
     if len(parts) < 2:
         return None
@@ -89,7 +89,7 @@ def split_label(text: str) -> tuple[str, str] | None:
 
 
 def strip_label(text: str) -> str:
-    """`x = 3` and `f(2) = 3` mean the answer is 3, `x \\in [2, 5]` means [2, 5]; anything else is unchanged."""
+    """`x = 3` and `f(2) = 3` mean the answer is 3, `x \\in [2, 5]` means [2, 5]; other text is unchanged."""
     if (m := _IN_RE.fullmatch(text)) is not None and is_label(m.group("label")):
         return m.group("set")
     if len(split_top(text, ",;")) > 1:
@@ -99,7 +99,7 @@ def strip_label(text: str) -> str:
 
 
 def drop_labels(text: str) -> str:
-    """Several labelled values are their values: `a=4, b=5` is `4, 5`; `p=5,q=2; p=7,q=2` is `(5, 2), (7, 2)`."""
+    """Labelled values are their values: `a=4, b=5` is `4, 5`; `p=5,q=2; p=7,q=2` is `(5, 2), (7, 2)`."""
     groups = [split_top_at(g, _ITEM_SEP_RE) for g in split_top_at(text, _GROUP_SEP_RE)]
     if sum(len(g) for g in groups) < 2:
         return text

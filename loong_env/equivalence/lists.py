@@ -60,7 +60,7 @@ def _listed(parts: list[str]) -> bool:
 
 
 def expand_alternatives(text: str) -> str:
-    """`x = 2 or x = -2`, `6 and 8`, `1, 2, and 3` and `\\pm 2` as comma lists: `x = 2, x = -2`, `6, 8`, ..."""
+    """`x = 2 or x = -2`, `6 and 8`, `1, 2, and 3`, `\\pm 2` as comma lists: `x = 2, x = -2`, `6, 8`, ..."""
     if len(parts := split_top_at(text, _AND_RE)) > 1:
         if _listed(parts) and not any(is_words(p) and len(p) > 1 for p in parts):  # `salt and pepper` is one
             return ", ".join(expand_alternatives(p) for p in parts)

@@ -1,4 +1,4 @@
-"""Text clean-up shared by every check: the same answer written with different LaTeX noise becomes one string."""
+"""Text clean-up shared by every check: the same answer in different LaTeX noise becomes one string."""
 
 from __future__ import annotations
 
@@ -238,7 +238,7 @@ def brace_arguments(text: str) -> str:
 
 
 def undo_double_escape(text: str) -> str:
-    """`\\\\frac{1}{5}` is an answer JSON-escaped twice: halve every backslash run so the parsers can read it."""
+    """`\\\\frac{1}{5}` was JSON-escaped twice: halve every backslash run so the parsers can read it."""
     if "\\\\" not in text or any(len(m.group()) % 2 for m in _BACKSLASHES_RE.finditer(text)):
         return text
     if not any(m.group("name") in (None, *_COMMAND_NAMES) for m in _DOUBLED_COMMAND_RE.finditer(text)):
@@ -247,7 +247,7 @@ def undo_double_escape(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """One canonical spelling of an answer: unicode, spacing, \\text{}, \\left/\\right, \\dfrac and friends."""
+    """One canonical spelling per answer: unicode, spacing, \\text{}, \\left/\\right, \\dfrac and friends."""
     text = undo_double_escape(text)
     text = unicodedata.normalize("NFKC", _DIGIT_GROUP_RE.sub("", text))
     text = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], text)

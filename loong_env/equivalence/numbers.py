@@ -96,8 +96,8 @@ def _ratio(num: str, den: str) -> Fraction | None:
 
 
 def parse_number(text: str) -> Number | None:
-    """Read `text` as one exact real number (thousands separators, 3e8, 1.6 \\times 10^{-19}, 50%, 0.\\overline{3},
-    2\\frac{1}{2}, \\frac{3}{4}, 3/4), or None when it is anything else."""
+    """Read `text` as one exact real number (thousands separators, 3e8, 1.6 \\times 10^{-19}, 50%,
+    0.\\overline{3}, 2\\frac{1}{2}, \\frac{3}{4}, 3/4), or None when it is anything else."""
     text = text.strip()
     if not text or len(text) > MAX_DIGITS:
         return None

@@ -248,7 +248,7 @@ class WorkerPool:
         self._zygote: _Zygote | None = None
 
     def _spawn(self) -> _Channel:
-        """A new worker: forked from the warm zygote when the OS allows (milliseconds), else started afresh."""
+        """A new worker: forked from the warm zygote if the OS allows (milliseconds), else started afresh."""
         if CAN_FORK:
             for _ in range(2):
                 if self._zygote is None:

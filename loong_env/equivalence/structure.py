@@ -21,7 +21,8 @@ MAX_DEPTH = 60
 Kind = Literal["list", "tuple", "set", "bare", "interval", "dict", "matrix"]
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = set(")]}")
-# One environment only: `M + N` or `2M` written with two environments is an expression for sympy, not a matrix.
+# One environment only: `M + N` or `2M` written with two environments is an expression for sympy,
+# not a matrix.
 _MATRIX_RE = re.compile(
     r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?((?:(?!\\end\{\1\}).)*)\\end\{\1\}$", re.DOTALL
 )
@@ -92,7 +93,7 @@ def _walk(text: str) -> Iterator[tuple[int, str, int, bool]]:
 
 
 def _scan(text: str) -> list[tuple[int, int]]:
-    """Depth at every position as (index, depth-after) pairs for the bracket characters; raises on deep nesting."""
+    """Depth after each bracket character as (index, depth-after) pairs; raises on deep nesting."""
     marks: list[tuple[int, int]] = []
     for i, _, depth, is_bracket in _walk(text):
         if is_bracket:

@@ -88,7 +88,7 @@ def _finite(expr: Any) -> bool:
 
 
 def _evaluated(value: Any) -> Any:
-    """Evaluate parser output cheaply (1/(1-1) is zoo, 2M explicit, finite sums added); integrals stay as written."""
+    """Evaluate parser output cheaply (1/(1-1) is zoo, 2M explicit, finite sums added), never integrals."""
     if isinstance(value, sp.MatrixExpr) and not isinstance(value, sp.MatrixSymbol):
         return value.doit()
     if not isinstance(value, sp.Expr):
@@ -117,7 +117,8 @@ def parse(text: str) -> Any:
             return _evaluated(_imaginary(_rationalize(parser(text))))
         except Exception as exc:  # noqa: BLE001 - both parsers raise many types; the last message is reported
             errors.append(
-                f"{parser.__name__.strip('_')}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                f"{parser.__name__.strip('_')}: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
             )
     raise ValueError("could not parse " + repr(text[:80]) + " (" + "; ".join(errors) + ")")
 
@@ -139,7 +140,7 @@ def _py(text: str) -> Any:
 
 
 def _one_subject(value: Any) -> Any:
-    """`0 < f(x) < 1` constrains f(x): stand a real variable in for the one function application it is about."""
+    """`0 < f(x) < 1` constrains f(x): stand a real variable in for the one applied function it is about."""
     applied = value.atoms(AppliedUndef)
     if len(applied) != 1:
         return value
@@ -183,7 +184,7 @@ def canonical(value: Any) -> Any:
 
 
 def _undefined(value: Any) -> str | None:
-    """Why a value is undefined (complex infinity from a division by zero, or nan), None when it is defined."""
+    """Why a value is undefined (complex infinity from division by zero, or nan), None when it is defined."""
     if isinstance(value, list):
         return next((why for v in value if (why := _undefined(v)) is not None), None)
     if isinstance(value, sp.Basic) and value.has(sp.zoo, sp.nan):

@@ -14,7 +14,7 @@ _HOUR_ONLY_HALF_RE = re.compile(r"[ap]\.\s*m\.?|[AP]\.?\s*M\.?")
 
 
 class Clock(NamedTuple):
-    """A time of day as written: hour, minute, second, `am`/`pm` when given, and whether the hour had a 0 pad."""
+    """A time of day as written: hour, minute, second, `am`/`pm` if given, and if the hour was 0-padded."""
 
     hour: int
     minute: int
@@ -30,7 +30,7 @@ class Clock(NamedTuple):
 
 
 def parse_clock(text: str) -> Clock | None:
-    """`2:30`, `02:30:15`, `2:30 PM`, `8 a.m.` as a clock time; None for anything else (`3:4` stays a ratio)."""
+    """`2:30`, `02:30:15`, `2:30 PM`, `8 a.m.` as a clock time; None otherwise (`3:4` stays a ratio)."""
     m = _CLOCK_RE.fullmatch(text.strip())
     if m is None or (m.group("m") is None and not _HOUR_ONLY_HALF_RE.fullmatch(m.group("half") or "")):
         return None  # `5 pm` without a colon is more likely picometres than 5 PM

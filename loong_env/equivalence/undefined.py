@@ -1,4 +1,4 @@
-"""Answers that may have no value (`1/0`, `\\tan(\\pi/2)`, `\\infty - \\infty`): never equal, not even to themselves.
+"""Answers that may have no value (`1/0`, `\\tan(\\pi/2)`, `\\infty - \\infty`): unequal even to themselves.
 
 Only sympy can tell for sure, so these cheap in-process signs decide which texts must reach the worker instead
 of being called equal because they are spelled the same.

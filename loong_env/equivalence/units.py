@@ -1,4 +1,4 @@
-"""Physical quantities: "500 cm" equals "5 m", "5 m" does not equal "5 cm" (pint, exact Fraction arithmetic)."""
+"""Physical quantities: "500 cm" equals "5 m", "5 m" is not "5 cm" (pint, exact Fraction arithmetic)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def _units(text: str) -> Any | None:
 
 
 def parse_quantity(text: str) -> Quantity | None:
-    """`14.7 m/s`, `9.81 m/s**2`, `5\\,\\text{kg}`, `30^\\circ` as a quantity; None when there is no real unit."""
+    """`14.7 m/s`, `9.81 m/s**2`, `5\\,\\text{kg}`, `30^\\circ` as a quantity; None without a real unit."""
     m = _QTY_RE.match(text.strip())
     if m is None:
         return None

@@ -1,4 +1,4 @@
-"""Generators: grow verifiable problems from seeds, kept only when sandboxed code and an independent solve agree.
+"""Generators grow verifiable problems from seeds, kept only if sandboxed code and an independent solve agree.
 
 from loong_env.generators import run_generation
 summary = await run_generation("graph_discrete_math", method="few-shot", n=10, out="out/gdm")

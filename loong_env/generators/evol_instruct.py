@@ -1,4 +1,4 @@
-"""EvolInstructGenerator: evolve a parent problem in depth (harder) or in breadth (new, rarer) (Xu et al., 2023).
+"""EvolInstructGenerator: evolve a parent problem in depth (harder) or breadth (new, rarer) (Xu et al., 2023).
 
 Elimination rules of the paper map onto the shared keep rule: no information gain (the rewrite's nearest
 pool item is its own parent, above the ROUGE-L threshold), the solver gives up, the output copies prompt
@@ -21,7 +21,7 @@ IN_BREADTH = ("breadth",)
 
 
 class EvolInstructGenerator(CandidateGenerator):
-    """Pick a parent (seed, or a kept item with probability `p_kept`), pick an evolution, ask for the rewrite."""
+    """Pick a parent (seed, or kept item with probability `p_kept`) and an evolution; ask for the rewrite."""
 
     name = "evol-instruct"
 
@@ -35,7 +35,7 @@ class EvolInstructGenerator(CandidateGenerator):
         super().__init__(*args, **kwargs)
         unknown = [op for op in operations if op not in prompts.EVOLUTIONS]
         if unknown:
-            raise UnknownNameError("evolution", sorted(unknown)[0], prompts.EVOLUTIONS)
+            raise UnknownNameError("evolution", min(unknown), prompts.EVOLUTIONS)
         self.operations = list(operations)
         self.p_kept = p_kept
         self._parents = short_enough(self.seeds)

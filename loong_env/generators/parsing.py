@@ -34,7 +34,7 @@ def candidate_response_format() -> dict[str, Any]:
 
 
 class ParsedCandidate(BaseModel):
-    """A problem as the model wrote it, before any check: question text and the code meant to print its answer."""
+    """A problem as the model wrote it, before any check: the question and code meant to print its answer."""
 
     question: str = Field(min_length=1)
     code: str = Field(min_length=1)
@@ -78,7 +78,7 @@ def _loads(text: str) -> Any:
 
 
 def _embedded_json(text: str) -> ParsedCandidate | None:
-    """JSON inside prose, in a ```json fence, or followed by more text (models often start a second object)."""
+    """JSON in prose, in a ```json fence, or followed by more text (models often start a second object)."""
     decoder = json.JSONDecoder(strict=False)
     spans: list[str] = [m.group(2) for m in _FENCE.finditer(text) if m.group(1).lower() in ("json", "")]
     spans.append(text)
@@ -142,7 +142,7 @@ def parse_candidate(text: str) -> ParsedCandidate:
 
 
 def parse_code(text: str) -> str:
-    """Read corrected code from a repair reply: the candidate JSON first, then a fenced block, then bare code."""
+    """Corrected code from a repair reply: the candidate JSON first, then a fenced block, then bare code."""
     stripped = text.strip()
     if not stripped:
         raise ParseFailure("the repair reply was empty")

@@ -69,7 +69,7 @@ def few_shot(
 def self_instruct(
     tasks: Sequence[DataPoint], domain: str, requirements: Sequence[str]
 ) -> list[dict[str, str]]:
-    """The Self-Instruct recipe: a numbered task list mixing seeds and generated tasks; the model adds the next."""
+    """The Self-Instruct recipe: a numbered list of seed and generated tasks; the model adds the next."""
     listed = "\n".join(f"Task {i}: {example_json(dp)}" for i, dp in enumerate(tasks, 1))
     user = (
         f"{domain_hint(domain, requirements)}\n\nHere is a list of tasks:\n{listed}\n\n"
@@ -82,9 +82,13 @@ def self_instruct(
 EVOLUTIONS: dict[str, str] = {
     "add_constraints": "Rewrite the problem by adding one more condition or requirement to it.",
     "deepen": "Rewrite the problem so it asks a deeper question about the same objects.",
-    "concretize": "Rewrite the problem replacing general quantities with specific concrete values or objects.",
+    "concretize": (
+        "Rewrite the problem replacing general quantities with specific concrete values or objects."
+    ),
     "more_steps": "Rewrite the problem so that solving it needs more reasoning steps.",
-    "complicate_input": "Rewrite the problem with a larger or more complicated input (more terms, a bigger structure).",
+    "complicate_input": (
+        "Rewrite the problem with a larger or more complicated input (more terms, a bigger structure)."
+    ),
     "breadth": "Write a brand-new problem in the same domain on a rarer topic than the given problem.",
 }
 

@@ -1,4 +1,4 @@
-"""Choosing demonstrations: short items first, because a 0.5B model's context is small and split across slots."""
+"""Choosing demonstrations: short items first, as a 0.5B model's context is small and split across slots."""
 
 from __future__ import annotations
 

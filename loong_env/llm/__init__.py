@@ -1,4 +1,4 @@
-"""One LLM client for generators, the CoT pipeline and the demo: any OpenAI-compatible server, or the local model.
+"""One LLM client for the generators, CoT pipeline and demo: any OpenAI-compatible server, or the local model.
 
     client = LLMClient()                                   # embedded local model (no key, no network)
     client = LLMClient(base_url="http://localhost:8000/v1", model="Qwen/Qwen2.5-7B-Instruct")   # vLLM

@@ -187,7 +187,10 @@ class LLMClient:
 
     def __repr__(self) -> str:
         where = self.config.base_url or "local"
-        return f"LLMClient(model={self.config.model!r}, base_url={where!r}, fallbacks={len(self.config.fallbacks)})"
+        return (
+            f"LLMClient(model={self.config.model!r}, base_url={where!r}, "
+            f"fallbacks={len(self.config.fallbacks)})"
+        )
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -219,7 +222,8 @@ class LLMClient:
     def _bind_loop(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._semaphore is None or self._pid != os.getpid():
-            # a new loop, or a forked child: the old pools belong to another loop or process; drop, never close
+            # a new loop, or a forked child: the old pools belong to another loop or process;
+            # drop, never close
             self._loop, self._pid = loop, os.getpid()
             self._semaphore = asyncio.Semaphore(self.config.max_concurrency)
             self._clients = {}  # httpx pools belong to the loop that created them

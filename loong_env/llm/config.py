@@ -161,7 +161,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             out["retry"] = {"max_attempts": int(env["LOONG_LLM_MAX_ATTEMPTS"])}
         except ValueError:
             raise LLMConfigError(
-                f"Environment variable LOONG_LLM_MAX_ATTEMPTS={env['LOONG_LLM_MAX_ATTEMPTS']!r} is not a whole number"
+                f"Environment variable LOONG_LLM_MAX_ATTEMPTS={env['LOONG_LLM_MAX_ATTEMPTS']!r} "
+                "is not a whole number"
             ) from None
     return out
 

@@ -30,7 +30,7 @@ class LLMConfigError(LLMError):
 
 
 class LLMUnavailableError(LLMError):
-    """Every endpoint kept failing with transient errors (429 / 5xx / timeouts / connection) until we gave up."""
+    """Every endpoint kept failing with transient errors (429, 5xx, timeouts, connection) until we gave up."""
 
 
 class LLMRejectedError(LLMError):

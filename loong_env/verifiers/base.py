@@ -1,4 +1,4 @@
-"""The contract every verifier meets, so the env, the trainers' reward functions and plug-ins hold any of them.
+"""The contract every verifier meets, so the env, trainers' reward functions and plug-ins hold any of them.
 
 Async is the core: `verify` is a coroutine and `verify_sync` its blocking twin through `loong_env.bridge`.
 A verifier whose work is plain CPU (most are) subclasses `SyncVerifier` and writes `verify_sync` only; the
@@ -61,7 +61,7 @@ class Verifier(ABC):
 
 
 class SyncVerifier(Verifier):
-    """A verifier whose check is plain, blocking work: implement `verify_sync`; `verify` runs it in a thread."""
+    """A verifier whose check is plain blocking work: write `verify_sync`; `verify` runs it in a thread."""
 
     @abstractmethod
     def verify_sync(

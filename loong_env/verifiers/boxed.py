@@ -85,7 +85,7 @@ def extract_all_boxed(text: str, commands: tuple[str, ...] = ("boxed", "fbox")) 
 
 
 def extract_boxed(text: str, commands: tuple[str, ...] = ("boxed", "fbox")) -> str | None:
-    """The LAST complete `\\boxed{...}` / `\\boxed {..}` / `\\fbox{...}` answer, or None when there is none."""
+    """The LAST complete `\\boxed{...}` / `\\boxed {..}` / `\\fbox{...}` answer, or None if there is none."""
     for start in reversed(_box_starts(text, commands)):
         arg = _argument(text, start)
         if arg is not None:
@@ -94,7 +94,7 @@ def extract_boxed(text: str, commands: tuple[str, ...] = ("boxed", "fbox")) -> s
 
 
 def _reference_parts(reference: str) -> int:
-    """How many answers a reference holds: the items of a bare list or of a braced set (`{1, 2, 3}`), else 1."""
+    """How many answers a reference holds: the items of a bare list or a braced set (`{1, 2, 3}`), else 1."""
     try:
         shape = parse_shape(normalize(reference))
     except (ShapeError, RecursionError):
@@ -127,7 +127,7 @@ class BoxedAnswerVerifier(SyncVerifier):
     def verify_sync(
         self, response: str, reference: str, *, tolerance: Tolerance | None = None
     ) -> VerificationResult:
-        """Plain call: safe from any thread, including one that runs an event loop (sympy runs in a worker)."""
+        """Plain call: safe from any thread, including one running an event loop (sympy runs in a worker)."""
         t0 = time.perf_counter()
         try:
             extracted = self.extract(response, reference)
@@ -158,7 +158,7 @@ class BoxedAnswerVerifier(SyncVerifier):
         )
 
     async def start(self) -> None:
-        """Start the sympy workers and the unit registry now: the first check then costs what any check does."""
+        """Start the sympy workers and unit registry now: the first check then costs what any check does."""
         from loong_env.equivalence import warm_up
 
         await asyncio.to_thread(warm_up)
