@@ -30,7 +30,23 @@ _EXPORTS = {
     "BoxedAnswerVerifier": "loong_env.verifiers.boxed",
     "PythonVerifier": "loong_env.verifiers.python",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [  # noqa: RUF022 - the order of _EXPORTS, grouped by module
+    "SingleStepEnv",
+    "Action",
+    "AnswerKey",
+    "DataPoint",
+    "Observation",
+    "StepResult",
+    "Tolerance",
+    "VerificationResult",
+    "LoongError",
+    "load_seeds",
+    "SeedDataset",
+    "Verifier",
+    "SyncVerifier",
+    "BoxedAnswerVerifier",
+    "PythonVerifier",
+]
 
 
 def __getattr__(name: str) -> Any:
