@@ -38,8 +38,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.tiny:  # small enough for a CPU in about a minute; explicit flags still win over these
         defaults = parser.parse_args([])
-        for name, value in dict(n=16, max_steps=4, num_generations=4, batch_size=8, max_completion_length=24,
-                                learning_rate=1e-3, output_dir="runs/grpo-tiny").items():
+        for name, value in {"n": 16, "max_steps": 4, "num_generations": 4, "batch_size": 8, "max_completion_length": 24,
+                                "learning_rate": 1e-3, "output_dir": "runs/grpo-tiny"}.items():
             if getattr(args, name) == getattr(defaults, name):
                 setattr(args, name, value)
     return args
@@ -88,7 +88,7 @@ def main() -> None:
     if args.tiny:
         model, tokenizer = tiny_policy(list(dataset["prompt"]))
 
-    def format(prompts, completions, **kwargs):  # noqa: A001  (named so TRL logs it as rewards/format)
+    def format(prompts, completions, **kwargs):
         return format_reward_fn(prompts, completions, **kwargs)
 
     class PrintRewards(TrainerCallback):

@@ -10,13 +10,13 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from reward_server_helpers import RunningServer, SlowVerifier  # noqa: E402
+from reward_server_helpers import RunningServer, SlowVerifier
 
-from loong_env.cli import main as loong_main  # noqa: E402
-from loong_env.integrations.reward_scoring import RewardScorer, ScoringConfig, response_from_query  # noqa: E402
-from loong_env.integrations.reward_server import ServerConfig, create_app  # noqa: E402
-from loong_env.routing import VerifierRouter  # noqa: E402
-from loong_env.types import AnswerKey  # noqa: E402
+from loong_env.cli import main as loong_main
+from loong_env.integrations.reward_scoring import RewardScorer, ScoringConfig, response_from_query
+from loong_env.integrations.reward_server import ServerConfig, create_app
+from loong_env.routing import VerifierRouter
+from loong_env.types import AnswerKey
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -41,7 +41,7 @@ def domain_from_source(data_source: str | None) -> str | None:
     """The domain named by a dataset's source tag: "loong/<domain>" or a bare domain name."""
     if not data_source:
         return None
-    return data_source[len(SOURCE_PREFIX):] if data_source.startswith(SOURCE_PREFIX) else data_source
+    return data_source.removeprefix(SOURCE_PREFIX)
 
 
 def answer_key(
@@ -73,20 +73,30 @@ def answer_key(
         raise ConfigError(f"not a valid answer key: {exc.errors()[0]['msg']}") from exc
 
 
-def key_from_label(label: Any, *, domain: str | None = None, router: VerifierRouter | None = None) -> AnswerKey:
-    """A key from a trainer's label: the reference answer itself, or a JSON object with `reference` (or `answer`)
-    and optionally `domain`, `tolerance`, `requirements`, `verifier`."""
+def key_from_label(
+    label: Any,
+    *,
+    domain: str | None = None,
+    tolerance: Any = None,
+    requirements: Sequence[str] | None = None,
+    verifier: str | None = None,
+    router: VerifierRouter | None = None,
+) -> AnswerKey:
+    """A key from a trainer's label: the reference answer itself, or a JSON object with `reference` (or
+    `answer`) and optionally `domain`, `tolerance`, `requirements`, `verifier`, which win over the
+    keyword arguments."""
     fields = _label_fields(label)
     if fields is None:
-        return answer_key(label, domain=domain, router=router)
-    if "reference" not in fields and "answer" in fields:
+        fields = {"reference": label}
+    elif "reference" not in fields and "answer" in fields:
         fields["reference"] = fields.pop("answer")
     unknown = set(fields) - _KEY_FIELDS
     if unknown:
         raise ConfigError(f"label object has unknown fields {sorted(unknown)}; known: {sorted(_KEY_FIELDS)}")
     return answer_key(
-        fields.get("reference"), domain=fields.get("domain") or domain, tolerance=fields.get("tolerance"),
-        requirements=fields.get("requirements"), verifier=fields.get("verifier"), router=router,
+        fields.get("reference"), domain=fields.get("domain") or domain,
+        tolerance=fields.get("tolerance", tolerance), requirements=fields.get("requirements") or requirements,
+        verifier=fields.get("verifier") or verifier, router=router,
     )
 
 

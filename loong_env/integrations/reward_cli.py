@@ -58,9 +58,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate the settings, print where to point trainers, then serve until interrupted."""
     try:
-        from loong_env.integrations.reward_server import ServerConfig, serve
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
+
+        from loong_env.integrations.reward_server import ServerConfig, serve
     except ImportError as exc:
         print(f"loong serve-reward needs the `server` extra ({exc.name} is missing): "
               "pip install 'loong-env[server]' or uv sync --extra server", file=sys.stderr)

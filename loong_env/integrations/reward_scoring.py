@@ -62,7 +62,7 @@ class BatchTooLargeError(ConfigError):
 class _Job:
     """One item on its way to a verdict: the response and key, or why it cannot be judged."""
 
-    __slots__ = ("id", "response", "key", "error")
+    __slots__ = ("error", "id", "key", "response")
 
     def __init__(self, id: Any, response: str, key: AnswerKey | None, error: str | None) -> None:
         self.id, self.response, self.key, self.error = id, response, key, error

@@ -125,8 +125,8 @@ def serve(config: ServerConfig | None = None) -> None:
     import uvicorn
 
     cfg = config or ServerConfig()
-    common: dict[str, Any] = dict(host=cfg.host, port=cfg.port, limit_concurrency=cfg.limit_concurrency,
-                                  timeout_keep_alive=30, log_level="warning")
+    common: dict[str, Any] = {"host": cfg.host, "port": cfg.port, "limit_concurrency": cfg.limit_concurrency,
+                                  "timeout_keep_alive": 30, "log_level": "warning"}
     if cfg.workers == 1:
         uvicorn.run(create_app(cfg), **common)
     else:  # worker processes import the app by name, so the config travels in the environment
