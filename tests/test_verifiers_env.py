@@ -10,9 +10,9 @@ import pytest
 
 vf = pytest.importorskip("verifiers")
 
-from loong_env.integrations.keys import key_from_columns  # noqa: E402
-from loong_env.routing import VerifierRouter  # noqa: E402
-from loong_env.trl import completion_text  # noqa: E402
+from loong_env.integrations.keys import key_from_columns
+from loong_env.routing import VerifierRouter
+from loong_env.trl import completion_text
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -43,8 +43,8 @@ def load_environment(
     plus `loong_format` (weight `format_weight`; at 0 it is logged as a metric only).
     """
     import datasets
-    import verifiers as vf
 
+    import verifiers as vf
     from loong_env.trl import completion_text
     from loong_env.verifiers.boxed import extract_boxed
 
