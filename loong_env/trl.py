@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from loong_env import bridge
 from loong_env.env import BOXED_INSTRUCTION, Source
 from loong_env.errors import ConfigError, InvalidActionError
-from loong_env.integrations.keys import key_columns, parse_tolerance
+from loong_env.integrations.keys import key_columns, key_label, parse_tolerance
 from loong_env.integrations.rows import draw_keyed
 from loong_env.rewards import is_well_formatted
 from loong_env.routing import VerifierRouter
@@ -144,7 +144,8 @@ def to_grpo_dataset(
     """A `datasets.Dataset` of n prompts drawn like env.reset(seed=...), with the columns the reward reads.
 
     Columns: prompt (str, or chat messages when `conversational`), answer, domain, tolerance (JSON or
-    None), verifier (plug-in name or ""), requirements, datapoint_id, difficulty.
+    None), verifier (plug-in name or ""), requirements, label (the whole key as JSON, for OpenRLHF's
+    --data.label_key and the reward server), datapoint_id, difficulty.
     """
     import datasets
 
@@ -155,5 +156,6 @@ def to_grpo_dataset(
             prompt: Any = [*messages, {"role": "user", "content": question}]
         else:
             prompt = question if not system_prompt else f"{system_prompt}\n\n{question}"
-        rows.append({"prompt": prompt, **key_columns(key), "datapoint_id": dp.id, "difficulty": dp.difficulty})
+        rows.append({"prompt": prompt, **key_columns(key), "label": key_label(key), "datapoint_id": dp.id,
+                     "difficulty": dp.difficulty})
     return datasets.Dataset.from_list(rows)

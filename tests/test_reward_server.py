@@ -16,6 +16,8 @@ from loong_env.cli import main as loong_main
 from loong_env.integrations.reward_scoring import RewardScorer, ScoringConfig, response_from_query
 from loong_env.integrations.reward_server import ServerConfig, create_app
 from loong_env.routing import VerifierRouter
+from loong_env.seeds import load_seeds
+from loong_env.trl import to_grpo_dataset
 from loong_env.types import AnswerKey
 
 pytestmark = pytest.mark.timeout(180)
@@ -78,6 +80,15 @@ def test_openrlhf_labels_route_per_domain_through_json_keys(client):
     payload = {"query": ["\\boxed{52.92 km/h}", "\\boxed{14.7 m}"], "prompts": ["", ""], "labels": [label, label]}
     body = client.post("/get_reward", json=payload).json()
     assert body["rewards"] == [1.0, 0.0]
+    assert {d["verifier"] for d in body["details"]} == {"physics_units"}
+
+
+def test_the_label_column_of_our_datasets_is_an_openrlhf_label(client):
+    rows = to_grpo_dataset(load_seeds("physics"), 3, seed=0)
+    payload = {"query": [r["prompt"] + f" so \\boxed{{{r['answer']}}}" for r in rows],
+               "prompts": list(rows["prompt"]), "labels": list(rows["label"])}
+    body = client.post("/get_reward", json=payload).json()
+    assert body["rewards"] == [1.0, 1.0, 1.0]
     assert {d["verifier"] for d in body["details"]} == {"physics_units"}
 
 

@@ -125,6 +125,11 @@ def key_columns(key: AnswerKey) -> dict[str, Any]:
     }
 
 
+def key_label(key: AnswerKey) -> str:
+    """The key as one JSON string, the label format `key_from_label` reads (e.g. OpenRLHF's --data.label_key)."""
+    return key.model_dump_json(exclude_defaults=True)
+
+
 def key_from_columns(columns: Mapping[str, Any], *, router: VerifierRouter | None = None,
                      answer_column: str = "answer") -> AnswerKey:
     """The key of one dataset row written with `key_columns` (or any row with at least an answer column)."""
