@@ -59,7 +59,7 @@ def answer_key(
     if not isinstance(reference, str | int | float) or isinstance(reference, bool):
         raise ConfigError(f"the reference answer must be a string or a number, got {type(reference).__name__}")
     domain = domain or "unknown"
-    config = (router or _library_router()).config(domain)
+    config = (router or shared_router()).config(domain)
     tol = parse_tolerance(tolerance)
     reqs = [str(r) for r in requirements] if requirements else []
     if config is not None:
@@ -74,17 +74,11 @@ def answer_key(
 
 
 def key_from_label(
-    label: Any,
-    *,
-    domain: str | None = None,
-    tolerance: Any = None,
-    requirements: Sequence[str] | None = None,
-    verifier: str | None = None,
-    router: VerifierRouter | None = None,
+    label: Any, *, defaults: Mapping[str, Any] | None = None, router: VerifierRouter | None = None
 ) -> AnswerKey:
     """A key from a trainer's label: the reference answer itself, or a JSON object with `reference` (or
-    `answer`) and optionally `domain`, `tolerance`, `requirements`, `verifier`, which win over the
-    keyword arguments."""
+    `answer`) and optionally `domain`, `tolerance`, `requirements`, `verifier`; key fields the label leaves
+    out come from `defaults`, then from the domain's config."""
     fields = _label_fields(label)
     if fields is None:
         fields = {"reference": label}
@@ -93,10 +87,11 @@ def key_from_label(
     unknown = set(fields) - _KEY_FIELDS
     if unknown:
         raise ConfigError(f"label object has unknown fields {sorted(unknown)}; known: {sorted(_KEY_FIELDS)}")
+    merged = {k: v for k, v in (defaults or {}).items() if v not in (None, "", [])}
+    merged.update({k: v for k, v in fields.items() if v is not None})
     return answer_key(
-        fields.get("reference"), domain=fields.get("domain") or domain,
-        tolerance=fields.get("tolerance", tolerance), requirements=fields.get("requirements") or requirements,
-        verifier=fields.get("verifier") or verifier, router=router,
+        merged.get("reference"), domain=merged.get("domain"), tolerance=merged.get("tolerance"),
+        requirements=merged.get("requirements"), verifier=merged.get("verifier"), router=router,
     )
 
 
@@ -142,8 +137,8 @@ def key_from_columns(columns: Mapping[str, Any], *, router: VerifierRouter | Non
 _ROUTER: VerifierRouter | None = None
 
 
-def _library_router() -> VerifierRouter:
-    """A router used only for domain-config lookups when the caller has none (cached per process)."""
+def shared_router() -> VerifierRouter:
+    """One router per process for callers that have none (domain-config lookups, verl's compute_score)."""
     global _ROUTER
     if _ROUTER is None:
         _ROUTER = VerifierRouter()

@@ -21,29 +21,24 @@ from typing import Any
 
 from loong_env import bridge
 from loong_env.errors import ConfigError
-from loong_env.integrations.keys import SOURCE_PREFIX, domain_from_source, key_columns, key_from_label
-from loong_env.routing import VerifierRouter
+from loong_env.integrations.keys import (
+    SOURCE_PREFIX,
+    domain_from_source,
+    key_columns,
+    key_from_label,
+    shared_router,
+)
 from loong_env.types import AnswerKey, VerificationStatus
 
 TIMEOUT_S = 600.0  # bound on one sync call (a code answer can wait for a sandbox env to build)
-_ROUTER: VerifierRouter | None = None
-
-
-def _router() -> VerifierRouter:
-    """One router per process (verl may call from worker processes; each builds its own on first use)."""
-    global _ROUTER
-    if _ROUTER is None:
-        _ROUTER = VerifierRouter()
-    return _ROUTER
 
 
 def verl_key(data_source: str | None, ground_truth: Any, extra_info: Mapping[str, Any] | None = None) -> AnswerKey:
     """The answer key of one verl sample (see the module docstring for where each field comes from)."""
     info = extra_info if isinstance(extra_info, Mapping) else {}
-    return key_from_label(
-        ground_truth, domain=info.get("domain") or domain_from_source(data_source), tolerance=info.get("tolerance"),
-        requirements=info.get("requirements"), verifier=info.get("verifier"), router=_router(),
-    )
+    defaults = {name: info.get(name) for name in ("tolerance", "requirements", "verifier")}
+    defaults["domain"] = info.get("domain") or domain_from_source(data_source)
+    return key_from_label(ground_truth, defaults=defaults, router=shared_router())
 
 
 async def acompute_score(
@@ -55,7 +50,7 @@ async def acompute_score(
         key = verl_key(data_source, ground_truth, extra_info)
     except ConfigError as exc:
         return _row(0.0, "", "invalid", None, str(exc))
-    result, name = await _router().judge(solution_str or "", key)
+    result, name = await shared_router().judge(solution_str or "", key)
     correct = result.status is VerificationStatus.correct
     return _row(1.0 if correct else 0.0, result.extracted or "", result.status.value, name, result.reason)
 
