@@ -1,7 +1,7 @@
 """`loong serve-reward`: run the HTTP reward server for RL trainers (OpenRLHF's protocol and our JSON API).
 
 $ loong serve-reward --port 5000
-OpenRLHF:  --remote_rm_url http://127.0.0.1:5000/get_reward
+OpenRLHF:  --reward.remote_url http://127.0.0.1:5000/get_reward   (older releases: --remote_rm_url)
 our API:   POST http://127.0.0.1:5000/v1/score   (docs: http://127.0.0.1:5000/docs)
 """
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"loong serve-reward: {exc}", file=sys.stderr)
         return 2
     base = f"http://{args.host}:{args.port}"
-    print(f"OpenRLHF:  --remote_rm_url {base}/get_reward")
+    print(f"OpenRLHF:  --reward.remote_url {base}/get_reward   (older releases: --remote_rm_url)")
     print(f"our API:   POST {base}/v1/score   (docs: {base}/docs)")
     print(f"health:    GET  {base}/health", flush=True)
     serve(config)

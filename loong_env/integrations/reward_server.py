@@ -107,7 +107,7 @@ def create_app(config: ServerConfig | None = None, *, scorer: RewardScorer | Non
 
     @app.post("/get_reward", response_model=OpenRLHFResponse)
     async def get_reward(request: OpenRLHFRequest) -> Response:
-        """OpenRLHF's remote reward model protocol (`--remote_rm_url http://host:port/get_reward`)."""
+        """OpenRLHF's remote reward protocol (`--reward.remote_url http://host:port/get_reward`)."""
         result = await scorer.score_openrlhf(request)
         return Response(result.model_dump_json(), media_type="application/json")
 
