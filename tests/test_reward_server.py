@@ -46,6 +46,14 @@ def test_health_reports_ok_and_the_limits(client):
     assert body["max_batch"] == 64 and body["max_pending_items"] == ScoringConfig().max_pending_items
 
 
+def test_openapi_documents_both_endpoints_with_typed_models(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/score", "/get_reward", "/health"} <= set(spec["paths"])
+    item = spec["components"]["schemas"]["ScoreItem"]
+    assert {"response", "reference"} <= set(item["required"]) and "error" not in item["properties"]
+    assert "ScoreResponse" in spec["components"]["schemas"] and "OpenRLHFResponse" in spec["components"]["schemas"]
+
+
 def test_openrlhf_payload_gets_rewards_scores_and_numeric_extra_logs(client):
     queries = [PROMPT + "6*7 = 42, so \\boxed{42}<|im_end|>", PROMPT + "\\boxed{41}<|im_end|>",
                PROMPT + "I think it is 42.<|im_end|>"]
