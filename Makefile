@@ -1,10 +1,10 @@
 # Two front doors: `make demo` runs the main job, `make test` runs the tests. Both set everything up first.
 PY ?= python3
 UV := $(PY) -m uv
-EXTRAS := --extra local --extra notebooks
+EXTRAS := --extra local --extra notebooks --extra server --extra verifiers
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test bench system-deps
+.PHONY: setup demo test bench system-deps trl-venv grpo-example
 
 system-deps:  ## bubblewrap isolates untrusted code (Debian/Ubuntu package)
 	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; }
@@ -25,3 +25,18 @@ test: setup
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(UV) run --frozen --no-sync python $$b || exit 1; done
+
+# TRL + torch live in their own venv so the locked main environment never resolves torch from PyPI (a
+# multi-GB CUDA build there). TORCH_WHEELS holds a CPU torch wheel (torch==$(TORCH_VERSION)).
+TRL_VENV ?= .venv-trl
+TORCH_WHEELS ?= /opt/wheels
+TORCH_VERSION ?= 2.13.0+cpu
+
+trl-venv:  ## a separate venv with CPU torch, TRL and this project
+	@$(UV) venv -q --allow-existing -p 3.11 $(TRL_VENV)
+	@$(UV) pip install -q --python $(TRL_VENV)/bin/python --find-links $(TORCH_WHEELS) \
+		"torch==$(TORCH_VERSION)" "trl>=0.19" -e .
+
+grpo-example: system-deps trl-venv  ## a few real GRPO steps on CPU: tiny random model, our prompts and rewards
+	@HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(TRL_VENV)/bin/python examples/train_grpo.py --tiny
+

@@ -29,6 +29,8 @@ _EXPORTS = {
     "SyncVerifier": "loong_env.verifiers.base",
     "BoxedAnswerVerifier": "loong_env.verifiers.boxed",
     "PythonVerifier": "loong_env.verifiers.python",
+    # Prime Intellect `verifiers` finds environments by module name: `vf-eval loong-env` imports this package
+    "load_environment": "loong_env.integrations.verifiers_env",
 }
 __all__ = [  # noqa: RUF022 - the order of _EXPORTS, grouped by module
     "SingleStepEnv",

@@ -11,6 +11,7 @@ COMMANDS = {
     "seeds": "loong_env.seeds_cli",
     "generate": "loong_env.generators.cli",
     "serve": "loong_env.serve_cli",
+    "serve-reward": "loong_env.integrations.reward_cli",
     "demo": "loong_env.demo",
 }
 

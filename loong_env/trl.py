@@ -11,18 +11,19 @@ reward does not apply (a row without an answer). TRL itself is not needed to imp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from loong_env import bridge
-from loong_env.env import BOXED_INSTRUCTION, SingleStepEnv, Source
+from loong_env.env import BOXED_INSTRUCTION, Source
 from loong_env.errors import ConfigError, InvalidActionError
+from loong_env.integrations.keys import key_columns, key_label, parse_tolerance
+from loong_env.integrations.rows import draw_keyed
 from loong_env.rewards import is_well_formatted
 from loong_env.routing import VerifierRouter
-from loong_env.types import AnswerKey, Tolerance, VerificationStatus
+from loong_env.types import AnswerKey, VerificationStatus
 from loong_env.verifiers.base import Verifier
 
 RewardList = list[float | None]
@@ -67,14 +68,6 @@ def _column(columns: Mapping[str, Any], name: str, n: int, default: Any = None) 
     return values
 
 
-def _tolerance(value: Any) -> Tolerance | None:
-    if value in (None, "", "null"):
-        return None
-    if isinstance(value, str):
-        value = json.loads(value)
-    return Tolerance.coerce(value)
-
-
 def make_async_reward_fn(
     verifier: Verifier | None = None, *, config: RewardConfig | None = None, name: str = "loong_correctness"
 ) -> Callable[..., Awaitable[RewardList]]:
@@ -98,7 +91,7 @@ def make_async_reward_fn(
             if answers[i] in (None, ""):
                 return None
             key = AnswerKey(
-                reference=str(answers[i]), domain=domains[i] or "unknown", tolerance=_tolerance(tolerances[i]),
+                reference=str(answers[i]), domain=domains[i] or "unknown", tolerance=parse_tolerance(tolerances[i]),
                 requirements=list(requirements[i] or []), verifier=plugins[i] or None,
             )
             result, _ = await router.judge(completion_text(completions[i]), key)
@@ -151,32 +144,18 @@ def to_grpo_dataset(
     """A `datasets.Dataset` of n prompts drawn like env.reset(seed=...), with the columns the reward reads.
 
     Columns: prompt (str, or chat messages when `conversational`), answer, domain, tolerance (JSON or
-    None), verifier (plug-in name or ""), requirements, datapoint_id, difficulty.
+    None), verifier (plug-in name or ""), requirements, label (the whole key as JSON, for OpenRLHF's
+    --data.label_key and the reward server), datapoint_id, difficulty.
     """
     import datasets
 
-    if n < 1:
-        raise ConfigError(f"n must be >= 1, got {n}")
-    env = SingleStepEnv(source, route=False, instruction=instruction)
-    observations = bridge.run(env.reset(batch_size=n, seed=seed))
     rows = []
-    for obs, dp in zip(observations, env.datapoints, strict=True):
-        key = env.router.key(dp)
+    for question, key, dp in draw_keyed(source, n, seed=seed, instruction=instruction):
         if conversational:
             messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-            prompt: Any = [*messages, {"role": "user", "content": obs.question}]
+            prompt: Any = [*messages, {"role": "user", "content": question}]
         else:
-            prompt = obs.question if not system_prompt else f"{system_prompt}\n\n{obs.question}"
-        rows.append(
-            {
-                "prompt": prompt,
-                "answer": key.reference,
-                "domain": key.domain,
-                "tolerance": key.tolerance.model_dump_json(exclude_none=True) if key.tolerance else None,
-                "verifier": key.verifier or "",
-                "requirements": key.requirements,
-                "datapoint_id": dp.id,
-                "difficulty": dp.difficulty,
-            }
-        )
+            prompt = question if not system_prompt else f"{system_prompt}\n\n{question}"
+        rows.append({"prompt": prompt, **key_columns(key), "label": key_label(key), "datapoint_id": dp.id,
+                     "difficulty": dp.difficulty})
     return datasets.Dataset.from_list(rows)

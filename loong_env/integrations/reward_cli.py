@@ -1,0 +1,87 @@
+"""`loong serve-reward`: run the HTTP reward server for RL trainers (OpenRLHF's protocol and our JSON API).
+
+$ loong serve-reward --port 5000
+OpenRLHF:  --reward.remote_url http://127.0.0.1:5000/get_reward   (older releases: --remote_rm_url)
+our API:   POST http://127.0.0.1:5000/v1/score   (docs: http://127.0.0.1:5000/docs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from loong_env.integrations.reward_scoring import ScoringConfig
+
+_DEFAULTS = ScoringConfig()
+
+
+def register(subparsers: Any) -> None:
+    """Add the `serve-reward` command to the `loong` CLI."""
+    parser = subparsers.add_parser(
+        "serve-reward",
+        help="serve rewards over HTTP (OpenRLHF /get_reward, and /v1/score)",
+        description=(
+            "Score LLM answers with loong_env's verifiers over HTTP. Endpoints: POST /get_reward (OpenRLHF's "
+            "remote reward protocol: query, prompts, labels -> rewards), POST /v1/score (typed JSON API, "
+            "docs at /docs), GET /health. Overload answers 429/503 instead of hanging. "
+            "Needs the `server` extra: pip install 'loong-env[server]'."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each scores on its own)")
+    parser.add_argument("--max-batch", type=int, default=_DEFAULTS.max_batch, help="items per request (more: 413)")
+    parser.add_argument(
+        "--max-pending", type=int, default=_DEFAULTS.max_pending_items,
+        help="items admitted at once per worker (more: 429)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=_DEFAULTS.max_concurrency, help="verifications running at once"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=_DEFAULTS.request_timeout_s, help="seconds per request (then 503)"
+    )
+    parser.add_argument(
+        "--max-body-mb", type=float, default=32.0, help="request body limit in MiB (more: 413)"
+    )
+    parser.add_argument(
+        "--format-weight", type=float, default=0.0, help="reward bonus for one \\boxed{} answer (or code)"
+    )
+    parser.add_argument(
+        "--no-route", action="store_true", help="judge every answer with the boxed verifier (no code, no plug-ins)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the settings, print where to point trainers, then serve until interrupted."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        from loong_env.integrations.reward_server import ServerConfig, serve
+    except ImportError as exc:
+        print(f"loong serve-reward needs the `server` extra ({exc.name} is missing): "
+              "pip install 'loong-env[server]' or uv sync --extra server", file=sys.stderr)
+        return 1
+    from pydantic import ValidationError
+
+    try:
+        config = ServerConfig(
+            host=args.host, port=args.port, workers=args.workers, max_body_bytes=int(args.max_body_mb * 2**20),
+            scoring=ScoringConfig(
+                max_batch=args.max_batch, max_pending_items=args.max_pending, max_concurrency=args.concurrency,
+                request_timeout_s=args.timeout, format_weight=args.format_weight, route=not args.no_route,
+            ),
+        )
+    except ValidationError as exc:
+        print(f"loong serve-reward: {exc}", file=sys.stderr)
+        return 2
+    base = f"http://{args.host}:{args.port}"
+    print(f"OpenRLHF:  --reward.remote_url {base}/get_reward   (older releases: --remote_rm_url)")
+    print(f"our API:   POST {base}/v1/score   (docs: {base}/docs)")
+    print(f"health:    GET  {base}/health", flush=True)
+    serve(config)
+    return 0
