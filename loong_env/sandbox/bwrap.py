@@ -1,20 +1,12 @@
-"""How a worker is jailed: the bubblewrap command line and, when we run as root, a pids cgroup.
-
-Root is special: the kernel does not enforce RLIMIT_NPROC for uid 0, and bubblewrap maps root to root, so
-a fork bomb is bounded by a per-worker pids cgroup instead (`pids.max`). Normal users get RLIMIT_NPROC,
-which the kernel does enforce for them.
-"""
+"""How a worker is jailed: the bubblewrap command line (its cgroups are in cgroups.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import time
 from pathlib import Path
 
 INSTALL_HINT = "install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`"
-CGROUP_V1_PIDS = Path("/sys/fs/cgroup/pids")
 
 # Thread pools in numeric libraries would only fight the other workers for the same cores.
 SANDBOX_ENV = {
@@ -88,58 +80,3 @@ def plain_argv(python: Path, worker_script: Path) -> list[str]:
 def plain_env(python: Path) -> dict[str, str]:
     env_root = Path(os.path.abspath(python)).parent.parent
     return {"PATH": f"{env_root / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", **SANDBOX_ENV}
-
-
-def needs_pids_cgroup() -> bool:
-    """True when RLIMIT_NPROC would be ignored (uid 0), so processes must be bounded another way."""
-    return os.geteuid() == 0
-
-
-def pids_cgroup_base() -> Path | None:
-    """A writable cgroup-v1 pids directory for our workers, or None."""
-    if not (CGROUP_V1_PIDS / "cgroup.procs").exists() or not os.access(CGROUP_V1_PIDS, os.W_OK):
-        return None
-    base = CGROUP_V1_PIDS / "loong_env"
-    try:
-        base.mkdir(exist_ok=True)
-    except OSError:
-        return None
-    _remove_stale(base)
-    return base
-
-
-def _remove_stale(base: Path) -> None:
-    """Remove cgroups left by processes that died without cleaning up (empty ones only)."""
-    for child in base.iterdir():
-        owner = child.name.split("-", 1)[0]
-        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            with contextlib.suppress(OSError):
-                child.rmdir()
-
-
-def make_pids_cgroup(base: Path, name: str, max_pids: int) -> Path:
-    path = base / f"{os.getpid()}-{name}"
-    path.mkdir(exist_ok=True)
-    (path / "pids.max").write_text(str(max_pids))
-    return path
-
-
-def in_cgroup_argv(cgroup: Path, argv: list[str]) -> list[str]:
-    """Wrap argv so the process joins the cgroup before it execs, taking all its descendants along."""
-    script = 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"'
-    return ["/bin/sh", "-c", script, "sh", str(cgroup), *argv]
-
-
-def remove_cgroup(cgroup: Path, *, wait_s: float = 2.0) -> None:
-    """rmdir the cgroup once its processes are gone (the kernel refuses while any remain)."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            cgroup.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.02)

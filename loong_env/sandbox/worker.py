@@ -182,6 +182,16 @@ def _setup(hello: dict) -> dict:
     return {"ready": True, "preloaded": preloaded, "warmup_ok": warm_ok, "rss_kb": _rss_kb()}
 
 
+def _prefer_us_when_out_of_memory() -> None:
+    """Make this run's processes the OOM killer's first choice (raising is unprivileged), never the worker."""
+    with contextlib.suppress(OSError):
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        try:
+            os.write(fd, b"1000")
+        finally:
+            os.close(fd)
+
+
 def _snippet_main(req: dict, scratch: str, stdin_fd: int, out_w: int, err_w: int) -> None:
     """Runs as PID 1 of the run's namespace: apply limits, jail, exec the snippet; never returns."""
     rc = 70
@@ -194,6 +204,7 @@ def _snippet_main(req: dict, scratch: str, stdin_fd: int, out_w: int, err_w: int
         for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as in a normal `python snippet.py`
+        _prefer_us_when_out_of_memory()
         if _ISOLATE:
             _drop_capabilities()
             _prctl(PR_SET_DUMPABLE, 1)
@@ -385,7 +396,10 @@ class _Leftovers:
         self.dirs: dict[str, int] = {}
         self.keep: set[str] = set()
         for root in self._writable_tmpfs_mounts():
-            device = os.lstat(root).st_dev
+            try:
+                device = os.lstat(root).st_dev
+            except OSError:
+                continue  # a mount hidden under a later one
             for top, subdirs, files in os.walk(root):
                 self.dirs[top] = os.lstat(top).st_mtime_ns
                 self.keep.update(os.path.join(top, name) for name in files)
