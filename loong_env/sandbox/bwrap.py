@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loong_env.sandbox.rootfs import RootPlan
 
 INSTALL_HINT = "install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`"
+JAIL_WORKER = "/loong/worker.py"  # where the worker script is bound in the jail (not the checkout's path)
 
 # Thread pools in numeric libraries would only fight the other workers for the same cores.
 SANDBOX_ENV = {
@@ -35,40 +40,27 @@ def find_bwrap() -> str:
     return path
 
 
-def _under(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
-
-
-def bwrap_argv(bwrap: str, python: Path, worker_script: Path, *, scratch_mb: int) -> list[str]:
-    """The bubblewrap command for one worker: read-only host, private /tmp, no network, empty environment."""
-    real_python = Path(os.path.realpath(python))
+def bwrap_argv(
+    bwrap: str, python: Path, worker_script: Path, *, scratch_mb: int, root: RootPlan
+) -> list[str]:
+    """The bubblewrap command for one worker: a minimal read-only root, private /tmp, no network, no env."""
     env_root = Path(os.path.abspath(python)).parent.parent
-    needed = [env_root, real_python.parent.parent, worker_script.parent]
-    home = Path.home().resolve()
-    hidden = [Path("/tmp")] + ([home] if home != Path("/") else [])
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    # Hide the user's home (dotfiles, tokens) and the host's /tmp; bind back only what the interpreter needs.
-    size = ["--size", str(scratch_mb * 1024 * 1024)]  # every writable tmpfs is capped: no filling RAM via /dev/shm
-    if home != Path("/"):
-        argv += [*size, "--tmpfs", str(home)]
-    argv += [*size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
-    for path in needed:
-        resolved = path.resolve()
-        if any(_under(resolved, h) for h in hidden):
-            argv += ["--ro-bind", str(resolved), str(resolved)]
+    # Fresh /dev, /proc and size-capped scratch mounts, then only what the interpreter and its environment
+    # need (rootfs.py; after /tmp, so an environment kept under /tmp stays visible), then the root goes
+    # read-only.
+    size = ["--size", str(scratch_mb * 1024 * 1024)]
+    argv = [bwrap, "--dev", "/dev", "--proc", "/proc", *size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
+    argv += [*root.bwrap_args(), "--ro-bind", str(worker_script), JAIL_WORKER, "--remount-ro", "/"]
     argv += ["--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     # CAP_SYS_ADMIN (inside bubblewrap's own user namespace only) lets the worker give each run a fresh
     # PID namespace; each run drops it, and every other capability, before the snippet starts.
     argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
     argv += ["--clearenv", "--setenv", "PATH", f"{env_root / 'bin'}:/usr/local/bin:/usr/bin:/bin"]
-    argv += ["--setenv", "HOME", "/tmp"]
+    # No passwd entry is bound: getpass.getuser() reads $USER, and ~ is $HOME.
+    argv += ["--setenv", "HOME", "/tmp", "--setenv", "USER", "sandbox", "--setenv", "LOGNAME", "sandbox"]
     for key, value in SANDBOX_ENV.items():
         argv += ["--setenv", key, value]
-    argv += ["--chdir", "/tmp", "--", str(python), "-I", "-B", str(worker_script)]
+    argv += ["--chdir", "/tmp", "--", str(python), "-I", "-B", JAIL_WORKER]
     return argv
 
 

@@ -30,7 +30,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loong_env.sandbox import bwrap, cgroups
+from loong_env.sandbox import bwrap, cgroups, rootfs
 from loong_env.sandbox.bwrap import SandboxUnavailableError
 from loong_env.sandbox.envs import ensure_env, normalize_requirements, requirement_names
 from loong_env.types import ExecutionResult, ExecutionStatus
@@ -288,7 +288,8 @@ class Sandbox:
                     per_process, processes = cgroups.fallback_limits(lim.memory_mb, lim.max_processes)
                     self._run_limits = {"memory_mb": per_process, "max_processes": processes}
                     _log_once(self.diagnostics())
-                argv = bwrap.bwrap_argv(exe, python, WORKER_SCRIPT, scratch_mb=lim.scratch_mb)
+                root = rootfs.plan_for(Path(python))
+                argv = bwrap.bwrap_argv(exe, python, WORKER_SCRIPT, scratch_mb=lim.scratch_mb, root=root)
                 env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
             else:
                 argv = bwrap.plain_argv(python, WORKER_SCRIPT)
