@@ -48,11 +48,21 @@ def _read(path: Path) -> str:
 
 def _write(path: Path, text: str) -> None:
     """One write() of the whole value, as cgroup files expect."""
-    fd = os.open(path, os.O_WRONLY)
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
     try:
         os.write(fd, text.encode())
     finally:
         os.close(fd)
+
+
+def _mkdir(path: Path) -> None:
+    """Make a cgroup (the kernel fills it with its interface files); tests swap in a fake kernel."""
+    path.mkdir(exist_ok=True)
+
+
+def _rmdir(path: Path) -> None:
+    """Remove an empty cgroup (its interface files go with it)."""
+    path.rmdir()
 
 
 def _mounts(proc: Path) -> tuple[tuple[Path, str] | None, dict[str, tuple[Path, str]]]:
@@ -97,7 +107,7 @@ def _probe(directory: Path, files: Iterable[str]) -> str | None:
     """None if we can make a child cgroup here with the given interface files; else why not."""
     probe = directory / f"{PREFIX}{os.getpid()}-probe"
     try:
-        probe.mkdir(exist_ok=True)
+        _mkdir(probe)
     except OSError as exc:
         return f"cannot create a cgroup in {directory} ({exc.strerror}) as uid {os.geteuid()}"
     try:
@@ -108,7 +118,7 @@ def _probe(directory: Path, files: Iterable[str]) -> str | None:
         return f"cannot write {', '.join(bad)} in cgroups made in {directory}" if bad else None
     finally:
         with contextlib.suppress(OSError):
-            probe.rmdir()
+            _rmdir(probe)
 
 
 def _enable_v2(own: Path, controllers: tuple[str, ...]) -> str | None:
@@ -136,7 +146,7 @@ def _enable_v2(own: Path, controllers: tuple[str, ...]) -> str | None:
         )
     try:
         leaf = own / f"{PREFIX}host-{os.getpid()}"
-        leaf.mkdir(exist_ok=True)
+        _mkdir(leaf)
         _write(leaf / "cgroup.procs", str(os.getpid()))
         _write(own / "cgroup.subtree_control", request)
         return None
@@ -148,10 +158,10 @@ def remove_stale(directory: Path) -> None:
     """Remove worker cgroups left by processes that died without cleaning up (empty ones only)."""
     with contextlib.suppress(OSError):
         for child in directory.iterdir():
-            owner = child.name.removeprefix(PREFIX).split("-", 1)[0]
-            if child.name.startswith(PREFIX) and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            owner = next((t for t in child.name.removeprefix(PREFIX).split("-") if t.isdigit()), "")
+            if child.name.startswith(PREFIX) and owner and not Path(f"/proc/{owner}").exists():
                 with contextlib.suppress(OSError):
-                    child.rmdir()
+                    _rmdir(child)
 
 
 def discover(proc: Path = PROC) -> tuple[list[Hierarchy], dict[str, str]]:
@@ -213,13 +223,12 @@ class WorkerCgroup:
 
     def __init__(self, hierarchies: list[Hierarchy], name: str, max_pids: int) -> None:
         self.dirs: list[Path] = []
-        self.version = {h.version for h in hierarchies if "memory" in h.controllers}
         self._memory: tuple[int, Path] | None = None
         self._oom_fd = -1
         try:
             for h in hierarchies:
                 path = h.path / f"{PREFIX}{os.getpid()}-{name}"
-                path.mkdir()
+                _mkdir(path)
                 self.dirs.append(path)
                 if "pids" in h.controllers:
                     _write(path / "pids.max", str(max_pids))
@@ -315,7 +324,7 @@ class WorkerCgroup:
         for path in self.dirs:
             while True:
                 try:
-                    path.rmdir()
+                    _rmdir(path)
                     break
                 except FileNotFoundError:
                     break
