@@ -135,6 +135,8 @@ def test_v2_with_only_us_in_our_cgroup_moves_us_into_a_leaf_to_enable_the_contro
     assert why_not == {} and hierarchies == [cgroups.Hierarchy(2, own, ("memory", "pids"))]
     assert (own / f"loong-host-{PID}" / "cgroup.procs").read_text() == PID
     assert (own / "cgroup.procs").read_text() == ""
+    (proc / "cgroup").write_text(f"0::/user.slice/me.scope/loong-host-{PID}\n")  # where we are now
+    assert cgroups.discover(proc) == (hierarchies, {}), "a second Sandbox must not nest another leaf"
 
 
 def test_v2_with_other_processes_in_our_cgroup_falls_back_and_says_how_to_fix_it(tmp_path, kernel):

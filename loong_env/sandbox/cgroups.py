@@ -175,6 +175,8 @@ def discover(proc: Path = PROC) -> tuple[list[Hierarchy], dict[str, str]]:
         return [], {c: f"cannot read {proc}/mountinfo or {proc}/cgroup ({exc})" for c in CONTROLLERS}
     v2_wanted: list[str] = []
     v2_dir = _own_dir(v2_mount, v2_path) if v2_mount and v2_path is not None else None
+    if v2_dir is not None and v2_dir.name == f"{PREFIX}host-{os.getpid()}":
+        v2_dir = v2_dir.parent  # the leaf we moved into earlier (see _enable_v2): workers go beside it
     if v2_dir is not None:
         with contextlib.suppress(OSError):
             available = _read(v2_dir / "cgroup.controllers").split()
