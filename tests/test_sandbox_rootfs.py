@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -172,3 +174,19 @@ def test_an_interpreter_that_cannot_be_bound_is_refused_with_its_path():
     with pytest.raises(SandboxUnavailableError, match="/nonexistent/loong/bin/python"):
         sandbox.run_sync("print(1)")
     sandbox.close()
+
+
+def test_a_run_that_moves_an_environment_kept_under_tmp_does_not_break_the_next_run(monkeypatch):
+    """An environment under /tmp is bound inside the jail's writable /tmp, where a run can rename its parent."""
+    base = Path(tempfile.mkdtemp(prefix="loong-env-in-tmp-", dir="/tmp"))
+    monkeypatch.setenv("LOONG_CACHE_DIR", str(base))
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    try:
+        python = ensure_env([], progress=False)
+        with Sandbox([], python=python, workers=1) as sandbox:
+            moved = sandbox.run_sync(f"import os; os.rename({str(base)!r}, '/tmp/moved'); print('moved')")
+            assert moved.stdout == "moved\n", moved
+            after = sandbox.run_sync("import os, sys; print(os.path.exists(sys.executable))")
+            assert after.stdout == "True\n", after
+    finally:
+        shutil.rmtree(base)

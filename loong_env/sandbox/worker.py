@@ -395,6 +395,7 @@ class _Leftovers:
     def __init__(self) -> None:
         self.dirs: dict[str, int] = {}
         self.keep: set[str] = set()
+        self.kept_in: dict[str, list[str]] = {}
         for root in self._writable_tmpfs_mounts():
             try:
                 device = os.lstat(root).st_dev
@@ -402,11 +403,11 @@ class _Leftovers:
                 continue  # a mount hidden under a later one
             for top, subdirs, files in os.walk(root):
                 self.dirs[top] = os.lstat(top).st_mtime_ns
-                self.keep.update(os.path.join(top, name) for name in files)
+                self.kept_in[top] = [os.path.join(top, name) for name in files + subdirs]
+                self.keep.update(self.kept_in[top])
                 on_this_mount = []
                 for name in subdirs:
                     path = os.path.join(top, name)
-                    self.keep.add(path)
                     if os.lstat(path).st_dev == device:
                         on_this_mount.append(name)
                 subdirs[:] = on_this_mount  # another mount below: its own root, or read-only
@@ -422,7 +423,13 @@ class _Leftovers:
                     roots.append(fields[4].replace("\\040", " "))
         return roots
 
-    def scrub(self) -> None:
+    def scrub(self) -> bool:
+        """Remove what the last run left; False if it moved away something that was here at start-up.
+
+        That can be the directory that holds a bind mount (an environment kept under /tmp): renaming it is
+        allowed, and it would break every later run here, so the worker then exits and is replaced.
+        """
+        intact = True
         for d, mtime in self.dirs.items():
             try:
                 if os.lstat(d).st_mtime_ns == mtime:
@@ -431,9 +438,11 @@ class _Leftovers:
                     path = os.path.join(d, name)
                     if path not in self.keep:
                         _remove_scratch(path)
+                intact = intact and all(os.path.lexists(p) for p in self.kept_in[d])
                 self.dirs[d] = os.lstat(d).st_mtime_ns
             except OSError:
-                continue
+                intact = False
+        return intact
 
 
 _runs = 0
@@ -546,8 +555,8 @@ def main() -> None:
         _proto_out.write(ACK)  # "I have it": lets the host tell a dead worker from a deadly snippet
         _proto_out.flush()
         _write_frame(_run(req, scratch_root))
-        if leftovers is not None:
-            leftovers.scrub()  # after answering: off the run's critical path
+        if leftovers is not None and not leftovers.scrub():  # after answering: off the run's critical path
+            return  # a run moved what this worker needs; the host starts a fresh one
         # Reap anything else re-parented to us (there should be nothing).
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0]:
