@@ -68,11 +68,15 @@ def main() -> None:
         done.set()
         sampler.join()
         after = statistics.median(used_mib() for _ in range(20))
-        diagnostics = sb.stats().get("diagnostics", "")
+        stats = sb.stats()
+        diagnostics = stats.get("diagnostics", "")
+        cgroup_peak = [round(b / 2**20) for b in stats.get("memory_peak_bytes", []) if b]
     print(f"limits: {sb.limits.model_dump()}")
     if diagnostics:
         print(f"sandbox: {diagnostics}")
     print(f"run: status={res.status.value} stdout={res.stdout.strip()!r} stderr tail={res.stderr[-200:]!r}")
+    if cgroup_peak:
+        print(f"the worker's memory cgroup: peak {cgroup_peak} MiB (warm worker + run, the kernel's count)")
     print(f"host memory in use: baseline {baseline:.0f} MiB, peak {max(samples):.0f} MiB "
           f"(+{max(samples) - baseline:.0f} MiB), after {after:.0f} MiB ({after - baseline:+.0f} MiB)")
 

@@ -481,6 +481,7 @@ class Sandbox:
             "cgroups": [str(d) for w in workers if w.cgroup is not None for d in w.cgroup.dirs],
             "memory_limit_bytes": [w.cgroup.limit() for w in bounded],
             "memory_held_bytes": [w.cgroup.working_set() for w in bounded],
+            "memory_peak_bytes": [w.cgroup.peak() for w in bounded],
             "diagnostics": self.diagnostics(),
         }
 
