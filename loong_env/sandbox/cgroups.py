@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MiB = 1 << 20
@@ -364,3 +365,40 @@ def describe(
     else:
         parts.append(f"processes: UNBOUNDED (root, and {why_not.get('pids', 'no pids cgroup')})")
     return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How a Sandbox's runs are bounded here: the worker cgroups to make, and each run's own rlimits."""
+
+    memory_mb: int  # address space each process of a run may add to the warm worker (RLIMIT_AS)
+    max_processes: int  # processes of a run at once (RLIMIT_NPROC, pids.max)
+    description: str
+    hierarchies: tuple[Hierarchy, ...] = ()
+    why_not: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def memory_cgroup(self) -> bool:
+        return any("memory" in h.controllers for h in self.hierarchies)
+
+    @property
+    def pids_cgroup(self) -> bool:
+        return any("pids" in h.controllers for h in self.hierarchies)
+
+
+_said: set[str] = set()
+
+
+def bounds(memory_mb: int, max_processes: int) -> Bounds:
+    """The bounds this process can give a jailed run: cgroups where it may make them, else the fallback.
+
+    Without a memory cgroup the fallback is logged (once per process and reason), and stated in the result.
+    """
+    hierarchies, why_not = discover()
+    description = describe(hierarchies, why_not, memory_mb, max_processes)
+    if "memory" in why_not:
+        memory_mb, max_processes = fallback_limits(memory_mb, max_processes)
+        if description not in _said:
+            _said.add(description)
+            logging.getLogger("loong_env.sandbox").warning("%s", description)
+    return Bounds(memory_mb, max_processes, description, tuple(hierarchies), why_not)

@@ -10,7 +10,6 @@ import asyncio
 import atexit
 import contextlib
 import json
-import logging
 import os
 import select
 import signal
@@ -251,9 +250,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._argv: list[str] | None = None
         self._env: dict[str, str] = {}
-        self._cgroups: list[cgroups.Hierarchy] = []
-        self._cgroups_why_not: dict[str, str] = {}
-        self._run_limits = {"memory_mb": memory_mb, "max_processes": max_processes}
+        self._bounds = cgroups.Bounds(memory_mb, max_processes, "not started yet")
         self._hello: dict[str, Any] = {}
         self._idle: SimpleQueue[_Worker | None] = SimpleQueue()
         self._all: set[_Worker] = set()
@@ -276,24 +273,21 @@ class Sandbox:
             python = self._python or ensure_env(self.requirements)
             if self.isolation == "bwrap":
                 exe = bwrap.find_bwrap()
-                self._cgroups, self._cgroups_why_not = cgroups.discover()
-                if os.geteuid() == 0 and "pids" in self._cgroups_why_not and not self._allow_unbounded:
+                self._bounds = cgroups.bounds(lim.memory_mb, lim.max_processes)
+                if os.geteuid() == 0 and not self._bounds.pids_cgroup and not self._allow_unbounded:
                     raise SandboxUnavailableError(
                         "running as root, where the kernel ignores RLIMIT_NPROC, and no pids cgroup can be "
-                        f"made ({self._cgroups_why_not['pids']}), so a fork bomb could not be bounded. "
+                        f"made ({self._bounds.why_not.get('pids')}), so a fork bomb could not be bounded. "
                         "Run as a normal user, or give this process a writable pids cgroup (v1 or v2), or "
                         "pass allow_unbounded_processes=True to accept that risk."
                     )
-                if "memory" in self._cgroups_why_not:
-                    per_process, processes = cgroups.fallback_limits(lim.memory_mb, lim.max_processes)
-                    self._run_limits = {"memory_mb": per_process, "max_processes": processes}
-                    _log_once(self.diagnostics())
                 root = rootfs.plan_for(Path(python))
                 argv = bwrap.bwrap_argv(exe, python, WORKER_SCRIPT, scratch_mb=lim.scratch_mb, root=root)
                 env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
             else:
                 argv = bwrap.plain_argv(python, WORKER_SCRIPT)
                 env = bwrap.plain_env(python)
+                self._bounds = cgroups.Bounds(lim.memory_mb, lim.max_processes, "no jail: rlimits only")
             warmup = self._warmup if self._warmup is not None else _warmup_from_seeds(self.requirements)
             self._hello = {
                 "preload": requirement_names(self.requirements),
@@ -310,13 +304,13 @@ class Sandbox:
     def _start_worker(self) -> _Worker:
         assert self._argv is not None
         argv, cgroup = self._argv, None
-        if self._cgroups:
+        if self._bounds.hierarchies:
             with self._lock:
                 self._counter += 1
                 name = f"{id(self):x}-{self._counter}"
             # The worker tree itself holds a few pids: bubblewrap (x2) and the interpreter.
-            max_pids = self._run_limits["max_processes"] + 4
-            cgroup = cgroups.WorkerCgroup(self._cgroups, name, max_pids)
+            max_pids = self._bounds.max_processes + 4
+            cgroup = cgroups.WorkerCgroup(list(self._bounds.hierarchies), name, max_pids)
             argv = cgroup.wrap(argv)
         try:
             worker = _Worker(argv, self._env, self._hello, cgroup)
@@ -385,8 +379,8 @@ class Sandbox:
     def _request(self, code: str, stdin: str | None) -> dict[str, Any]:
         lim = self.limits
         return {
-            "code": code, "stdin": stdin, "timeout_s": lim.timeout_s, **self._run_limits,
-            "max_output_bytes": lim.max_output_bytes,
+            "code": code, "stdin": stdin, "timeout_s": lim.timeout_s, "memory_mb": self._bounds.memory_mb,
+            "max_output_bytes": lim.max_output_bytes, "max_processes": self._bounds.max_processes,
             "max_open_files": lim.max_open_files, "max_file_mb": lim.max_file_mb,
         }  # fmt: skip
 
@@ -476,23 +470,14 @@ class Sandbox:
             "cpu_s": sum(w.cpu_s() for w in workers),
             "preloaded": workers[0].info.get("preloaded", []) if workers else [],
             "warmup_ok": workers[0].info.get("warmup_ok", 0) if workers else 0,
-            "pids_cgroup": any("pids" in h.controllers for h in self._cgroups),
-            "memory_bound": "cgroup" if "memory" not in self._cgroups_why_not else "per-process",
+            "pids_cgroup": self._bounds.pids_cgroup,
+            "memory_bound": "cgroup" if self._bounds.memory_cgroup else "per-process",
             "cgroups": [str(d) for w in workers if w.cgroup is not None for d in w.cgroup.dirs],
             "memory_limit_bytes": [w.cgroup.limit() for w in bounded],
             "memory_held_bytes": [w.cgroup.working_set() for w in bounded],
             "memory_peak_bytes": [w.cgroup.peak() for w in bounded],
-            "diagnostics": self.diagnostics(),
+            "diagnostics": self._bounds.description,  # how runs are bounded here, and why
         }
-
-    def diagnostics(self) -> str:
-        """How this machine bounds a run's memory and processes, and why (e.g. no cgroup access)."""
-        if self.isolation == "none":
-            return "isolation='none': no jail, no bounds beyond the per-process rlimits"
-        if not self._cgroups and not self._cgroups_why_not:
-            return "not started yet"
-        lim = self.limits
-        return cgroups.describe(self._cgroups, self._cgroups_why_not, lim.memory_mb, lim.max_processes)
 
     @classmethod
     def shared(cls, requirements: Iterable[str] = (), **options: Any) -> Sandbox:
@@ -513,15 +498,6 @@ def _over_memory(result: ExecutionResult, memory_mb: int) -> ExecutionResult:
     note = f"sandbox: the run's processes together went over memory_mb ({memory_mb} MiB); the kernel killed"
     stderr = (result.stderr + "\n" if result.stderr else "") + note + " some of them"
     return result.model_copy(update={"status": ExecutionStatus.memory_limit, "stderr": stderr})
-
-
-_LOGGED: set[str] = set()
-
-
-def _log_once(message: str) -> None:
-    if message not in _LOGGED:
-        _LOGGED.add(message)
-        logging.getLogger("loong_env.sandbox").warning("%s", message)
 
 
 def _kill_all(workers: set[_Worker]) -> None:
