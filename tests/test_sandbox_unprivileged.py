@@ -43,17 +43,13 @@ class User:
     env: dict[str, str]
 
     def run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-        as_user = {"user": self.uid, "group": self.uid, "extra_groups": []}
-        return subprocess.run(
-            argv,
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            **as_user,
-        )
+        options = {"cwd": REPO, "env": self.env, "capture_output": True, "text": True, "timeout": timeout}
+        return subprocess.run(argv, check=False, **options, **_as_user(self.uid))
+
+
+def _as_user(uid: int) -> dict:
+    """subprocess arguments that run a child as `uid`, in its own group, with no supplementary groups."""
+    return {"user": uid, "group": uid, "extra_groups": []}
 
 
 def _processes_of(uid: int) -> list[int]:
@@ -103,6 +99,10 @@ def user() -> Iterator[User]:
     if python is None:
         pytest.skip("no interpreter of this Python version that an unprivileged user may execute")
     uid = _unused_uid()
+    try_jail = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"]
+    jail = subprocess.run(try_jail, capture_output=True, text=True, check=False, **_as_user(uid))
+    if jail.returncode != 0:  # e.g. Ubuntu's AppArmor rule against unprivileged user namespaces
+        pytest.skip(f"bubblewrap cannot make a user namespace for an unprivileged user here: {jail.stderr}")
     base = Path(tempfile.mkdtemp(prefix="loong-unprivileged-", dir="/var/tmp"))
     try:
         base.chmod(0o755)
