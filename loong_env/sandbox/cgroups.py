@@ -313,9 +313,10 @@ class WorkerCgroup:
         """Processes the kernel has killed in this tree for going over the memory limit, so far."""
         if self._oom_fd < 0:
             return 0
-        for line in os.pread(self._oom_fd, 4096, 0).decode().splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1])
+        with contextlib.suppress(OSError, ValueError):  # a cgroup removed under us counts nothing
+            for line in os.pread(self._oom_fd, 4096, 0).decode().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
         return 0
 
     def remove(self, *, wait_s: float = 2.0) -> None:

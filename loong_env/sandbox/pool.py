@@ -314,12 +314,16 @@ class Sandbox:
             argv = cgroup.wrap(argv)
         try:
             worker = _Worker(argv, self._env, self._hello, cgroup)
-            if cgroup is not None and cgroup.bounds_memory:
-                cgroup.limit_memory(self.limits.memory_mb)  # now that the worker is warm: its size + a run
         except BaseException:
             if cgroup is not None:
                 cgroup.remove()
             raise
+        if cgroup is not None and cgroup.bounds_memory:
+            try:
+                cgroup.limit_memory(self.limits.memory_mb)  # now that the worker is warm: its size + a run
+            except BaseException:
+                worker.kill()  # and its cgroup with it
+                raise
         with self._lock:
             self._all.add(worker)
         return worker
