@@ -48,12 +48,13 @@ def _held_bytes(sb: Sandbox) -> int:
 
 @pytest.fixture(autouse=True)
 def host_unaffected(sb):
-    """Every attack: same worker still alive afterwards, no leftover processes or memory, scratch empty."""
+    """Every attack: same worker and cgroups afterwards, no leftover processes or memory, scratch empty."""
     before = sb.stats()
     held_before = _held_bytes(sb)
     yield
     after = sb.stats()
     assert after["processes"] == before["processes"], "a process of the run outlived it"
+    assert after["cgroups"] == before["cgroups"], "the worker's cgroups changed (or it was replaced)"
     probe = sb.run_sync(LIST_SCRATCH)
     assert probe.status is ExecutionStatus.ok, probe
     found = eval(probe.stdout)
