@@ -177,7 +177,7 @@ def test_an_interpreter_that_cannot_be_bound_is_refused_with_its_path():
 
 
 def test_a_run_that_moves_an_environment_kept_under_tmp_does_not_break_the_next_run(monkeypatch):
-    """An environment under /tmp is bound inside the jail's writable /tmp, where a run can rename its parent."""
+    """An environment under /tmp is bound inside the jail's writable /tmp, where a run can rename it."""
     base = Path(tempfile.mkdtemp(prefix="loong-env-in-tmp-", dir="/tmp"))
     monkeypatch.setenv("LOONG_CACHE_DIR", str(base))
     monkeypatch.setenv("UV_OFFLINE", "1")
