@@ -15,6 +15,8 @@ setup: system-deps  ## uv from PyPI, then the locked environment (incl. the loca
 	@# Sandbox environments of every seed domain (and of the shared Loong sample, when present), made now so
 	@# that everything after set-up, the tests included, runs offline.
 	@$(UV) run --frozen --no-sync loong seeds prepare >/dev/null
+	@# ... and of the sandbox tests' import check (sympy, numpy, scipy, networkx, pandas together).
+	@$(UV) run --frozen --no-sync loong seeds prepare tests/data/sandbox_imports >/dev/null
 	@if [ -d ../shared/loong_sample ]; then $(UV) run --frozen --no-sync loong seeds prepare ../shared/loong_sample >/dev/null; fi
 
 demo: setup

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _hardware import hardware
 
 from loong_env.sandbox import Sandbox, ensure_env
-from loong_env.sandbox.pool import _warmup_from_seeds
+from loong_env.seeds import warmup_rationales
 
 SAMPLE = (
     Path(__file__).resolve().parents[2] / "shared" / "loong_sample" / "advanced_math" / "seed_dataset.json"
@@ -181,7 +181,7 @@ def main() -> None:
         print(f"\n(b) skipped: {SAMPLE} not found")
         return
     reqs = ["sympy==1.14.0"]  # the sample needs sympy only; our sympy-only seed domains warm the pool
-    warmup = _warmup_from_seeds(sorted(reqs))
+    warmup = warmup_rationales(sorted(reqs), limit=24)
     py = ensure_env(reqs)
     results: dict[int, float] = {}
     subset = codes[: args.seed_baseline] * SUBSET_REPEATS  # the same code the subprocess baseline runs

@@ -1,7 +1,11 @@
 """Hostile snippets must be contained: each test is one attack, and after each the host is unaffected.
 
 After every attack the autouse fixture checks the promises that hold for all of them: no process of the
-run is left in the worker tree, the worker's scratch space is empty again, and the sandbox still answers.
+run is left in the worker tree, the worker's scratch space is empty again, the worker holds no more memory
+than before, and the sandbox still answers.
+
+tests/test_sandbox_unprivileged.py runs this file a second time as an unprivileged user (RLIMIT_NPROC, and
+no cgroups: the stated per-process fallback), so every attack here must hold in both modes.
 """
 
 from __future__ import annotations
@@ -15,32 +19,48 @@ from pathlib import Path
 import pytest
 
 from loong_env.sandbox import Sandbox
+from loong_env.sandbox.cgroups import ALLOWANCE_MB
 from loong_env.types import ExecutionStatus
 
 pytestmark = pytest.mark.timeout(60)
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_PROCS = 16
+MEMORY_MB = 256
+SCRATCH_MB = 128  # below MEMORY_MB: files on the RAM-backed scratch count towards a run's memory too
+MiB = 1 << 20
+LIST_SCRATCH = "import os; print([os.path.join(d, n) for d in ('/tmp', '/dev/shm') for n in os.listdir(d)])"
 
 
 @pytest.fixture(scope="module")
 def sb():
-    with Sandbox([], timeout_s=3.0, memory_mb=256, max_output_bytes=100_000, workers=1,
-                 max_processes=MAX_PROCS) as sandbox:  # fmt: skip
+    limits = {"memory_mb": MEMORY_MB, "scratch_mb": SCRATCH_MB, "max_processes": MAX_PROCS}
+    with Sandbox([], timeout_s=3.0, max_output_bytes=100_000, workers=1, **limits) as sandbox:
         sandbox.start_sync()
         yield sandbox
 
 
+def _held_bytes(sb: Sandbox) -> int:
+    """Memory the worker holds: its cgroup's working set where there is one, else its processes' RSS."""
+    stats = sb.stats()
+    return sum(stats["memory_held_bytes"]) if stats["memory_held_bytes"] else sum(stats["rss_kb"]) * 1024
+
+
 @pytest.fixture(autouse=True)
 def host_unaffected(sb):
-    """Every attack: same worker still alive afterwards, no leftover processes, scratch empty."""
+    """Every attack: same worker and cgroups afterwards, no leftover processes or memory, scratch empty."""
     before = sb.stats()
+    held_before = _held_bytes(sb)
     yield
     after = sb.stats()
     assert after["processes"] == before["processes"], "a process of the run outlived it"
-    probe = sb.run_sync("import os; print(sorted(n for n in os.listdir('/tmp') if n.startswith('run-')))")
+    assert after["cgroups"] == before["cgroups"], "the worker's cgroups changed (or it was replaced)"
+    probe = sb.run_sync(LIST_SCRATCH)
     assert probe.status is ExecutionStatus.ok, probe
-    assert len(eval(probe.stdout)) == 1, f"scratch dirs of earlier runs were left behind: {probe.stdout}"
+    found = eval(probe.stdout)
+    own = [path for path in found if path.startswith("/tmp/run-")]
+    assert len(own) == 1 and len(found) == 1, f"files or scratch dirs of earlier runs were left: {found}"
+    assert _held_bytes(sb) - held_before < 32 * MiB, "the worker holds memory the run left behind"
 
 
 def test_cannot_connect_to_a_server_on_the_hosts_loopback(sb):
@@ -114,7 +134,8 @@ def test_writes_outside_scratch_do_not_reach_the_host(sb):
 
 
 def test_cannot_delete_files_outside_scratch(sb):
-    victim = REPO / f".loong-victim-{uuid.uuid4().hex}"
+    place = REPO if os.access(REPO, os.W_OK) else Path.home()  # an unprivileged user may not own the checkout
+    victim = place / f".loong-victim-{uuid.uuid4().hex}"
     victim.write_text("keep me")
     try:
         code = f"import os, shutil\ntry:\n    os.remove({str(victim)!r})\nexcept OSError as e:\n    print(e.errno)\n"
@@ -197,10 +218,107 @@ def test_daemonised_grandchildren_do_not_outlive_the_run(sb):
     assert res.stdout.strip() == "parent done"
 
 
-def test_busy_children_left_behind_by_a_timeout_are_killed(sb):
-    code = "import os\nfor _ in range(3):\n    if os.fork() == 0:\n        break\nwhile True:\n    pass\n"
+def test_busy_children_that_ignore_sigterm_are_killed_with_a_timed_out_run(sb):
+    code = (
+        "import os, signal\n"
+        "for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):\n"
+        "    signal.signal(sig, signal.SIG_IGN)\n"
+        "for _ in range(3):\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        break\n"
+        "while True:\n"
+        "    pass\n"
+    )
     res = sb.run_sync(code)
-    assert res.status is ExecutionStatus.timeout
+    assert res.status is ExecutionStatus.timeout  # the fixture checks that none of them is left
+
+
+HOG_CHILDREN = """
+import os, time
+pids = []
+for _ in range(6):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        try:
+            block = b"x" * (100 << 20)  # written, so resident: 100 MiB, well under the per-process limit
+        except MemoryError:
+            os._exit(3)
+        time.sleep(1)
+        os._exit(0)
+    pids.append(pid)
+print(sum(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) == 0 for p in pids))
+"""
+
+
+def test_children_together_cannot_hold_more_than_the_runs_memory(sb):
+    (worker,) = sb.stats()["worker_pids"]
+    res = sb.run_sync(HOG_CHILDREN)
+    held = int(res.stdout) if res.stdout.strip() else 0  # children that got and kept their 100 MiB
+    if sb.stats()["memory_bound"] == "cgroup":
+        assert res.status is ExecutionStatus.memory_limit, res
+        assert "went over memory_mb" in res.stderr
+        assert held * 100 <= MEMORY_MB + ALLOWANCE_MB
+    else:  # the fallback: each process gets a quarter of the run's memory, which 100 MiB exceeds
+        assert res.status is ExecutionStatus.ok, res
+        assert held == 0, res
+    assert sb.stats()["worker_pids"] == [worker], "the worker was killed instead of the run"
+
+
+def test_a_run_over_its_memory_does_not_disturb_a_run_on_another_worker():
+    with Sandbox([], timeout_s=5.0, memory_mb=MEMORY_MB, workers=2) as two:
+        two.start_sync()
+        hog, calm = two.run_many_sync([HOG_CHILDREN, "import time; time.sleep(1.5); print('fine')"])
+        assert calm.status is ExecutionStatus.ok and calm.stdout == "fine\n", calm
+        if two.stats()["memory_bound"] == "cgroup":
+            assert hog.status is ExecutionStatus.memory_limit, hog
+        assert two.stats()["workers"] == 2
+
+
+def test_children_writing_to_the_scratch_mounts_stop_at_their_size(sb):
+    code = """
+import os
+pids = []
+for i in range(6):
+    try:
+        pid = os.fork()
+    except OSError:  # past the process limit: the ones already started write on
+        break
+    if pid == 0:
+        d, n = ("/tmp", "/dev/shm")[i % 2], 0
+        try:
+            while True:
+                with open(f"{d}/fill-{i}-{n}", "wb") as f:
+                    f.write(b"x" * (8 << 20))
+                n += 1
+        except OSError:
+            os._exit(0)
+    pids.append(pid)
+for p in pids:
+    os.waitpid(p, 0)
+print([sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.startswith("fill-")) >> 20
+       for d in ("/tmp", "/dev/shm")])
+"""
+    res = sb.run_sync(code)
+    assert res.status is ExecutionStatus.ok, res
+    tmp_mb, shm_mb = eval(res.stdout)
+    assert 0 < tmp_mb <= SCRATCH_MB and 0 < shm_mb <= SCRATCH_MB, res.stdout  # the fixture: all removed after
+
+
+def test_closing_a_sandbox_removes_its_cgroups():
+    sandbox = Sandbox([], workers=2)
+    sandbox.start_sync()
+    stats = sandbox.stats()
+    sandbox.close_sync()
+    if stats["memory_bound"] == "cgroup" or stats["pids_cgroup"]:
+        assert len(stats["cgroups"]) >= 2, stats["cgroups"]  # one (or one per controller) per worker
+        assert [p for p in stats["cgroups"] if Path(p).exists()] == []
+    else:
+        assert stats["cgroups"] == []
+        assert "NO memory cgroup" in stats["diagnostics"], stats["diagnostics"]
 
 
 def test_output_flood_is_capped(sb):

@@ -32,9 +32,9 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loong_env.sandbox import bwrap
-from loong_env.sandbox.bwrap import SandboxClosedError, SandboxUnavailableError
 from loong_env.errors import ConfigError, LoongError
+from loong_env.sandbox import bwrap, cgroups, rootfs
+from loong_env.sandbox.bwrap import SandboxClosedError, SandboxUnavailableError
 from loong_env.sandbox.envs import ensure_env, normalize_requirements, requirement_names
 from loong_env.types import ExecutionResult, ExecutionStatus
 
@@ -54,7 +54,7 @@ class SandboxLimits(BaseModel):
         default=10.0, gt=0, description="Wall-clock limit; CPU time is capped just above it."
     )
     memory_mb: int = Field(
-        default=1024, gt=0, description="Address space the snippet may add to the warm worker."
+        default=1024, gt=0, description="Memory all processes of one run may add together (docs/sandbox.md)."
     )
     max_output_bytes: int = Field(default=1_000_000, gt=0, description="stdout + stderr, together.")
     max_processes: int = Field(
@@ -73,7 +73,7 @@ class _Worker:
     """One jailed worker process and its framed pipe; used by one thread at a time."""
 
     def __init__(
-        self, argv: list[str], env: dict[str, str], hello: dict[str, Any], cgroup: Path | None
+        self, argv: list[str], env: dict[str, str], hello: dict[str, Any], cgroup: cgroups.WorkerCgroup | None
     ) -> None:
         self.cgroup = cgroup
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
@@ -184,7 +184,7 @@ class _Worker:
                 stream.close()  # type: ignore[union-attr]
         self._stderr.close()
         if self.cgroup is not None:
-            bwrap.remove_cgroup(self.cgroup)
+            self.cgroup.remove()
 
 
 class Sandbox:
@@ -237,7 +237,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._argv: list[str] | None = None
         self._env: dict[str, str] = {}
-        self._cgroup_base: Path | None = None
+        self._bounds = cgroups.Bounds(memory_mb, max_processes, "not started yet")
         self._hello: dict[str, Any] = {}
         self._idle: SimpleQueue[_Worker | None] = SimpleQueue()
         self._all: set[_Worker] = set()
@@ -259,23 +259,25 @@ class Sandbox:
                 if self._executor is None:  # a forked child: the parent's threads are not here
                     self._executor = self._new_executor()
                 return
+            lim = self.limits
             python = self._python or ensure_env(self.requirements)
             if self.isolation == "bwrap":
                 exe = bwrap.find_bwrap()
-                if bwrap.needs_pids_cgroup():
-                    self._cgroup_base = bwrap.pids_cgroup_base()
-                    if self._cgroup_base is None and not self._allow_unbounded:
-                        raise SandboxUnavailableError(
-                            "running as root, where the kernel ignores RLIMIT_NPROC, and no writable pids cgroup "
-                            f"was found at {bwrap.CGROUP_V1_PIDS}, so a fork bomb could not be bounded. Run as a "
-                            "normal user, or give this process a writable cgroup-v1 pids hierarchy, or pass "
-                            "allow_unbounded_processes=True to accept that risk."
-                        )
-                argv = bwrap.bwrap_argv(exe, python, WORKER_SCRIPT, scratch_mb=self.limits.scratch_mb)
+                self._bounds = cgroups.bounds(lim.memory_mb, lim.max_processes)
+                if os.geteuid() == 0 and not self._bounds.pids_cgroup and not self._allow_unbounded:
+                    raise SandboxUnavailableError(
+                        "running as root, where the kernel ignores RLIMIT_NPROC, and no pids cgroup can be "
+                        f"made ({self._bounds.why_not.get('pids')}), so a fork bomb could not be bounded. "
+                        "Run as a normal user, or give this process a writable pids cgroup (v1 or v2), or "
+                        "pass allow_unbounded_processes=True to accept that risk."
+                    )
+                root = rootfs.plan_for(Path(python))
+                argv = bwrap.bwrap_argv(exe, python, WORKER_SCRIPT, scratch_mb=lim.scratch_mb, root=root)
                 env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
             else:
                 argv = bwrap.plain_argv(python, WORKER_SCRIPT)
                 env = bwrap.plain_env(python)
+                self._bounds = cgroups.Bounds(lim.memory_mb, lim.max_processes, "no jail: rlimits only")
             warmup = self._warmup if self._warmup is not None else _library_warmup(self.requirements)
             self._hello = {
                 "preload": requirement_names(self.requirements),
@@ -293,19 +295,26 @@ class Sandbox:
     def _start_worker(self) -> _Worker:
         assert self._argv is not None
         argv, cgroup = self._argv, None
-        if self._cgroup_base is not None:
+        if self._bounds.hierarchies:
             with self._lock:
                 self._counter += 1
                 name = f"{id(self):x}-{self._counter}"
             # The worker tree itself holds a few pids: bubblewrap (x2) and the interpreter.
-            cgroup = bwrap.make_pids_cgroup(self._cgroup_base, name, self.limits.max_processes + 4)
-            argv = bwrap.in_cgroup_argv(cgroup, argv)
+            max_pids = self._bounds.max_processes + 4
+            cgroup = cgroups.WorkerCgroup(list(self._bounds.hierarchies), name, max_pids)
+            argv = cgroup.wrap(argv)
         try:
             worker = _Worker(argv, self._env, self._hello, cgroup)
         except BaseException:
             if cgroup is not None:
-                bwrap.remove_cgroup(cgroup)
+                cgroup.remove()
             raise
+        if cgroup is not None and cgroup.bounds_memory:
+            try:
+                cgroup.limit_memory(self.limits.memory_mb)  # now that the worker is warm: its size + a run
+            except BaseException:
+                worker.kill()  # and its cgroup with it
+                raise
         with self._lock:
             self._all.add(worker)
         return worker
@@ -378,8 +387,8 @@ class Sandbox:
     def _request(self, code: str, stdin: str | None) -> dict[str, Any]:
         lim = self.limits
         return {
-            "code": code, "stdin": stdin, "timeout_s": lim.timeout_s, "memory_mb": lim.memory_mb,
-            "max_output_bytes": lim.max_output_bytes, "max_processes": lim.max_processes,
+            "code": code, "stdin": stdin, "timeout_s": lim.timeout_s, "memory_mb": self._bounds.memory_mb,
+            "max_output_bytes": lim.max_output_bytes, "max_processes": self._bounds.max_processes,
             "max_open_files": lim.max_open_files, "max_file_mb": lim.max_file_mb,
         }  # fmt: skip
 
@@ -396,6 +405,7 @@ class Sandbox:
                 if worker is None:
                     worker = self._start_worker()
                 try:
+                    oom_kills = worker.cgroup.oom_kills() if worker.cgroup is not None else 0
                     answer = worker.call(request, self.limits.timeout_s + WATCHDOG_GRACE_S)
                     break
                 except _WorkerGone:
@@ -403,18 +413,19 @@ class Sandbox:
                     worker = None
                     if attempt:
                         raise SandboxUnavailableError("sandbox workers die as soon as they start") from None
+            over_memory = worker.cgroup is not None and worker.cgroup.oom_kills() > oom_kills
             if answer is None:
                 hung = worker.alive()
                 self._retire(worker)
                 worker = None
-                return ExecutionResult(
-                    status=ExecutionStatus.timeout if hung else ExecutionStatus.killed,
-                    stderr="sandbox: the worker "
-                    + ("stopped answering" if hung else "died")
-                    + "; it was replaced",
-                    duration_s=time.monotonic() - t0,
-                )
-            return ExecutionResult.model_validate(answer)
+                fate = "stopped answering" if hung else "died"
+                answer = {
+                    "status": (ExecutionStatus.timeout if hung else ExecutionStatus.killed).value,
+                    "stderr": f"sandbox: the worker {fate}; it was replaced",
+                    "duration_s": time.monotonic() - t0,
+                }
+            result = ExecutionResult.model_validate(answer)
+            return _over_memory(result, self.limits.memory_mb) if over_memory else result
         finally:
             if self._closed and worker is not None:
                 self._retire(worker)
@@ -456,6 +467,7 @@ class Sandbox:
         """Pool facts for benchmarks and debugging: workers alive, their memory, what they pre-loaded."""
         with self._lock:
             workers = list(self._all)
+        bounded = [w for w in workers if w.cgroup is not None and w.cgroup.bounds_memory]
         return {
             "requirements": self.requirements,
             "isolation": self.isolation,
@@ -466,7 +478,13 @@ class Sandbox:
             "cpu_s": sum(w.cpu_s() for w in workers),
             "preloaded": workers[0].info.get("preloaded", []) if workers else [],
             "warmup_ok": workers[0].info.get("warmup_ok", 0) if workers else 0,
-            "pids_cgroup": self._cgroup_base is not None,
+            "pids_cgroup": self._bounds.pids_cgroup,
+            "memory_bound": "cgroup" if self._bounds.memory_cgroup else "per-process",
+            "cgroups": [str(d) for w in workers if w.cgroup is not None for d in w.cgroup.dirs],
+            "memory_limit_bytes": [w.cgroup.limit() for w in bounded],
+            "memory_held_bytes": [w.cgroup.working_set() for w in bounded],
+            "memory_peak_bytes": [w.cgroup.peak() for w in bounded],
+            "diagnostics": self._bounds.description,  # how runs are bounded here, and why
         }
 
     @classmethod
@@ -481,6 +499,13 @@ class Sandbox:
 
     def __repr__(self) -> str:
         return f"Sandbox(requirements={self.requirements!r}, workers={self.n_workers}, isolation={self.isolation!r})"
+
+
+def _over_memory(result: ExecutionResult, memory_mb: int) -> ExecutionResult:
+    """The run's result, restated: the kernel killed some of its processes for going over the run's memory."""
+    note = f"sandbox: the run's processes together went over memory_mb ({memory_mb} MiB); the kernel killed"
+    stderr = (result.stderr + "\n" if result.stderr else "") + note + " some of them"
+    return result.model_copy(update={"status": ExecutionStatus.memory_limit, "stderr": stderr})
 
 
 def _kill_all(workers: set[_Worker]) -> None:

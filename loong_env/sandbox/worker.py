@@ -182,6 +182,16 @@ def _setup(hello: dict) -> dict:
     return {"ready": True, "preloaded": preloaded, "warmup_ok": warm_ok, "rss_kb": _rss_kb()}
 
 
+def _prefer_us_when_out_of_memory() -> None:
+    """Make this run's processes the OOM killer's first choice (raising is unprivileged), never the worker."""
+    with contextlib.suppress(OSError):
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        try:
+            os.write(fd, b"1000")
+        finally:
+            os.close(fd)
+
+
 def _snippet_main(req: dict, scratch: str, stdin_fd: int, out_w: int, err_w: int) -> None:
     """Runs as PID 1 of the run's namespace: apply limits, jail, exec the snippet; never returns."""
     rc = 70
@@ -194,6 +204,7 @@ def _snippet_main(req: dict, scratch: str, stdin_fd: int, out_w: int, err_w: int
         for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as in a normal `python snippet.py`
+        _prefer_us_when_out_of_memory()
         if _ISOLATE:
             _drop_capabilities()
             _prctl(PR_SET_DUMPABLE, 1)
@@ -384,15 +395,19 @@ class _Leftovers:
     def __init__(self) -> None:
         self.dirs: dict[str, int] = {}
         self.keep: set[str] = set()
+        self.kept_in: dict[str, list[str]] = {}
         for root in self._writable_tmpfs_mounts():
-            device = os.lstat(root).st_dev
+            try:
+                device = os.lstat(root).st_dev
+            except OSError:
+                continue  # a mount hidden under a later one
             for top, subdirs, files in os.walk(root):
                 self.dirs[top] = os.lstat(top).st_mtime_ns
-                self.keep.update(os.path.join(top, name) for name in files)
+                self.kept_in[top] = [os.path.join(top, name) for name in files + subdirs]
+                self.keep.update(self.kept_in[top])
                 on_this_mount = []
                 for name in subdirs:
                     path = os.path.join(top, name)
-                    self.keep.add(path)
                     if os.lstat(path).st_dev == device:
                         on_this_mount.append(name)
                 subdirs[:] = on_this_mount  # another mount below: its own root, or read-only
@@ -408,7 +423,13 @@ class _Leftovers:
                     roots.append(fields[4].replace("\\040", " "))
         return roots
 
-    def scrub(self) -> None:
+    def scrub(self) -> bool:
+        """Remove what the last run left; False if it moved away something that was here at start-up.
+
+        That can be the directory that holds a bind mount (an environment kept under /tmp): renaming it is
+        allowed, and it would break every later run here, so the worker then exits and is replaced.
+        """
+        intact = True
         for d, mtime in self.dirs.items():
             try:
                 if os.lstat(d).st_mtime_ns == mtime:
@@ -417,9 +438,11 @@ class _Leftovers:
                     path = os.path.join(d, name)
                     if path not in self.keep:
                         _remove_scratch(path)
+                intact = intact and all(os.path.lexists(p) for p in self.kept_in[d])
                 self.dirs[d] = os.lstat(d).st_mtime_ns
             except OSError:
-                continue
+                intact = False
+        return intact
 
 
 _runs = 0
@@ -532,8 +555,8 @@ def main() -> None:
         _proto_out.write(ACK)  # "I have it": lets the host tell a dead worker from a deadly snippet
         _proto_out.flush()
         _write_frame(_run(req, scratch_root))
-        if leftovers is not None:
-            leftovers.scrub()  # after answering: off the run's critical path
+        if leftovers is not None and not leftovers.scrub():  # after answering: off the run's critical path
+            return  # a run moved what this worker needs; the host starts a fresh one
         # Reap anything else re-parented to us (there should be nothing).
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0]:
