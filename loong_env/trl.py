@@ -7,13 +7,20 @@
 TRL calls a reward function with `prompts`, `completions` (strings, or lists of chat messages) and every
 dataset column (but `prompt`) as keyword lists; it returns one float per completion, or None where the
 reward does not apply (a row without an answer). TRL itself is not needed to import this module.
+
+With a curriculum, the reward function feeds it and the prompts are drawn through it; TRL's
+`num_generations` completions of one prompt share a `datapoint_id`, and form one GRPO group:
+
+    sampler = CurriculumSampler(seeds)
+    dataset = curriculum_prompts(seeds, sampler)            # drawn lazily, so later prompts follow the bandit
+    reward = make_reward_fn(curriculum=sampler)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,6 +31,9 @@ from loong_env.rewards import is_well_formatted
 from loong_env.routing import VerifierRouter
 from loong_env.types import AnswerKey, Tolerance, VerificationStatus
 from loong_env.verifiers.base import Verifier
+
+if TYPE_CHECKING:
+    from loong_env.curriculum import CurriculumSampler
 
 RewardList = list[float | None]
 
@@ -76,9 +86,16 @@ def _tolerance(value: Any) -> Tolerance | None:
 
 
 def make_async_reward_fn(
-    verifier: Verifier | None = None, *, config: RewardConfig | None = None, name: str = "loong_correctness"
+    verifier: Verifier | None = None,
+    *,
+    config: RewardConfig | None = None,
+    name: str = "loong_correctness",
+    curriculum: CurriculumSampler | None = None,
 ) -> Callable[..., Awaitable[RewardList]]:
-    """An `async def` reward function for GRPOTrainer (TRL awaits async reward functions concurrently)."""
+    """An `async def` reward function for GRPOTrainer (TRL awaits async reward functions concurrently).
+
+    With `curriculum`, each call's rewards update it, grouped by the `datapoint_id` column.
+    """
     cfg = config or RewardConfig()
     router = VerifierRouter(verifier, route=cfg.route)
 
@@ -106,18 +123,28 @@ def make_async_reward_fn(
                 return cfg.error_reward
             return float(result.reward)
 
-        return list(await asyncio.gather(*(one(i) for i in range(n))))
+        rewards = list(await asyncio.gather(*(one(i) for i in range(n))))
+        if curriculum is not None:
+            if columns.get("datapoint_id") is None:
+                raise ConfigError("a curriculum needs the `datapoint_id` column (to_grpo_dataset adds it)")
+            ids = _column(columns, "datapoint_id", n)
+            curriculum.record_rewards([(str(i), r) for i, r in zip(ids, rewards, strict=True) if r is not None])
+        return rewards
 
     reward.__name__ = reward.__qualname__ = name
     return reward
 
 
 def make_reward_fn(
-    verifier: Verifier | None = None, *, config: RewardConfig | None = None, name: str = "loong_correctness"
+    verifier: Verifier | None = None,
+    *,
+    config: RewardConfig | None = None,
+    name: str = "loong_correctness",
+    curriculum: CurriculumSampler | None = None,
 ) -> Callable[..., RewardList]:
     """A plain sync reward function for GRPOTrainer; safe to call while an event loop runs."""
     cfg = config or RewardConfig()
-    inner = make_async_reward_fn(verifier, config=cfg, name=name)
+    inner = make_async_reward_fn(verifier, config=cfg, name=name, curriculum=curriculum)
 
     def reward(
         prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **columns: Any
@@ -147,18 +174,66 @@ def to_grpo_dataset(
     instruction: str | None = BOXED_INSTRUCTION,
     conversational: bool = False,
     system_prompt: str | None = None,
+    sampler: CurriculumSampler | None = None,
 ) -> Any:
     """A `datasets.Dataset` of n prompts drawn like env.reset(seed=...), with the columns the reward reads.
 
     Columns: prompt (str, or chat messages when `conversational`), answer, domain, tolerance (JSON or
-    None), verifier (plug-in name or ""), requirements, datapoint_id, difficulty.
+    None), verifier (plug-in name or ""), requirements, datapoint_id, difficulty. With `sampler` the n
+    prompts are drawn by the curriculum as it stands now (see `curriculum_prompts` to follow it).
     """
     import datasets
 
     if n < 1:
         raise ConfigError(f"n must be >= 1, got {n}")
-    env = SingleStepEnv(source, route=False, instruction=instruction)
+    env = SingleStepEnv(source, route=False, instruction=instruction, sampler=sampler)
     observations = bridge.run(env.reset(batch_size=n, seed=seed))
+    return datasets.Dataset.from_list(_rows(env, observations, conversational, system_prompt))
+
+
+def curriculum_prompts(
+    source: Source,
+    sampler: CurriculumSampler,
+    *,
+    seed: int = 0,
+    instruction: str | None = BOXED_INSTRUCTION,
+    conversational: bool = False,
+    system_prompt: str | None = None,
+) -> Any:
+    """An endless `datasets.IterableDataset` of prompts drawn one at a time by the curriculum.
+
+    Each row is drawn when the trainer asks for it, so rows follow the curriculum as the reward function
+    (`make_reward_fn(curriculum=sampler)`) updates it. Same columns as `to_grpo_dataset`; pass
+    `max_steps` to the trainer, since the stream has no end.
+    """
+    import datasets
+
+    options = {"instruction": instruction, "conversational": conversational, "system_prompt": system_prompt}
+    # a module-level generator and plain-data arguments: `datasets` pickles both to fingerprint the stream
+    return datasets.IterableDataset.from_generator(
+        _stream_rows, gen_kwargs={"source": source, "sampler": sampler, "seed": seed, **options}
+    )
+
+
+def _stream_rows(
+    source: Source,
+    sampler: CurriculumSampler,
+    seed: int,
+    instruction: str | None,
+    conversational: bool,
+    system_prompt: str | None,
+) -> Iterator[dict[str, Any]]:
+    """Rows drawn one at a time by the curriculum, forever."""
+    env = SingleStepEnv(source, route=False, instruction=instruction, sampler=sampler, seed=seed)
+    while True:
+        observations = bridge.run(env.reset(batch_size=1))
+        yield from _rows(env, observations, conversational, system_prompt)
+
+
+def _rows(
+    env: SingleStepEnv, observations: Sequence[Any], conversational: bool, system_prompt: str | None
+) -> list[dict[str, Any]]:
+    """Dataset rows of the env's current batch: the prompt and the columns the reward reads."""
     rows = []
     for obs, dp in zip(observations, env.datapoints, strict=True):
         key = env.router.key(dp)
@@ -179,4 +254,4 @@ def to_grpo_dataset(
                 "difficulty": dp.difficulty,
             }
         )
-    return datasets.Dataset.from_list(rows)
+    return rows
