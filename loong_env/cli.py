@@ -11,6 +11,7 @@ COMMANDS = {
     "seeds": "loong_env.seeds_cli",
     "generate": "loong_env.generators.cli",
     "serve": "loong_env.serve_cli",
+    "report": "loong_env.report_cli",
     "demo": "loong_env.demo",
 }
 

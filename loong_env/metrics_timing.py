@@ -4,15 +4,21 @@
     sandbox = TimedRunner(sandbox, metrics)
 
 Everything else (attributes, close(), the model name) is passed through, so they drop in wherever the
-wrapped object was used. A failed call is recorded with its error kind and re-raised unchanged.
+wrapped object was used. A failed call is recorded with its error kind (`cancelled` for a call cut off
+when a run stops) and re-raised unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from loong_env.metrics import MetricsWriter
+
+
+def _kind(exc: BaseException) -> str:
+    return "cancelled" if isinstance(exc, asyncio.CancelledError) else type(exc).__name__
 
 
 def _tokens_and_cost(completion: Any) -> tuple[int, float | None]:
@@ -37,8 +43,8 @@ class TimedClient:
         started = time.perf_counter()
         try:
             completion = await self.wrapped.chat(messages, **kwargs)
-        except Exception as exc:
-            self.metrics.call("llm", time.perf_counter() - started, ok=False, error=type(exc).__name__)
+        except BaseException as exc:  # a cancelled call (run stopped, Ctrl-C) was still made: count it
+            self.metrics.call("llm", time.perf_counter() - started, ok=False, error=_kind(exc))
             raise
         tokens, cost = _tokens_and_cost(completion)
         self.metrics.call("llm", time.perf_counter() - started, tokens=tokens, cost_usd=cost)
@@ -60,8 +66,8 @@ class TimedRunner:
         started = time.perf_counter()
         try:
             result = await self.wrapped.run(code, *args, **kwargs)
-        except Exception as exc:
-            self.metrics.call("sandbox", time.perf_counter() - started, ok=False, error=type(exc).__name__)
+        except BaseException as exc:
+            self.metrics.call("sandbox", time.perf_counter() - started, ok=False, error=_kind(exc))
             raise
         ok = bool(getattr(result, "ok", True))
         status = getattr(result, "status", None)

@@ -22,6 +22,7 @@ from loong_env.curriculum.bandit import CurriculumConfig
 from loong_env.curriculum.categories import domain_difficulty
 from loong_env.curriculum.sampler import CurriculumSampler
 from loong_env.errors import ConfigError
+from loong_env.metrics import MetricsWriter, StepRecord
 from loong_env.types import DataPoint
 
 Strategy = Literal["sec", "uniform"]
@@ -141,8 +142,12 @@ async def simulate(
     group_size: int = 8,
     seed: int = 0,
     config: CurriculumConfig | None = None,
+    metrics: MetricsWriter | None = None,
 ) -> SimulationResult:
-    """Train a learner for `steps` batches drawn by SEC, or uniformly over items (the env default)."""
+    """Train a learner for `steps` batches drawn by SEC, or uniformly over items (the env default).
+
+    With `metrics`, each step is written as an env `step` record, so `loong report` can plot the run.
+    """
     if strategy not in ("sec", "uniform"):
         raise ConfigError(f"strategy must be 'sec' or 'uniform', got {strategy!r}")
     learner = SyntheticLearner(curves)
@@ -157,7 +162,7 @@ async def simulate(
         categories=[c.category for c in curves],
         initial=learner.successes(),
     )
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         if sampler is not None:
             batch = await sampler.draw(problems_per_step * group_size, seed=rng.getrandbits(63))
             problems = batch[::group_size]
@@ -173,6 +178,19 @@ async def simulate(
         for dp in problems:
             learner.train(domain_difficulty(dp))
         result.drawn.append(dict(Counter(domain_difficulty(dp) for dp in problems)))
+        if metrics is not None:
+            mean = sum(r for _, r in rewards) / len(rewards)
+            metrics.write(
+                StepRecord(
+                    step=step,
+                    answers=len(rewards),
+                    reward_mean=mean,
+                    correct_rate=mean,
+                    drawn=result.drawn[-1],
+                    values=sampler.values if sampler else {},
+                    probabilities=sampler.probabilities() if sampler else {},
+                )
+            )
         result.success.append(learner.successes())
     return result
 
