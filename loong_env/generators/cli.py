@@ -69,7 +69,7 @@ def progress_table(figures: RunFigures, stats: GenerationStats, target: int, alr
     table.add_column(style="bold")
     table.add_column()
     table.add_row("accepted", f"{already + stats.accepted}/{target}  (this run {stats.accepted})")
-    table.add_row("in flight", str(stats.attempts - stats.finished))
+    table.add_row("in flight", str(stats.attempts - stats.finished - stats.abandoned))
     for label, value in summary_rows(live_summary(figures)):
         table.add_row(label, value)
     return table

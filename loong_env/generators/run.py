@@ -14,7 +14,7 @@ from loong_env.errors import UnknownNameError
 from loong_env.generators.base import CandidateGenerator, GenerationError, GenerationStats, VerdictCallback
 from loong_env.generators.evol_instruct import EvolInstructGenerator
 from loong_env.generators.few_shot import FewShotGenerator
-from loong_env.generators.keep import ChatClient, KeepConfig, KeepRule, Runner, Verdict
+from loong_env.generators.keep import ChatClient, KeepConfig, KeepRule, RejectReason, Runner, Verdict
 from loong_env.generators.output import GenerationWriter
 from loong_env.generators.self_instruct import SelfInstructGenerator
 from loong_env.metrics import METRICS_FILE, ItemRecord, Listener, MetricsWriter
@@ -22,7 +22,7 @@ from loong_env.metrics_timing import TimedClient, TimedRunner
 from loong_env.types import DataPoint
 
 # Reject reasons that are failures of the machinery, not of the candidate: the report counts them as errors.
-ERROR_REASONS = frozenset({"llm_error", "internal_error"})
+ERROR_REASONS = frozenset({RejectReason.llm_error.value, RejectReason.internal_error.value})
 
 METHODS: dict[str, type[CandidateGenerator]] = {
     "few-shot": FewShotGenerator,
