@@ -12,6 +12,7 @@ COMMANDS = {
     "generate": "loong_env.generators.cli",
     "serve": "loong_env.serve_cli",
     "serve-reward": "loong_env.integrations.reward_cli",
+    "report": "loong_env.report_cli",
     "demo": "loong_env.demo",
 }
 

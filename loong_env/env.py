@@ -9,18 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
+import os
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from loong_env import bridge
-from loong_env.errors import AlreadySteppedError, ConfigError, InvalidActionError, NotResetError, UnknownIndexError
+from loong_env.errors import (
+    AlreadySteppedError,
+    ConfigError,
+    InvalidActionError,
+    NotFoundError,
+    NotResetError,
+    UnknownIndexError,
+)
+from loong_env.metrics import MetricsWriter, StepRecord
 from loong_env.rewards import RewardFn, named_reward_fns, score_extras
 from loong_env.routing import DomainLookup, VerifierRouter
 from loong_env.types import Action, DataPoint, Observation, StepResult
 from loong_env.verifiers.base import Verifier
 
+if TYPE_CHECKING:
+    from loong_env.curriculum import CurriculumSampler
+
 BOXED_INSTRUCTION = "Solve the problem. Put your final answer within \\boxed{}."
+ENV_STATE_VERSION = 1
 
 
 @runtime_checkable
@@ -61,6 +76,11 @@ class SingleStepEnv:
         domain_config: how to find a domain's config; default `source.domain_config` when it exists,
             else the seed library's.
         seed: seeds the draw of reset() calls made without their own seed.
+        sampler: how problems are drawn, e.g. a `loong_env.curriculum.CurriculumSampler`; it takes this
+            env's source (unless it has its own) and learns from every step()'s results. None: seeded
+            uniform draws.
+        metrics: a `loong_env.metrics.MetricsWriter` that gets one `step` record per step() call
+            (reward, and the curriculum's arm values when there is a sampler).
     """
 
     def __init__(
@@ -74,6 +94,8 @@ class SingleStepEnv:
         route: bool = True,
         domain_config: DomainLookup | None = None,
         seed: int | None = None,
+        sampler: CurriculumSampler | None = None,
+        metrics: MetricsWriter | None = None,
     ) -> None:
         self.source = source
         self._async_source = _is_async_source(source)
@@ -82,7 +104,7 @@ class SingleStepEnv:
                 "source must be a SeedDataset / sequence of DataPoint, or an object with `async sample()`; "
                 f"got {type(source).__name__}"
             )
-        if not self._async_source and len(source) == 0:  # type: ignore[arg-type]
+        if not self._async_source and sampler is None and len(source) == 0:  # type: ignore[arg-type]
             raise ConfigError("source is empty: there is nothing to reset() to")
         if domain_config is None and callable(getattr(source, "domain_config", None)):
             domain_config = source.domain_config  # type: ignore[union-attr]
@@ -91,9 +113,16 @@ class SingleStepEnv:
         self.reward_fns = named_reward_fns(reward_fns)
         self.reward_weights = dict(reward_weights or {})
         self._rng = random.Random(seed)
-        sampler = getattr(source, "sample", None)
-        seeded = callable(sampler) and not self._async_source and "seed" in inspect.signature(sampler).parameters
-        self._seeded_sampler: Callable[..., Sequence[DataPoint]] | None = sampler if seeded else None
+        sample_fn = getattr(source, "sample", None)
+        seeded = (
+            callable(sample_fn) and not self._async_source and "seed" in inspect.signature(sample_fn).parameters
+        )
+        self._seeded_sampler: Callable[..., Sequence[DataPoint]] | None = sample_fn if seeded else None
+        self.sampler = sampler
+        if sampler is not None and sampler.source is None:
+            sampler.attach(source)  # type: ignore[arg-type]
+        self.metrics = metrics
+        self.steps = 0
         self._slots: list[_Slot] | None = None
         self._started = False
 
@@ -108,8 +137,9 @@ class SingleStepEnv:
     async def reset(self, *, batch_size: int = 1, seed: int | None = None) -> list[Observation]:
         """Draw `batch_size` independent questions, one Observation each, indexed 0..batch_size-1.
 
-        The same seed gives the same questions. Without a seed the env's own stream continues, so
-        successive resets differ but a whole run is reproducible from the constructor's seed.
+        The same seed gives the same questions (with a sampler: under the same curriculum state). Without
+        a seed the env's own stream continues, so successive resets differ but a whole run is
+        reproducible from the constructor's seed.
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -119,12 +149,14 @@ class SingleStepEnv:
         return [slot.observation for slot in self._slots]
 
     async def _draw(self, n: int, seed: int | None) -> list[DataPoint]:
-        """n datapoints: seeded independent draws from a sequence, or n awaits of a generator."""
-        if self._async_source:
+        """n datapoints: from the sampler, seeded independent draws from a sequence, or a generator's."""
+        if self._async_source and self.sampler is None:
             points = [await self.source.sample() for _ in range(n)]  # type: ignore[union-attr]
         else:
             draw_seed = seed if seed is not None else self._rng.getrandbits(63)
-            if self._seeded_sampler is not None:
+            if self.sampler is not None:
+                points = await self.sampler.draw(n, seed=draw_seed)
+            elif self._seeded_sampler is not None:
                 points = list(self._seeded_sampler(n, seed=draw_seed))
             else:
                 rng = random.Random(draw_seed)
@@ -169,7 +201,14 @@ class SingleStepEnv:
         """
         pairs = self._parse(actions)
         slots = self._claim(pairs)
-        return list(await asyncio.gather(*(self._judge(slot, resp) for slot, (_, resp) in zip(slots, pairs))))
+        judged = (self._judge(slot, resp) for slot, (_, resp) in zip(slots, pairs))
+        results = list(await asyncio.gather(*judged))
+        self.steps += 1
+        if self.sampler is not None:
+            self.sampler.record(results)
+        if self.metrics is not None:
+            self.metrics.write(StepRecord.from_results(self.steps, results, self.sampler))
+        return results
 
     def _parse(self, actions: Any) -> list[tuple[int, str]]:
         """Normalise every accepted action form to (index, response) pairs."""
@@ -229,6 +268,48 @@ class SingleStepEnv:
             observation=slot.observation, datapoint=dp, verification=verification, verifier=verifier_name,
             reward=total, rewards=rewards, reward_errors=errors,
         )
+
+    # ------------------------------------------------------------------------------- saving, loading
+
+    def state_dict(self) -> dict[str, Any]:
+        """The env's resumable state as JSON-able data: its random stream, step count and curriculum."""
+        version, internal, gauss = self._rng.getstate()
+        return {
+            "version": ENV_STATE_VERSION,
+            "steps": self.steps,
+            "rng": [version, list(internal), gauss],
+            "sampler": self.sampler.state_dict() if self.sampler is not None else None,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore `state_dict()` output, so a training run resumes with the same stream and curriculum."""
+        if state.get("version") != ENV_STATE_VERSION:
+            found = state.get("version")
+            raise ConfigError(f"env state version {found!r} is not supported (expected {ENV_STATE_VERSION})")
+        if (state.get("sampler") is None) != (self.sampler is None):
+            saved = "a curriculum sampler" if state.get("sampler") is not None else "no sampler"
+            raise ConfigError(f"the saved env state has {saved}; build the env the same way before loading it")
+        rng = state["rng"]
+        self._rng.setstate((rng[0], tuple(rng[1]), rng[2]))
+        self.steps = int(state.get("steps", 0))
+        if self.sampler is not None:
+            self.sampler.load_state_dict(state["sampler"])
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write `state_dict()` as JSON (atomically: a crash never leaves half a file)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(self.state_dict()), encoding="utf-8")
+        os.replace(tmp, target)
+        return target
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Restore what `save(path)` wrote."""
+        target = Path(path)
+        if not target.is_file():
+            raise NotFoundError(f"no saved env state at {target}")
+        self.load_state_dict(json.loads(target.read_text(encoding="utf-8")))
 
     # ------------------------------------------------------------------------------------- sync face
 

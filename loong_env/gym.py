@@ -8,7 +8,7 @@ so it also works inside Jupyter, where an event loop is already running, and in 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 from gymnasium import spaces
@@ -18,6 +18,10 @@ from loong_env.env import BOXED_INSTRUCTION, SingleStepEnv, Source
 from loong_env.errors import ConfigError, InvalidActionError, NotResetError
 from loong_env.types import Action, Observation, StepResult
 from loong_env.verifiers.base import Verifier
+
+if TYPE_CHECKING:
+    from loong_env.curriculum import CurriculumSampler
+    from loong_env.metrics import MetricsWriter
 
 ENV_ID = "loong_env/SingleStep-v0"
 MAX_QUESTION_CHARS = 65_536
@@ -64,6 +68,9 @@ class LoongEnv(gymnasium.Env[str, str]):
         seeds_root: where seed folders live (default: the repository's seeds/, or $LOONG_SEEDS_DIR).
         instruction: appended to each question so a plain policy knows to answer in \\boxed{}.
         step_timeout: seconds one step may take before the call gives up (None: no bound).
+        sampler: how questions are drawn, e.g. a `loong_env.curriculum.CurriculumSampler` (it learns
+            from every answer; one answer per episode is compared with its category's mean reward).
+        metrics: a `loong_env.metrics.MetricsWriter` for one `step` record per episode.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
@@ -78,6 +85,8 @@ class LoongEnv(gymnasium.Env[str, str]):
         instruction: str | None = BOXED_INSTRUCTION,
         step_timeout: float | None = 300.0,
         render_mode: str | None = None,
+        sampler: CurriculumSampler | None = None,
+        metrics: MetricsWriter | None = None,
     ) -> None:
         if source is None:
             from loong_env.seeds import load_seeds
@@ -89,7 +98,7 @@ class LoongEnv(gymnasium.Env[str, str]):
                 f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.core = SingleStepEnv(source, verifier, instruction=instruction)
+        self.core = SingleStepEnv(source, verifier, instruction=instruction, sampler=sampler, metrics=metrics)
         self.step_timeout = step_timeout
         seen: frozenset[str] = frozenset()
         if hasattr(source, "__iter__") and hasattr(source, "__len__"):

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from loong_env.metrics import MetricsWriter
 from loong_env.seeds import SeedDataset, SeedFormatError, load_seeds
+
+if TYPE_CHECKING:
+    from loong_env.validation import SeedCheck
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     val.add_argument("--limit", type=int, help="validate only the first N seeds of each domain")
     val.add_argument("--allow-failures", action="store_true", help="report failures but exit 0")
     val.add_argument("--show", type=int, default=50, help="list at most this many failures (default: 50)")
+    val.add_argument(
+        "--out", metavar="DIR", help="run folder for live metrics (DIR/metrics.jsonl); plot with: loong report DIR"
+    )
     val.set_defaults(func=_validate)
 
 
@@ -78,7 +86,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from loong_env.validation import CheckStatus, SeedCheck, validate_seeds
+    from loong_env.validation import CheckStatus, validate_seeds
 
     console = Console()
     dataset = _load(args, console)
@@ -86,6 +94,10 @@ def _validate(args: argparse.Namespace) -> int:
         return 2
     if args.limit:
         dataset = SeedDataset.concat(dataset.filter(domain=d)[: args.limit] for d in dataset.domains)
+    metrics = None
+    if args.out:
+        info = {"domains": dataset.domains, "seeds": len(dataset), "timeout_s": args.timeout}
+        metrics = MetricsWriter.in_dir(args.out, run="validation", info=info)
     progress = Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[bad]} bad"),
                         TimeElapsedColumn(), console=console, transient=True)  # fmt: skip
     with progress:
@@ -96,8 +108,16 @@ def _validate(args: argparse.Namespace) -> int:
             nonlocal bad
             bad += check.status is not CheckStatus.passed
             progress.update(task, advance=1, bad=bad)
+            if metrics is not None:
+                record_check(metrics, check)
 
-        report = asyncio.run(validate_seeds(dataset, timeout_s=args.timeout, on_result=tick))
+        status = "interrupted"
+        try:
+            report = asyncio.run(validate_seeds(dataset, timeout_s=args.timeout, on_result=tick))
+            status = "done"
+        finally:
+            if metrics is not None:
+                metrics.close(status)
 
     table = Table(title=f"seed validation ({report.seconds:.1f} s wall)")
     table.add_column("domain", no_wrap=True, min_width=max((len(s.domain) for s in report.domains), default=6))
@@ -131,3 +151,16 @@ def _prepare(args: argparse.Namespace) -> int:
         python = ensure_env(list(requirements))
         console.print(f"ready: [{', '.join(requirements) or 'standard library only'}] -> {python}", highlight=False, markup=False)
     return 0
+
+
+def record_check(metrics: MetricsWriter, check: SeedCheck) -> None:
+    """One validated seed as metrics: an item (passed / failed / error) and the sandbox run behind it."""
+    from loong_env.validation import CheckStatus
+
+    passed = check.status is CheckStatus.passed
+    error = check.reason.split(":", 1)[0] if check.status is CheckStatus.error else None
+    reason = None if passed else error or check.status.value
+    outcome = check.status.value
+    seconds = check.duration_s
+    metrics.item(ok=passed, outcome=outcome, reason=reason, error=error, seconds=seconds, domain=check.domain)
+    metrics.call("sandbox", check.duration_s, ok=error is None, error=error)

@@ -11,6 +11,7 @@ from loong_env.generators.base import (
     GenerationStats,
     Proposal,
 )
+from loong_env.generators.categories import CategoryGenerators
 from loong_env.generators.evol_instruct import EvolInstructGenerator
 from loong_env.generators.few_shot import FewShotGenerator
 from loong_env.generators.keep import (
@@ -44,6 +45,7 @@ __all__ = [
     "BaseGenerator",
     "Candidate",
     "CandidateGenerator",
+    "CategoryGenerators",
     "EvolInstructGenerator",
     "FewShotGenerator",
     "GenerationError",

@@ -13,10 +13,10 @@ from rich.table import Table
 from rich.text import Text
 
 from loong_env.generators.base import GenerationStats
-from loong_env.generators.keep import KeepConfig, RejectReason, Verdict
+from loong_env.generators.keep import KeepConfig, Verdict
 from loong_env.generators.run import METHODS, run_generation
-
-_ERRORS = {RejectReason.llm_error.value, RejectReason.internal_error.value}
+from loong_env.metrics import metrics_path, read_metrics
+from loong_env.run_figures import RunFigures, live_summary, summary_rows
 
 
 def register(subparsers: Any) -> None:
@@ -34,7 +34,9 @@ def register(subparsers: Any) -> None:
         "--n", type=int, required=True, help="target number of kept items in --out (earlier runs count)"
     )
     p.add_argument(
-        "--out", required=True, help="output directory (accepted.jsonl, rejected.jsonl, manifest.json)"
+        "--out",
+        required=True,
+        help="output directory (accepted/rejected.jsonl, manifest.json; metrics.jsonl for loong report)",
     )
     p.add_argument("--max-attempts", type=int, default=None, help="stop after K attempts in this run")
     p.add_argument("--time-budget", type=float, default=None, metavar="S", help="stop after S seconds")
@@ -61,23 +63,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=main)
 
 
-def progress_table(stats: GenerationStats, target: int, already: int) -> Table:
-    """The live panel: kept vs target, rejections by reason, errors, tokens, rates, acceptance."""
-    elapsed = max(stats.elapsed_s, 1e-9)
+def progress_table(figures: RunFigures, stats: GenerationStats, target: int, already: int) -> Table:
+    """The live panel: kept vs target and attempts in flight, then the figures `loong report` prints."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
     table.add_row("accepted", f"{already + stats.accepted}/{target}  (this run {stats.accepted})")
-    table.add_row("attempts", f"{stats.finished} finished, {stats.attempts - stats.finished} in flight")
-    table.add_row("acceptance", f"{stats.acceptance:.1%}")
-    errors = sum(v for k, v in stats.rejected.items() if k in _ERRORS)
-    table.add_row("errors", str(errors))
-    table.add_row("tokens", f"{stats.tokens}  ({stats.tokens / elapsed:.1f} tok/s)")
-    per_min = 60.0 * stats.finished / elapsed
-    table.add_row("rate", f"{per_min:.1f} attempts/min, {60.0 * stats.accepted / elapsed:.2f} kept/min")
-    table.add_row("elapsed", f"{elapsed:.0f}s")
-    reasons = ", ".join(f"{k}={v}" for k, v in stats.rejected.most_common()) or "-"
-    table.add_row("rejected", reasons)
+    table.add_row("in flight", str(stats.attempts - stats.finished - stats.abandoned))
+    for label, value in summary_rows(live_summary(figures)):
+        table.add_row(label, value)
     return table
 
 
@@ -96,6 +90,9 @@ def main(args: argparse.Namespace) -> int:
     """Run the generation with a live display; exit code 0 when it stopped normally, 130 on Ctrl-C."""
     console = Console(stderr=True)
     stats = GenerationStats()
+    # earlier runs into the same --out count too, so the panel shows what `loong report` will
+    earlier = metrics_path(args.out)
+    figures = RunFigures.from_log(read_metrics(earlier)) if earlier.is_file() else RunFigures()
     meta: dict[str, Any] = {"already": 0}
     keep_config = KeepConfig(
         solve_attempts=args.solve_attempts, agreement=args.agreement, solve_max_tokens=args.solve_max_tokens,
@@ -103,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
     live = Live(
-        get_renderable=lambda: Group(progress_table(stats, args.n, meta["already"])),
+        get_renderable=lambda: Group(progress_table(figures, stats, args.n, meta["already"])),
         console=console, refresh_per_second=4, transient=False,
     )  # fmt: skip
 
@@ -124,6 +121,7 @@ def main(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget, base_url=args.base_url, model=args.model, api_key=args.api_key,
         seed=args.seed, concurrency=args.concurrency, max_tokens=args.max_tokens, keep_config=keep_config,
         seeds_root=args.seeds_root, on_verdict=on_verdict, stats=stats, on_start=on_start,
+        on_metric=figures.add,
     )  # fmt: skip
     try:
         with contextlib.nullcontext() if args.quiet else live:
@@ -136,6 +134,6 @@ def main(args: argparse.Namespace) -> int:
     console.print(
         f"stopped ({summary.stopped_because}): kept {summary.accepted} this run, {summary.accepted_total} "
         f"total in {summary.out_dir}; rejected {summary.rejected} {summary.rejected_by_reason}; "
-        f"{summary.tokens} tokens in {summary.elapsed_s:.1f}s"
+        f"{summary.tokens} tokens in {summary.elapsed_s:.1f}s; plots: loong report {args.out}"
     )
     return 0

@@ -14,10 +14,15 @@ from loong_env.errors import UnknownNameError
 from loong_env.generators.base import CandidateGenerator, GenerationError, GenerationStats, VerdictCallback
 from loong_env.generators.evol_instruct import EvolInstructGenerator
 from loong_env.generators.few_shot import FewShotGenerator
-from loong_env.generators.keep import ChatClient, KeepConfig, KeepRule, Runner, Verdict
+from loong_env.generators.keep import ChatClient, KeepConfig, KeepRule, RejectReason, Runner, Verdict
 from loong_env.generators.output import GenerationWriter
 from loong_env.generators.self_instruct import SelfInstructGenerator
+from loong_env.metrics import METRICS_FILE, ItemRecord, Listener, MetricsWriter
+from loong_env.metrics_timing import TimedClient, TimedRunner
 from loong_env.types import DataPoint
+
+# Reject reasons that are failures of the machinery, not of the candidate: the report counts them as errors.
+ERROR_REASONS = frozenset({RejectReason.llm_error.value, RejectReason.internal_error.value})
 
 METHODS: dict[str, type[CandidateGenerator]] = {
     "few-shot": FewShotGenerator,
@@ -94,12 +99,14 @@ async def run_generation(
     on_verdict: VerdictCallback | None = None,
     stats: GenerationStats | None = None,
     on_start: Callable[[dict[str, Any]], None] | None = None,
+    on_metric: Listener | None = None,
 ) -> GenerationSummary:
     """Generate until `n` items are kept in `out` (earlier runs count), `max_attempts` or `time_budget_s`.
 
     Without `client` or `base_url` it uses the embedded local model. Every finished attempt is written
     (accepted.jsonl / rejected.jsonl) before `on_verdict` sees it; cancelling the task (Ctrl-C) leaves a
-    directory that the same call resumes.
+    directory that the same call resumes. Live metrics (every attempt, LLM call and sandbox run) are
+    appended to `out/metrics.jsonl` as the run goes (`loong report out`); `on_metric` sees each record.
     """
     from loong_env.seeds import load_seeds
 
@@ -109,25 +116,45 @@ async def run_generation(
     domain_name = seeds.domains[0]
     seeds = seeds.filter(domain=domain_name)
     config = seeds.domain_config(domain_name)
+    method_cls = method_class(method)
     own_client = client is None
     if client is None:
         from loong_env.llm import LLMClient
 
         client = LLMClient(base_url=base_url, model=model, api_key=api_key, max_concurrency=concurrency)
     own_sandbox = sandbox is None
-    runner = sandbox or default_sandbox(list(config.requirements))
-    # one client writes, repairs and solves: the solve never sees the code, the repair only its own code
-    keep = KeepRule(runner, client, writer=client, config=keep_config, tolerance=config.answer_tolerance,
-                    requirements=list(config.requirements))  # fmt: skip
-    generator = method_class(method)(
-        seeds, client, keep, domain=domain_name, requirements=config.requirements, seed=seed,
-        concurrency=concurrency, max_tokens=max_tokens, temperature=temperature,
-    )  # fmt: skip
+    runner: Runner = sandbox or default_sandbox(list(config.requirements))
     model_name = str(getattr(client, "model", None) or model or "")
-    writer = GenerationWriter(out, domain=domain_name).open(method=generator.name, model=model_name, target=n)
+    writer = GenerationWriter(out, domain=domain_name)
+    writer.open(method=method_cls.name, model=model_name, target=n)
+    asked = {"max_attempts": max_attempts, "time_budget_s": time_budget_s, "already": writer.accepted_count}
+    info = {"domain": domain_name, "method": method_cls.name, "model": model_name, "target": n, **asked}
+    metrics = MetricsWriter(Path(out) / METRICS_FILE, run="generation", info=info, on_record=on_metric)
     stats = stats or GenerationStats()
     status = "interrupted"
     try:
+        # every LLM call and sandbox run becomes a metrics record
+        timed_client, timed_runner = TimedClient(client, metrics), TimedRunner(runner, metrics)
+        # one client writes, repairs and solves: the solve never sees the code, the repair only its own code
+        keep = KeepRule(
+            timed_runner,
+            timed_client,
+            writer=timed_client,
+            config=keep_config,
+            tolerance=config.answer_tolerance,
+            requirements=list(config.requirements),
+        )
+        generator = method_cls(
+            seeds,
+            timed_client,
+            keep,
+            domain=domain_name,
+            requirements=config.requirements,
+            seed=seed,
+            concurrency=concurrency,
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
         generator.remember(writer.existing)
         generator.next_attempt = writer.manifest.next_attempt if writer.manifest else 0
         if on_start is not None:
@@ -140,6 +167,9 @@ async def run_generation(
                 stats.rejected["duplicate"] += 1
                 if verdict.datapoint in generator.kept:
                     generator.kept.remove(verdict.datapoint)
+                metrics.write(verdict_record(verdict, domain_name, duplicate=True))
+            else:
+                metrics.write(verdict_record(verdict, domain_name))
             if on_verdict is not None:
                 result = on_verdict(verdict)
                 if asyncio.iscoroutine(result):
@@ -154,6 +184,7 @@ async def run_generation(
         status = stats.stopped_because or "exhausted"
     finally:
         writer.close(status, abandoned=stats.abandoned)
+        metrics.close(status, accepted=stats.accepted, attempts=stats.attempts, abandoned=stats.abandoned)
         if own_sandbox and hasattr(runner, "close"):
             await runner.close()
         if own_client and hasattr(client, "close"):
@@ -165,3 +196,17 @@ async def run_generation(
         rejected_by_reason=dict(stats.rejected), attempts=stats.attempts, abandoned=stats.abandoned,
         tokens=stats.tokens, elapsed_s=round(stats.elapsed_s, 3), stopped_because=status, kept=kept,
     )  # fmt: skip
+
+
+def verdict_record(verdict: Verdict, domain: str, *, duplicate: bool = False) -> ItemRecord:
+    """The metrics record of one finished attempt (tokens are counted on its LLM calls, not here)."""
+    ok = verdict.accepted and not duplicate
+    reason = None if ok else "duplicate" if duplicate else str(verdict.reason)
+    return ItemRecord(
+        ok=ok,
+        outcome="accepted" if ok else "rejected",
+        reason=reason,
+        error=reason if reason in ERROR_REASONS else None,
+        seconds=verdict.timings.get("total_s", 0.0),
+        domain=domain,
+    )
