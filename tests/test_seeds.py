@@ -95,20 +95,21 @@ def test_loong_format_difficulty_and_metadata(tmp_path: Path) -> None:
     (folder / "seed_dataset.json").write_text(json.dumps(records, indent=1))
     with pytest.raises(SeedFormatError) as info:
         load_seeds(folder)
-    assert {(i.record, i.field) for i in info.value.issues} == {(2, "metadata.difficulty"), (3, "question")}
+    assert {(i.record, i.field) for i in info.value.issues} == {(3, "question")}  # only the unusable record
     assert all(i.line is not None and i.line > 1 for i in info.value.issues)
     ds = load_seeds(folder, on_error="skip")
-    assert [p.difficulty for p in ds] == [4, 3]
+    assert [p.difficulty for p in ds] == [4, 3, 5]
     assert ds[0].contributor == ["A. B."] and ds[0].metadata["subdomains"] == "Algebra"
     assert ds[1].final_answer == "2"
+    assert ds[2].metadata["as_found"] == {"difficulty": "very hard"}
     assert ds.domain_config("up").format == "loong"
 
 
 @needs_sample
 @pytest.mark.parametrize("domain,count", [("advanced_math", 1611), ("graph_discrete_math", 178)])
 def test_reads_every_record_of_the_public_loong_sample(domain: str, count: int) -> None:
-    ds = load_seeds(LOONG_SAMPLE / domain)
-    assert len(ds) == count
+    ds = load_seeds(LOONG_SAMPLE / domain, report=True)
+    assert len(ds) == count and ds.load_report.records == count
     assert all(p.rationale and p.final_answer for p in ds)
     assert ds.domain_config(domain).requirements  # taken from the records' required_dependencies
     if domain == "advanced_math":
