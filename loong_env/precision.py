@@ -35,7 +35,9 @@ _NEAREST_DECIMALS = {
     "thousandth": 3, "ten-thousandth": 4,
 }
 _EXACT = re.compile(
-    r"\bexact(?:ly)?\b|\bin lowest terms\b|\bas a (?:reduced |common )?fraction\b", re.IGNORECASE
+    r"\bexact (?:value|answer|form|fraction|number|decimal)|\b(?:give|state|write) (?:it|the answer) exactly\b"
+    r"|\bin lowest terms\b|\bas an? (?:reduced |common |irreducible )?fraction\b",
+    re.IGNORECASE,
 )
 
 
