@@ -50,15 +50,16 @@ def show_issues(console: Console, issues: list[SeedIssue], limit: int) -> None:
 
 def show_load_report(console: Console, report: LoadReport | None) -> None:
     """What loading coerced, counted by field and rule, with one located example each."""
-    if report is None or not report.coercions:
+    if report is None:
         return
-    table = _table(f"coerced while loading ({report.records} records read)")
-    for col, justify in (("field", "left"), ("rule", "left"), ("records", "right"), ("example", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for field, rule, count in report.counts():
-        example = report.examples(field, rule, 1)[0]
-        table.add_row(field, rule, str(count), f"{example.found} -> {example.kept}")
-    console.print(table)
+    if report.coercions:
+        table = _table(f"coerced while loading ({report.records} records read)")
+        for col, justify in (("field", "left"), ("rule", "left"), ("records", "right"), ("example", "left")):
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for field, rule, count in report.counts():
+            example = report.examples(field, rule, 1)[0]
+            table.add_row(field, rule, str(count), f"{example.found} -> {example.kept}")
+        console.print(table)
     if report.kept_in_metadata:
         kept = ", ".join(f"{key} ({n})" for key, n in report.kept_in_metadata.items())
         _line(console, f"kept in metadata as found: {kept}")

@@ -130,7 +130,7 @@ def installer_reason(message: str) -> str:
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
     error = next((ln for ln in lines if ln.startswith(("error:", "×"))), None)
     cause = next((ln for ln in lines if ln.startswith(("cause:", "╰─▶", "Caused by:", "Because"))), None)
-    parts = [_after_tag(p) for p in (error, cause) if p]
+    parts = [_after_tag(p).rstrip(":") for p in (error, cause) if p]
     text = ": ".join(parts) if parts else (lines[-1] if lines else "unknown installer failure")
     return text if len(text) <= 300 else text[:297] + "..."
 

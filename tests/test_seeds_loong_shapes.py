@@ -17,19 +17,15 @@ SHAPES = Path(__file__).parent / "data" / "loong_shapes"
 
 
 @pytest.fixture(scope="module")
-def varied():
-    ds = load_seeds(SHAPES / "varied", on_error="skip", report=True)
-    by_record = {int(p.metadata["origin"].rsplit(":", 1)[1]): p for p in ds}  # keyed by line for lookups
-    records = sorted(by_record)
-    return ds, [by_record[line] for line in records]
+def ds():
+    return load_seeds(SHAPES / "varied", on_error="skip", report=True)
 
 
 def _point(ds, question_number: int):
     return next(p for p in ds if f"holds {question_number} red" in p.question)
 
 
-def test_only_records_without_question_or_answer_are_rejected_with_file_record_and_field(varied):
-    ds, _ = varied
+def test_only_records_without_question_or_answer_are_rejected_with_file_record_and_field(ds):
     assert {(i.record, i.field) for i in ds.issues} == {(16, "question"), (17, "final_answer"), (18, "question")}
     assert all(i.file.endswith("varied/seed_dataset.json") and i.line for i in ds.issues)
     assert len(ds) == 17
@@ -37,14 +33,12 @@ def test_only_records_without_question_or_answer_are_rejected_with_file_record_a
         load_seeds(SHAPES / "varied")
 
 
-def test_lists_where_one_value_is_expected_are_unwrapped(varied):
-    ds, _ = varied
+def test_lists_where_one_value_is_expected_are_unwrapped(ds):
     assert _point(ds, 1).source == "https://example.org/a, https://example.org/b"
     assert _point(ds, 2).date_created == "2025-01-31"
 
 
-def test_numbers_given_as_strings_become_tolerances(varied):
-    ds, _ = varied
+def test_numbers_given_as_strings_become_tolerances(ds):
     assert _point(ds, 3).answer_tolerance == Tolerance(rel=0.1)
     assert _point(ds, 4).answer_tolerance == Tolerance(abs=0.01)
 
@@ -54,21 +48,18 @@ def test_numbers_given_as_strings_become_tolerances(varied):
     [(5, 5, "Competition"), (6, 4, "Hard"), (7, 5, None), (8, 3, None), (9, None, None), (10, None, "tricky")],
     ids=["competition", "hard", "level-5", "3-of-5", "missing", "unreadable"],
 )
-def test_free_text_difficulty_maps_to_a_level_or_none_keeping_the_original(varied, number, level, kept_original):
-    ds, _ = varied
+def test_free_text_difficulty_maps_to_a_level_or_none_keeping_the_original(ds, number, level, kept_original):
     point = _point(ds, number)
     assert point.difficulty == level
     assert point.metadata.get("as_found", {}).get("difficulty") == kept_original
 
 
-def test_answer_only_records_load_with_empty_rationale(varied):
-    ds, _ = varied
+def test_answer_only_records_load_with_empty_rationale(ds):
     assert _point(ds, 11).rationale == ""
     assert next(p for p in ds if "holds 12 red" in p.question).rationale == ""
 
 
-def test_null_or_odd_metadata_is_coerced_or_kept_as_found(varied):
-    ds, _ = varied
+def test_null_or_odd_metadata_is_coerced_or_kept_as_found(ds):
     assert _point(ds, 14).metadata.keys() == {"origin"}  # metadata: null
     odd = _point(ds, 15)
     assert odd.license == "5" and odd.tags == ["counting", "addition"] and odd.contributor == []
@@ -78,20 +69,17 @@ def test_null_or_odd_metadata_is_coerced_or_kept_as_found(varied):
     assert odd.metadata["subject"] == ["arithmetic"]  # a key the schema does not know stays as found
 
 
-def test_answers_given_as_numbers_or_literals_become_text(varied):
-    ds, _ = varied
+def test_answers_given_as_numbers_or_literals_become_text(ds):
     assert _point(ds, 16).final_answer == "33"
     assert _point(ds, 17).final_answer == "[17, 18]"
 
 
-def test_unexpected_top_level_keys_are_kept_in_metadata(varied):
-    ds, _ = varied
+def test_unexpected_top_level_keys_are_kept_in_metadata(ds):
     point = _point(ds, 21)
     assert point.metadata["id"] == "up-21" and point.metadata["notes"] == {"reviewed": False}
 
 
-def test_the_report_lists_every_coercion_located(varied):
-    ds, _ = varied
+def test_the_report_lists_every_coercion_located(ds):
     report = ds.load_report
     assert report is not None and report.records == 20
     kinds = {(field, rule) for field, rule, _ in report.counts()}
@@ -100,7 +88,7 @@ def test_the_report_lists_every_coercion_located(varied):
     assert ("answer_tolerance", "str -> tolerance") in kinds
     assert ("difficulty", "difficulty word -> level") in kinds
     assert ("final_answer", "int -> text") in kinds
-    located = [c for c in report.coercions if c.field == "source"][0]
+    located = next(c for c in report.coercions if c.field == "source")
     assert located.record == 0 and located.line == 2 and "example.org/a" in located.found
     assert report.kept_in_metadata["subject"] == 1
 

@@ -60,6 +60,7 @@ def test_loong_format_folder_reports_its_reproduction_rate(capsys) -> None:
     out = capsys.readouterr().out
     assert code == 0
     assert "graph_discrete_math" in out and "of 12 seeds reproduce" in out
+    assert "reachability" in out and "kept in metadata as found" in out
 
 
 def test_checks_are_judged_per_seed(tmp_path: Path) -> None:
@@ -157,3 +158,23 @@ def test_a_seed_that_logs_before_its_answer_passes_on_its_last_line(tmp_path: Pa
     folder = _loong_folder(tmp_path, [_record(6, [], code="for i in range(3):\n    print('step', i)\nprint(12)")])
     check = asyncio.run(validate_seeds(load_seeds(folder))).checks[0]
     assert check.status is CheckStatus.passed and check.rule == "last_line" and check.output == "12"
+
+
+def test_a_requirement_uv_cannot_even_parse_is_an_environment_error_not_a_crash() -> None:
+    from loong_env.validation import resolve_environment
+
+    outcome = resolve_environment(["numpy>>=1"])
+    assert outcome.installed is None and "invalid requirement 'numpy>>=1'" in outcome.error
+
+
+def test_the_installers_reason_is_one_line() -> None:
+    from loong_env.validation import installer_reason
+
+    old_style = (
+        "  × No solution found when resolving dependencies:\n"
+        "  ╰─▶ Because numpy==1.16.0 has no wheels with a matching Python ABI tag and you require numpy==1.16.0,"
+        " we can conclude that your requirements are unsatisfiable.\n"
+    )
+    new_style = "error: Failed to build `pkg==1.0`\n  cause: Build backend failed to build wheel\n"
+    assert installer_reason(old_style).startswith("No solution found when resolving dependencies: Because numpy")
+    assert installer_reason(new_style) == "Failed to build `pkg==1.0`: Build backend failed to build wheel"
