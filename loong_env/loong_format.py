@@ -228,7 +228,8 @@ def _records(text: str, file: str, issues: list[SeedIssue]) -> Iterator[tuple[in
         index += 1
         pos = ws.match(text, end).end()  # type: ignore[union-attr]
     if pos >= len(text):
-        issues.append(SeedIssue(file=file, line=text.count("\n") + 1, message="unterminated list: missing ']'"))
+        last = text.count("\n") + 1
+        issues.append(SeedIssue(file=file, line=last, message="unterminated list: missing ']'"))
 
 
 def _resume(text: str, after: int, decoder: json.JSONDecoder) -> int | None:

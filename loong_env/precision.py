@@ -35,7 +35,8 @@ _NEAREST_DECIMALS = {
     "thousandth": 3, "ten-thousandth": 4,
 }
 _EXACT = re.compile(
-    r"\bexact (?:value|answer|form|fraction|number|decimal)|\b(?:give|state|write) (?:it|the answer) exactly\b"
+    r"\bexact (?:value|answer|form|fraction|number|decimal)"
+    r"|\b(?:give|state|write) (?:it|the answer) exactly\b"
     r"|\bin lowest terms\b|\bas an? (?:reduced |common |irreducible )?fraction\b",
     re.IGNORECASE,
 )

@@ -110,7 +110,8 @@ def issues_from(
         field = ".".join(str(p) for p in err["loc"]) or None
         found = err.get("input")
         found_text = "" if isinstance(found, dict) else f", found {found!r}"[:120]
-        out.append(SeedIssue(file=file, line=line, record=record, field=field, message=f"{err['msg']}{found_text}"))
+        message = f"{err['msg']}{found_text}"
+        out.append(SeedIssue(file=file, line=line, record=record, field=field, message=message))
     return out
 
 

@@ -57,7 +57,7 @@ class DomainConfig(BaseModel):
     requirements: list[str] = Field(default_factory=list)
     license: str | None = None
     answer_tolerance: Tolerance | None = None
-    verifier: str | None = Field(default=None, description="Plug-in name from the top-level verifiers/ folder.")
+    verifier: str | None = Field(default=None, description="A plug-in from the top-level verifiers/ folder.")
     path: Path | None = None
     format: Literal["loong_env", "loong"] = "loong_env"
 
@@ -113,8 +113,8 @@ class SeedDataset(Sequence[DataPoint]):
         self, *, domain: str | Iterable[str] | None = None, difficulty: int | Iterable[int] | None = None
     ) -> SeedDataset:
         """Subset by domain(s) and/or difficulty level(s), keeping order."""
-        domains = {domain} if isinstance(domain, str) else set(domain) if domain is not None else None
-        levels = {difficulty} if isinstance(difficulty, int) else set(difficulty) if difficulty is not None else None
+        domains = _as_set(domain, str)
+        levels = _as_set(difficulty, int)
         if domains is not None and (unknown := domains - set(self.domains)):
             raise UnknownNameError("domain", min(unknown), self.domains)
         kept = [
@@ -134,11 +134,13 @@ class SeedDataset(Sequence[DataPoint]):
         return [self._items[i] for i in rng.choices(range(len(self._items)), k=n)]
 
     def to_hf(self) -> Any:
-        """A `datasets.Dataset`, one row a seed; nested fields are JSON strings so Arrow never guesses types."""
+        """A `datasets.Dataset`, one row a seed; nested fields are JSON strings so Arrow never guesses."""
         import datasets
 
         rows = [_to_row(dp) for dp in self._items]
-        return datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict({k: [] for k in _ROW_KEYS})
+        if not rows:
+            return datasets.Dataset.from_dict({k: [] for k in _ROW_KEYS})
+        return datasets.Dataset.from_list(rows)
 
     @classmethod
     def concat(cls, parts: Iterable[SeedDataset]) -> SeedDataset:
@@ -156,8 +158,17 @@ class SeedDataset(Sequence[DataPoint]):
         return cls((_from_row(dict(row)) for row in ds), configs)
 
 
-_ROW_KEYS = ["id", "question", "final_answer", "rationale", "domain", "difficulty", "license", "source",
-             "required_dependencies", "answer_tolerance", "tags", "contributor", "date_created", "metadata"]  # fmt: skip
+def _as_set(value: Any, single: type) -> set[Any] | None:
+    """None (no filter), one value, or several values -> None or a set."""
+    if value is None:
+        return None
+    return {value} if isinstance(value, single) else set(value)
+
+
+_ROW_KEYS = [
+    "id", "question", "final_answer", "rationale", "domain", "difficulty", "license", "source",
+    "required_dependencies", "answer_tolerance", "tags", "contributor", "date_created", "metadata",
+]
 
 
 def _to_row(dp: DataPoint) -> dict[str, Any]:
@@ -195,7 +206,8 @@ def load_seeds(
     if domain_or_path is None:
         folders = domain_folders(base)
         if not folders:
-            raise NotFoundError(f"no seed domains under {base} (expected folders with {OURS_FILE} or {LOONG_FILE})")
+            expected = f"expected folders with {OURS_FILE} or {LOONG_FILE}"
+            raise NotFoundError(f"no seed domains under {base} ({expected})")
     else:
         candidate = Path(domain_or_path)
         if _is_domain_folder(candidate):
@@ -245,31 +257,40 @@ def read_domain(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedI
 def _read_domain(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue], LoadReport]:
     if (folder / OURS_FILE).is_file():
         config, points, issues = _read_ours(folder)
-        return config, points, issues, LoadReport(records=len(points) + len({i.line for i in issues if i.line}))
+        records = len(points) + len({i.line for i in issues if i.line})
+        return config, points, issues, LoadReport(records=records)
     return _read_loong(folder)
 
 
 def _read_ours(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue]]:
+    """Our format, strictly: every problem of every line is an issue located by file, line and field."""
     issues: list[SeedIssue] = []
     config = _read_config(folder, issues)
     points: list[DataPoint] = []
     path = folder / OURS_FILE
+    allowed = ", ".join(sorted(_RECORD_FIELDS))
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
+
+            def issue(message: str, field: str | None = None, at: int = lineno) -> None:
+                issues.append(SeedIssue(file=str(path), line=at, field=field, message=message))
+
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                issues.append(SeedIssue(file=str(path), line=lineno, message=f"not valid JSON: {exc.msg} at column {exc.colno}"))  # fmt: skip
+                issue(f"not valid JSON: {exc.msg} at column {exc.colno}")
                 continue
             if not isinstance(record, dict):
-                issues.append(SeedIssue(file=str(path), line=lineno, message=f"expected a JSON object, found {type(record).__name__}"))  # fmt: skip
+                issue(f"expected a JSON object, found {type(record).__name__}")
                 continue
             unknown = sorted(set(record) - _RECORD_FIELDS)
             for key in unknown:
-                issues.append(SeedIssue(file=str(path), line=lineno, field=key,
-                                        message=f"unknown field; allowed: {', '.join(sorted(_RECORD_FIELDS))}"))  # fmt: skip
+                issue(f"unknown field; allowed: {allowed}", key)
+            missing = [required for required in ("rationale", "difficulty") if required not in record]
+            for required in missing:
+                issue("required field is missing", required)
             if unknown:
                 continue
             fields = {
@@ -282,11 +303,8 @@ def _read_ours(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIs
                 "domain": config.name,
                 "metadata": {**record.get("metadata", {}), "origin": f"{path}:{lineno}"},
             }
-            for required in ("rationale", "difficulty"):
-                if required not in record:
-                    issues.append(SeedIssue(file=str(path), line=lineno, field=required, message="required field is missing"))  # fmt: skip
             point = validate_point(fields, issues, file=str(path), line=lineno)
-            if point is not None and "rationale" in record and "difficulty" in record:
+            if point is not None and not missing:
                 points.append(point)
     return config, points, issues
 
@@ -296,9 +314,8 @@ def _read_config(folder: Path, issues: list[SeedIssue]) -> DomainConfig:
     config_path = folder / CONFIG_FILE
     config = DomainConfig(name=_slug(folder.name), path=folder)
     if not config_path.is_file():
-        issues.append(
-            SeedIssue(file=str(config_path), message=f"missing {CONFIG_FILE} (name, description, requirements)")
-        )
+        message = f"missing {CONFIG_FILE} (name, description, requirements)"
+        issues.append(SeedIssue(file=str(config_path), message=message))
         return config
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
@@ -316,9 +333,10 @@ def _read_config(folder: Path, issues: list[SeedIssue]) -> DomainConfig:
 
 
 def _read_loong(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue], LoadReport]:
-    """A Loong-format folder, read leniently (loong_env.loong_format); its requirements: the most common set."""
+    """A Loong-format folder, read leniently (loong_env.loong_format); requirements: the most common set."""
     name = _slug(folder.name)
-    config = DomainConfig(name=name, path=folder, format="loong", description=f"Loong-format seeds from {folder}")
+    description = f"Loong-format seeds from {folder}"
+    config = DomainConfig(name=name, path=folder, format="loong", description=description)
     read = read_loong(folder / LOONG_FILE, name)
     sets = Counter(tuple(p.required_dependencies) for p in read.points if p.required_dependencies)
     if sets:
@@ -364,7 +382,9 @@ def library_domain_config(name: str, *, root: Path | None = None) -> DomainConfi
     """A library domain's config by name, read from its `domain.toml` alone (None: no such domain)."""
     folder = (root or default_root()) / name
     if not (folder / CONFIG_FILE).is_file():
-        return DomainConfig(name=_slug(name), path=folder, format="loong") if _is_domain_folder(folder) else None
+        if not _is_domain_folder(folder):
+            return None
+        return DomainConfig(name=_slug(name), path=folder, format="loong")
     issues: list[SeedIssue] = []
     config = _read_config(folder, issues)
     if issues:

@@ -49,10 +49,13 @@ def test_the_tolerance_is_applied():
 @pytest.mark.parametrize(
     ("result", "status", "said"),
     [
-        (ExecutionResult(status=ExecutionStatus.ok, stdout="  \n"), OutputStatus.no_output, "printed nothing"),
-        (ExecutionResult(status=ExecutionStatus.error, stderr="Traceback\nZeroDivisionError: division by zero",
-                         exit_code=1), OutputStatus.code_error, "ZeroDivisionError"),
-        (ExecutionResult(status=ExecutionStatus.timeout, duration_s=2.0), OutputStatus.timeout, "timeout after 2 s"),
+        (ExecutionResult(status=ExecutionStatus.ok, stdout="  \n"), OutputStatus.no_output, "nothing"),
+        (
+            ExecutionResult(status=ExecutionStatus.error, stderr="Trace\nZeroDivisionError: x", exit_code=1),
+            OutputStatus.code_error,
+            "ZeroDivisionError",
+        ),
+        (ExecutionResult(status=ExecutionStatus.timeout, duration_s=2.0), OutputStatus.timeout, "after 2 s"),
         (ExecutionResult(status=ExecutionStatus.memory_limit), OutputStatus.memory_limit, "memory limit"),
         (ExecutionResult(status=ExecutionStatus.output_limit), OutputStatus.output_limit, "output limit"),
         (ExecutionResult(status=ExecutionStatus.killed, exit_code=-9), OutputStatus.killed, "exit code -9"),

@@ -23,7 +23,7 @@ from loong_env.verifiers.boxed import extract_boxed
 
 pytestmark = pytest.mark.timeout(120)
 
-ENERGY_Q = "A 2.0 H inductor carries a current of 1.197 A. How much energy does it store? Give the answer in J"
+ENERGY_Q = "A 2.0 H inductor carries 1.197 A. How much energy does it store? Give the answer in J"
 
 
 def _domain(root: Path, name: str, records: list[dict], toml: str = "") -> Path:
@@ -50,7 +50,8 @@ def test_a_rounded_reference_under_a_tighter_tolerance_is_flagged_as_the_seeds_f
     report, flags = _flags(folder)
     assert (1, "no_precision", "seed") in flags
     assert (1, "at_precision", "seed") in flags  # 1.43 J (3 significant figures, as rel 1e-3 implies)
-    assert (1, "without_unit", "comparison") in flags  # the plug-in wants the unit the question did not ask for
+    # the plug-in wants a unit the question did not ask for
+    assert (1, "without_unit", "comparison") in flags
     assert not {f for f in flags if f[0] == 2}  # stating the precision and the unit makes it reachable
     assert report.seeds_flagged("seed") == {"units": 1} and report.precision_warnings() == {"units": 1}
 
@@ -86,10 +87,12 @@ def test_a_correct_form_the_comparison_rejects_is_flagged_as_the_comparisons_fau
     folder = _domain(tmp_path, "consts", records)
     router = VerifierRouter(ExactText(), route=False, domain_config=lambda d: None)
     report, flags = _flags(folder, router=router)
-    assert flags == {(1, "sympy_latex", "comparison"), (1, "labelled", "comparison"), (2, "labelled", "comparison")}
+    comparison = "comparison"
+    assert flags == {(1, "sympy_latex", comparison), (1, "labelled", comparison), (2, "labelled", comparison)}
     spelled = {f.spelling for f in report.flags}
     assert {"e", "x = E", "x = 102", "OUT = 102"} == spelled
-    assert report.seeds_flagged("seed") == {"consts": 0} and report.seeds_flagged("comparison") == {"consts": 2}
+    assert report.seeds_flagged("seed") == {"consts": 0}
+    assert report.seeds_flagged("comparison") == {"consts": 2}
 
 
 @pytest.mark.parametrize(
@@ -109,7 +112,8 @@ def test_stated_precision(question, found):
 
 
 def test_implied_precision_and_rendering():
-    assert implied_precision(Tolerance(rel=1e-3)).digits == 3 and implied_precision(Tolerance(abs=0.01)).digits == 2
+    assert implied_precision(Tolerance(rel=1e-3)).digits == 3
+    assert implied_precision(Tolerance(abs=0.01)).digits == 2
     assert implied_precision(Tolerance()) is None
     from decimal import Decimal
 
@@ -137,7 +141,7 @@ def test_sympy_spellings_never_evaluate_code_from_a_seed_file():
 
 
 def test_our_library_states_the_precision_its_tolerances_need():
-    """Every tolerance-compared or decimal answer states its precision, and no tolerance is tighter than it."""
+    """Every tolerance-compared or decimal answer states its precision; no tolerance is tighter than it."""
     report = asyncio.run(check_reachability(load_seeds(), only="seed"))
     assert not report.flags, "\n".join(str(f) for f in report.flags)
 

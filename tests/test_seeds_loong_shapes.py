@@ -26,7 +26,8 @@ def _point(ds, question_number: int):
 
 
 def test_only_records_without_question_or_answer_are_rejected_with_file_record_and_field(ds):
-    assert {(i.record, i.field) for i in ds.issues} == {(16, "question"), (17, "final_answer"), (18, "question")}
+    rejected = {(i.record, i.field) for i in ds.issues}
+    assert rejected == {(16, "question"), (17, "final_answer"), (18, "question")}
     assert all(i.file.endswith("varied/seed_dataset.json") and i.line for i in ds.issues)
     assert len(ds) == 17
     with pytest.raises(SeedFormatError, match=r"\(record 16\): field 'question'"):
@@ -45,7 +46,8 @@ def test_numbers_given_as_strings_become_tolerances(ds):
 
 @pytest.mark.parametrize(
     ("number", "level", "kept_original"),
-    [(5, 5, "Competition"), (6, 4, "Hard"), (7, 5, None), (8, 3, None), (9, None, None), (10, None, "tricky")],
+    [(5, 5, "Competition"), (6, 4, "Hard"), (7, 5, None), (8, 3, None), (9, None, None),
+     (10, None, "tricky")],
     ids=["competition", "hard", "level-5", "3-of-5", "missing", "unreadable"],
 )
 def test_free_text_difficulty_maps_to_a_level_or_none_keeping_the_original(ds, number, level, kept_original):
@@ -65,7 +67,8 @@ def test_null_or_odd_metadata_is_coerced_or_kept_as_found(ds):
     assert odd.license == "5" and odd.tags == ["counting", "addition"] and odd.contributor == []
     assert odd.required_dependencies == ["sympy==1.14.0"] and odd.date_created == "20250131"
     assert odd.answer_tolerance is None and odd.difficulty is None
-    assert odd.metadata["as_found"] == {"contributor": {"name": "X"}, "answer_tolerance": "loose", "difficulty": True}
+    as_found = {"contributor": {"name": "X"}, "answer_tolerance": "loose", "difficulty": True}
+    assert odd.metadata["as_found"] == as_found
     assert odd.metadata["subject"] == ["arithmetic"]  # a key the schema does not know stays as found
 
 

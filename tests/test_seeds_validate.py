@@ -112,7 +112,8 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_an_uninstallable_requirement_marks_its_seeds_env_error_and_the_others_still_run(offline, capsys):
     import asyncio
 
-    other = _record(2, ["mpmath==1.3.0"], code="import mpmath\nprint(int(mpmath.mpf(2) + 2))")  # in uv's cache
+    # mpmath is in uv's cache (sympy needs it), so it installs offline
+    other = _record(2, ["mpmath==1.3.0"], code="import mpmath\nprint(int(mpmath.mpf(2) + 2))")
     records = [_record(1, [UNINSTALLABLE]), other, _record(3, [UNINSTALLABLE]), _record(4, [], code="")]
     folder = _loong_folder(offline, records)
     report = asyncio.run(validate_seeds(load_seeds(folder)))
@@ -155,7 +156,8 @@ def test_relax_pins_retries_an_impossible_pin_with_the_newest_compatible_version
 def test_a_seed_that_logs_before_its_answer_passes_on_its_last_line(tmp_path: Path) -> None:
     import asyncio
 
-    folder = _loong_folder(tmp_path, [_record(6, [], code="for i in range(3):\n    print('step', i)\nprint(12)")])
+    code = "for i in range(3):\n    print('step', i)\nprint(12)"
+    folder = _loong_folder(tmp_path, [_record(6, [], code=code)])
     check = asyncio.run(validate_seeds(load_seeds(folder))).checks[0]
     assert check.status is CheckStatus.passed and check.rule == "last_line" and check.output == "12"
 
@@ -172,9 +174,10 @@ def test_the_installers_reason_is_one_line() -> None:
 
     old_style = (
         "  × No solution found when resolving dependencies:\n"
-        "  ╰─▶ Because numpy==1.16.0 has no wheels with a matching Python ABI tag and you require numpy==1.16.0,"
-        " we can conclude that your requirements are unsatisfiable.\n"
+        "  ╰─▶ Because numpy==1.16.0 has no wheels with a matching Python ABI tag and you require"
+        " numpy==1.16.0, we can conclude that your requirements are unsatisfiable.\n"
     )
     new_style = "error: Failed to build `pkg==1.0`\n  cause: Build backend failed to build wheel\n"
-    assert installer_reason(old_style).startswith("No solution found when resolving dependencies: Because numpy")
+    expected = "No solution found when resolving dependencies: Because numpy"
+    assert installer_reason(old_style).startswith(expected)
     assert installer_reason(new_style) == "Failed to build `pkg==1.0`: Build backend failed to build wheel"

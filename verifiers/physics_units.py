@@ -26,7 +26,7 @@ _LATEX_WRAPPERS = re.compile(r"\\(?:text|mathrm|mathit|operatorname|rm|textrm|un
 _TIMES_TEN = re.compile(r"\s*(?:\\times|\\cdot|×|\*|x)\s*10\s*\^\s*\{?\s*([-+−]?\d+)\s*\}?")
 _BRACED_POWER = re.compile(r"\^\s*\{([^{}]*)\}")
 _LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
-_LABEL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9]*(?:_\{?\w+\}?)?\s*=\s*(?=[-+.\d])")  # `v = 24 m/s`: the label goes
+_LABEL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9]*(?:_\{?\w+\}?)?\s*=\s*(?=[-+.\d])")  # `v = 24 m/s`: drop `v =`
 _lock = threading.Lock()
 
 
