@@ -12,6 +12,7 @@ import os
 import random
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -20,51 +21,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loong_env.errors import ConfigError, LoongError, NotFoundError, UnknownNameError
 from loong_env.library import seeds_root
+from loong_env.loong_format import LOONG_FILE, read_loong
+from loong_env.seed_report import LoadReport, SeedFormatError, SeedIssue, issues_from, validate_point
 from loong_env.types import DataPoint, Tolerance
 
 OURS_FILE = "seeds.jsonl"
 CONFIG_FILE = "domain.toml"
-LOONG_FILE = "seed_dataset.json"
+
+__all__ = [
+    "CONFIG_FILE", "LOONG_FILE", "OURS_FILE", "DomainConfig", "LoadReport", "SeedDataset", "SeedFormatError",
+    "SeedIssue", "default_root", "domain_folders", "library_domain_config", "load_seeds", "read_domain",
+    "warmup_rationales",
+]
 
 # Fields a seeds.jsonl record may carry; anything else is a typo worth reporting.
 _RECORD_FIELDS = {
     "question", "final_answer", "rationale", "difficulty", "tags", "answer_tolerance",
     "license", "source", "contributor", "date_created", "required_dependencies", "metadata",
 }  # fmt: skip
-# Loong metadata keys that map onto DataPoint fields; the rest stays in `metadata`.
-_LOONG_META_FIELDS = {"license", "source", "required_dependencies", "answer_tolerance", "tags", "contributor",
-                      "date_created", "difficulty"}  # fmt: skip
+
 
 
 def default_root() -> Path:
     """Where seeds live unless told otherwise (see loong_env.library: env var, loong.toml, shipped copy)."""
     return seeds_root()
-
-
-class SeedIssue(BaseModel):
-    """One problem with one record, located precisely enough to fix it."""
-
-    file: str
-    line: int | None = None
-    record: int | None = None
-    field: str | None = None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file + (f":{self.line}" if self.line is not None else "")
-        if self.record is not None:
-            where += f" (record {self.record})"
-        field = f" field '{self.field}':" if self.field else ""
-        return f"{where}:{field} {self.message}"
-
-
-class SeedFormatError(LoongError, ValueError):
-    """Seed files that do not match the format; lists every issue found, not just the first."""
-
-    def __init__(self, issues: Sequence[SeedIssue]):
-        self.issues = list(issues)
-        head = f"{len(self.issues)} problem(s) in seed files:"
-        super().__init__("\n".join([head, *(f"  {i}" for i in self.issues)]))
 
 
 class DomainConfig(BaseModel):
@@ -77,7 +57,7 @@ class DomainConfig(BaseModel):
     requirements: list[str] = Field(default_factory=list)
     license: str | None = None
     answer_tolerance: Tolerance | None = None
-    verifier: str | None = Field(default=None, description="Plug-in name from the top-level verifiers/ folder.")
+    verifier: str | None = Field(default=None, description="A plug-in from the top-level verifiers/ folder.")
     path: Path | None = None
     format: Literal["loong_env", "loong"] = "loong_env"
 
@@ -95,10 +75,12 @@ class SeedDataset(Sequence[DataPoint]):
         items: Iterable[DataPoint],
         configs: dict[str, DomainConfig] | None = None,
         issues: Sequence[SeedIssue] = (),
+        load_report: LoadReport | None = None,
     ):
         self._items = list(items)
         self._configs = dict(configs or {})
         self.issues: list[SeedIssue] = list(issues)  # what `on_error="skip"` left out, located
+        self.load_report = load_report  # what loading coerced (`load_seeds(..., report=True)`)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -131,10 +113,10 @@ class SeedDataset(Sequence[DataPoint]):
         self, *, domain: str | Iterable[str] | None = None, difficulty: int | Iterable[int] | None = None
     ) -> SeedDataset:
         """Subset by domain(s) and/or difficulty level(s), keeping order."""
-        domains = {domain} if isinstance(domain, str) else set(domain) if domain is not None else None
-        levels = {difficulty} if isinstance(difficulty, int) else set(difficulty) if difficulty is not None else None
+        domains = _as_set(domain, str)
+        levels = _as_set(difficulty, int)
         if domains is not None and (unknown := domains - set(self.domains)):
-            raise UnknownNameError("domain", sorted(unknown)[0], self.domains)
+            raise UnknownNameError("domain", min(unknown), self.domains)
         kept = [
             dp
             for dp in self._items
@@ -152,18 +134,23 @@ class SeedDataset(Sequence[DataPoint]):
         return [self._items[i] for i in rng.choices(range(len(self._items)), k=n)]
 
     def to_hf(self) -> Any:
-        """A `datasets.Dataset`, one row a seed; nested fields are JSON strings so Arrow never guesses types."""
+        """A `datasets.Dataset`, one row a seed; nested fields are JSON strings so Arrow never guesses."""
         import datasets
 
         rows = [_to_row(dp) for dp in self._items]
-        return datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict({k: [] for k in _ROW_KEYS})
+        if not rows:
+            return datasets.Dataset.from_dict({k: [] for k in _ROW_KEYS})
+        return datasets.Dataset.from_list(rows)
 
     @classmethod
     def concat(cls, parts: Iterable[SeedDataset]) -> SeedDataset:
         """One dataset from several (e.g. one per domain), keeping every part's domain configs."""
         parts = list(parts)
         configs = {d: ds.domain_config(d) for ds in parts for d in ds.domains}
-        return cls((p for ds in parts for p in ds), configs)
+        issues = [i for ds in parts for i in ds.issues]
+        reports = [ds.load_report for ds in parts]
+        report = LoadReport.merge(reports) if any(r is not None for r in reports) else None
+        return cls((p for ds in parts for p in ds), configs, issues, report)
 
     @classmethod
     def from_hf(cls, ds: Any, configs: dict[str, DomainConfig] | None = None) -> SeedDataset:
@@ -171,8 +158,17 @@ class SeedDataset(Sequence[DataPoint]):
         return cls((_from_row(dict(row)) for row in ds), configs)
 
 
-_ROW_KEYS = ["id", "question", "final_answer", "rationale", "domain", "difficulty", "license", "source",
-             "required_dependencies", "answer_tolerance", "tags", "contributor", "date_created", "metadata"]  # fmt: skip
+def _as_set(value: Any, single: type) -> set[Any] | None:
+    """None (no filter), one value, or several values -> None or a set."""
+    if value is None:
+        return None
+    return {value} if isinstance(value, single) else set(value)
+
+
+_ROW_KEYS = [
+    "id", "question", "final_answer", "rationale", "domain", "difficulty", "license", "source",
+    "required_dependencies", "answer_tolerance", "tags", "contributor", "date_created", "metadata",
+]
 
 
 def _to_row(dp: DataPoint) -> dict[str, Any]:
@@ -198,17 +194,20 @@ def load_seeds(
     *,
     root: str | os.PathLike[str] | None = None,
     on_error: Literal["raise", "skip"] = "raise",
+    report: bool = False,
 ) -> SeedDataset:
     """Load one domain (by name or folder), or every domain under `root`.
 
     `on_error="skip"` keeps the usable records of a noisy upstream folder and leaves the rest in
-    `dataset.issues`; the default raises one SeedFormatError listing every problem.
+    `dataset.issues`; the default raises one SeedFormatError listing every problem. `report=True` attaches
+    `dataset.load_report`: every value coerced to fit the schema (located) and the metadata kept as found.
     """
     base = Path(root) if root is not None else default_root()
     if domain_or_path is None:
         folders = domain_folders(base)
         if not folders:
-            raise NotFoundError(f"no seed domains under {base} (expected folders with {OURS_FILE} or {LOONG_FILE})")
+            expected = f"expected folders with {OURS_FILE} or {LOONG_FILE}"
+            raise NotFoundError(f"no seed domains under {base} ({expected})")
     else:
         candidate = Path(domain_or_path)
         if _is_domain_folder(candidate):
@@ -226,14 +225,16 @@ def load_seeds(
     items: list[DataPoint] = []
     configs: dict[str, DomainConfig] = {}
     issues: list[SeedIssue] = []
+    reports: list[LoadReport] = []
     for folder in folders:
-        config, points, problems = read_domain(folder)
+        config, points, problems, found = _read_domain(folder)
         configs[config.name] = config
         items.extend(points)
         issues.extend(problems)
+        reports.append(found)
     if issues and on_error == "raise":
         raise SeedFormatError(issues)
-    return SeedDataset(items, configs, issues)
+    return SeedDataset(items, configs, issues, LoadReport.merge(reports) if report else None)
 
 
 def domain_folders(root: Path) -> list[Path]:
@@ -249,32 +250,47 @@ def _is_domain_folder(path: Path) -> bool:
 
 def read_domain(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue]]:
     """Read one folder in whichever format it is, collecting issues instead of stopping at the first."""
+    config, points, issues, _ = _read_domain(folder)
+    return config, points, issues
+
+
+def _read_domain(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue], LoadReport]:
     if (folder / OURS_FILE).is_file():
-        return _read_ours(folder)
+        config, points, issues = _read_ours(folder)
+        records = len(points) + len({i.line for i in issues if i.line})
+        return config, points, issues, LoadReport(records=records)
     return _read_loong(folder)
 
 
 def _read_ours(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue]]:
+    """Our format, strictly: every problem of every line is an issue located by file, line and field."""
     issues: list[SeedIssue] = []
     config = _read_config(folder, issues)
     points: list[DataPoint] = []
     path = folder / OURS_FILE
+    allowed = ", ".join(sorted(_RECORD_FIELDS))
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
+
+            def issue(message: str, field: str | None = None, at: int = lineno) -> None:
+                issues.append(SeedIssue(file=str(path), line=at, field=field, message=message))
+
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                issues.append(SeedIssue(file=str(path), line=lineno, message=f"not valid JSON: {exc.msg} at column {exc.colno}"))  # fmt: skip
+                issue(f"not valid JSON: {exc.msg} at column {exc.colno}")
                 continue
             if not isinstance(record, dict):
-                issues.append(SeedIssue(file=str(path), line=lineno, message=f"expected a JSON object, found {type(record).__name__}"))  # fmt: skip
+                issue(f"expected a JSON object, found {type(record).__name__}")
                 continue
             unknown = sorted(set(record) - _RECORD_FIELDS)
             for key in unknown:
-                issues.append(SeedIssue(file=str(path), line=lineno, field=key,
-                                        message=f"unknown field; allowed: {', '.join(sorted(_RECORD_FIELDS))}"))  # fmt: skip
+                issue(f"unknown field; allowed: {allowed}", key)
+            missing = [required for required in ("rationale", "difficulty") if required not in record]
+            for required in missing:
+                issue("required field is missing", required)
             if unknown:
                 continue
             fields = {
@@ -287,11 +303,8 @@ def _read_ours(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIs
                 "domain": config.name,
                 "metadata": {**record.get("metadata", {}), "origin": f"{path}:{lineno}"},
             }
-            for required in ("rationale", "difficulty"):
-                if required not in record:
-                    issues.append(SeedIssue(file=str(path), line=lineno, field=required, message="required field is missing"))  # fmt: skip
-            point = _validate(fields, issues, file=str(path), line=lineno)
-            if point is not None and "rationale" in record and "difficulty" in record:
+            point = validate_point(fields, issues, file=str(path), line=lineno)
+            if point is not None and not missing:
                 points.append(point)
     return config, points, issues
 
@@ -301,9 +314,8 @@ def _read_config(folder: Path, issues: list[SeedIssue]) -> DomainConfig:
     config_path = folder / CONFIG_FILE
     config = DomainConfig(name=_slug(folder.name), path=folder)
     if not config_path.is_file():
-        issues.append(
-            SeedIssue(file=str(config_path), message=f"missing {CONFIG_FILE} (name, description, requirements)")
-        )
+        message = f"missing {CONFIG_FILE} (name, description, requirements)"
+        issues.append(SeedIssue(file=str(config_path), message=message))
         return config
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
@@ -312,7 +324,7 @@ def _read_config(folder: Path, issues: list[SeedIssue]) -> DomainConfig:
         issues.append(SeedIssue(file=str(config_path), message=f"invalid TOML: {exc}"))
         return config
     except ValidationError as exc:
-        issues.extend(_issues_from(exc, file=str(config_path)))
+        issues.extend(issues_from(exc, file=str(config_path)))
         return config
     if parsed.name != folder.name:
         message = f"must equal the folder name {folder.name!r}, found {parsed.name!r}"
@@ -320,104 +332,16 @@ def _read_config(folder: Path, issues: list[SeedIssue]) -> DomainConfig:
     return parsed
 
 
-def _read_loong(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue]]:
-    path = folder / LOONG_FILE
-    issues: list[SeedIssue] = []
-    config = DomainConfig(name=_slug(folder.name), path=folder, format="loong",
-                          description=f"Loong-format seeds from {folder}")  # fmt: skip
-    text = path.read_text(encoding="utf-8")
-    try:
-        records = list(_json_list_with_lines(text))
-    except (json.JSONDecodeError, ValueError) as exc:
-        return config, [], [SeedIssue(file=str(path), message=f"expected a JSON list of records: {exc}")]
-    points: list[DataPoint] = []
-    requirement_sets: dict[tuple[str, ...], int] = {}
-    for index, (lineno, record) in enumerate(records):
-        if not isinstance(record, dict):
-            issues.append(SeedIssue(file=str(path), line=lineno, record=index,
-                                    message=f"expected an object, found {type(record).__name__}"))  # fmt: skip
-            continue
-        meta = record.get("metadata") or {}
-        if not isinstance(meta, dict):
-            issues.append(SeedIssue(file=str(path), line=lineno, record=index, field="metadata", message="expected an object"))  # fmt: skip
-            meta = {}
-        fields: dict[str, Any] = {k: record.get(k) for k in ("question", "final_answer", "rationale")}
-        fields["domain"] = config.name
-        extra = {k: v for k, v in meta.items() if k not in _LOONG_META_FIELDS}
-        extra["origin"] = f"{path}:{lineno}"
-        fields["metadata"] = extra
-        for key in _LOONG_META_FIELDS & meta.keys():
-            fields[key] = meta[key]
-        if "difficulty" in fields:
-            level = _loong_difficulty(fields["difficulty"])
-            if level is _BAD:
-                issues.append(SeedIssue(file=str(path), line=lineno, record=index, field="metadata.difficulty",
-                                        message=f"expected 1-5 or 'Level N', found {fields['difficulty']!r}"))  # fmt: skip
-                continue
-            fields["difficulty"] = level
-        if isinstance(fields.get("final_answer"), int | float) and not isinstance(fields["final_answer"], bool):
-            fields["final_answer"] = str(fields["final_answer"])  # a bare number is meaningful; keep it
-        point = _validate(fields, issues, file=str(path), line=lineno, record=index)
-        if point is not None:
-            points.append(point)
-            key = tuple(point.required_dependencies)
-            requirement_sets[key] = requirement_sets.get(key, 0) + 1
-    if requirement_sets:
-        config.requirements = list(max(requirement_sets, key=requirement_sets.__getitem__))
-    return config, points, issues
-
-
-_BAD = object()
-
-
-def _loong_difficulty(value: Any) -> int | None | object:
-    """Loong writes difficulty as 1-5, '3', or 'Level 5'; anything else is not meaningful."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
-        return value
-    if isinstance(value, str) and (m := re.fullmatch(r"\s*(?:level\s*)?([1-5])\s*", value, re.IGNORECASE)):
-        return int(m.group(1))
-    return _BAD
-
-
-def _validate(
-    fields: dict[str, Any], issues: list[SeedIssue], *, file: str, line: int | None, record: int | None = None
-) -> DataPoint | None:
-    try:
-        return DataPoint.model_validate(fields)
-    except ValidationError as exc:
-        issues.extend(_issues_from(exc, file=file, line=line, record=record))
-        return None
-
-
-def _issues_from(exc: ValidationError, *, file: str, line: int | None = None, record: int | None = None) -> list[SeedIssue]:
-    out = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or None
-        found = err.get("input")
-        found_text = "" if isinstance(found, dict) else f", found {found!r}"[:120]
-        out.append(SeedIssue(file=file, line=line, record=record, field=field, message=f"{err['msg']}{found_text}"))
-    return out
-
-
-def _json_list_with_lines(text: str) -> Iterator[tuple[int, Any]]:
-    """Decode a JSON list element by element, yielding (line number, element) so errors can point at a line."""
-    decoder = json.JSONDecoder()
-    ws = re.compile(r"[\s,]*")
-    pos = ws.match(text, 0).end()  # type: ignore[union-attr]
-    if not text.startswith("[", pos):
-        raise ConfigError("the file does not start with '['")
-    pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
-    line, counted = 1, 0
-    while pos < len(text) and text[pos] != "]":
-        line += text.count("\n", counted, pos)
-        counted = pos
-        value, end = decoder.raw_decode(text, pos)
-        yield line, value
-        pos = ws.match(text, end).end()  # type: ignore[union-attr]
-    if pos >= len(text):
-        raise ConfigError("unterminated list: missing ']'")
+def _read_loong(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue], LoadReport]:
+    """A Loong-format folder, read leniently (loong_env.loong_format); requirements: the most common set."""
+    name = _slug(folder.name)
+    description = f"Loong-format seeds from {folder}"
+    config = DomainConfig(name=name, path=folder, format="loong", description=description)
+    read = read_loong(folder / LOONG_FILE, name)
+    sets = Counter(tuple(p.required_dependencies) for p in read.points if p.required_dependencies)
+    if sets:
+        config.requirements = list(sets.most_common(1)[0][0])
+    return config, read.points, read.issues, read.report
 
 
 def _slug(name: str) -> str:
@@ -458,7 +382,9 @@ def library_domain_config(name: str, *, root: Path | None = None) -> DomainConfi
     """A library domain's config by name, read from its `domain.toml` alone (None: no such domain)."""
     folder = (root or default_root()) / name
     if not (folder / CONFIG_FILE).is_file():
-        return DomainConfig(name=_slug(name), path=folder, format="loong") if _is_domain_folder(folder) else None
+        if not _is_domain_folder(folder):
+            return None
+        return DomainConfig(name=_slug(name), path=folder, format="loong")
     issues: list[SeedIssue] = []
     config = _read_config(folder, issues)
     if issues:

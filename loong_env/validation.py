@@ -1,24 +1,43 @@
-"""Proving the seed library: every rationale, run in the sandbox, must print its own final answer."""
+"""Proving the seed library: every rationale, run in the sandbox, must print its own final answer.
+
+Records are grouped by requirement set; each set's environment is resolved once. A set the installer
+cannot provide (unresolvable pin, a package uv refuses, a failed build, no network) marks every record
+needing it `env_error` with the installer's one-line reason, and every other record still runs. With
+`relax_pins=True` a failing set is retried once with the same package names and no version pins.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from loong_env.equivalence import compare
+from loong_env.errors import ConfigError
 from loong_env.sandbox import Sandbox
+from loong_env.sandbox.envs import EnvCreationError, ensure_env, normalize_requirements
 from loong_env.seeds import SeedDataset
 from loong_env.types import DataPoint, ExecutionResult
+from loong_env.verifiers.code_output import OutputStatus, ReadingRule, judge_output
 
 
 class CheckStatus(StrEnum):
     passed = "passed"
-    failed = "failed"  # the code ran, but printed something else
-    error = "error"  # the code did not run to completion
+    wrong_answer = "wrong_answer"  # the code ran and printed something else (or undecidable)
+    code_error = "code_error"  # raised, printed nothing, or hit a memory / output limit
+    timeout = "timeout"
+    env_error = "env_error"  # its requirements could not be installed; the code never ran
+    no_code = "no_code"  # an answer-only record: nothing to run (reported, not a failure)
+
+
+_FROM_OUTPUT = {
+    OutputStatus.passed: CheckStatus.passed,
+    OutputStatus.wrong_answer: CheckStatus.wrong_answer,
+    OutputStatus.undecided: CheckStatus.wrong_answer,
+    OutputStatus.timeout: CheckStatus.timeout,
+}
 
 
 class SeedCheck(BaseModel):
@@ -29,91 +48,220 @@ class SeedCheck(BaseModel):
     origin: str
     status: CheckStatus
     reason: str = ""
-    output: str = ""
+    output: str = Field(default="", description="The answer read from the output (first 200 characters).")
+    rule: ReadingRule | None = Field(default=None, description="Which output-reading rule read it.")
+    relaxed: bool = Field(default=False, description="Ran with its requirement pins relaxed (--relax-pins).")
     duration_s: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        """Whether this seed counts against the library (answer-only records do not)."""
+        return self.status not in (CheckStatus.passed, CheckStatus.no_code)
 
 
 class DomainSummary(BaseModel):
+    """Counts per outcome for one domain."""
+
     domain: str
     passed: int = 0
-    failed: int = 0
-    errors: int = 0
+    wrong_answer: int = 0
+    code_error: int = 0
+    timeout: int = 0
+    env_error: int = 0
+    no_code: int = 0
+    relaxed: int = 0
     seconds: float = 0.0
 
     @property
     def total(self) -> int:
-        return self.passed + self.failed + self.errors
+        return sum(getattr(self, s.value) for s in CheckStatus)
+
+    @property
+    def runnable(self) -> int:
+        """Seeds that have code to run: the denominator of the reproduction rate."""
+        return self.total - self.no_code
+
+
+class EnvironmentOutcome(BaseModel):
+    """How one requirement set was resolved: installed as asked, installed relaxed, or not at all."""
+
+    requirements: list[str]
+    installed: list[str] | None = None
+    relaxed: bool = False
+    error: str | None = Field(default=None, description="The installer's one-line reason when it failed.")
+    seeds: int = 0
 
 
 class ValidationReport(BaseModel):
     checks: list[SeedCheck]
     domains: list[DomainSummary]
+    environments: list[EnvironmentOutcome] = Field(default_factory=list)
     seconds: float
 
     @property
     def ok(self) -> bool:
-        return all(c.status is CheckStatus.passed for c in self.checks)
+        return not self.failures
 
     @property
     def failures(self) -> list[SeedCheck]:
-        return [c for c in self.checks if c.status is not CheckStatus.passed]
+        return [c for c in self.checks if c.failed]
+
+
+def _base(point: DataPoint) -> dict[str, str]:
+    return {"id": point.id, "domain": point.domain, "origin": str(point.metadata.get("origin", point.domain))}
 
 
 def judge(point: DataPoint, result: ExecutionResult) -> SeedCheck:
-    """Turn one execution into a verdict: ran ok and printed something equivalent to final_answer."""
-    origin = str(point.metadata.get("origin", point.domain))
-    base = {"id": point.id, "domain": point.domain, "origin": origin, "duration_s": result.duration_s}
-    if not result.ok:
-        tail = (result.stderr.strip().splitlines() or [""])[-1][:200]
-        return SeedCheck(**base, status=CheckStatus.error, reason=f"{result.status.value}: {tail}".rstrip(": "))
-    output = result.stdout.strip()
-    if not output:
-        return SeedCheck(**base, status=CheckStatus.failed, reason="printed nothing")
-    verdict = compare(output, point.final_answer, tolerance=point.answer_tolerance)
-    if verdict.equal:
-        return SeedCheck(**base, status=CheckStatus.passed, output=output[:200])
-    why = verdict.error or verdict.reason
+    """Turn one execution into a verdict by the shared output rule (loong_env.verifiers.code_output)."""
+    verdict = judge_output(result, point.final_answer, tolerance=point.answer_tolerance)
+    status = _FROM_OUTPUT.get(verdict.status, CheckStatus.code_error)
     return SeedCheck(
-        **base,
-        status=CheckStatus.failed,
-        output=output[:200],
-        reason=f"printed {output[:80]!r}, expected {point.final_answer[:80]!r}" + (f" ({why})" if why else ""),
+        **_base(point),
+        status=status,
+        reason="" if verdict.passed else verdict.reason,
+        output=(verdict.answer or "")[:200],
+        rule=verdict.rule,
+        duration_s=result.duration_s,
     )
+
+
+def installer_reason(message: str) -> str:
+    """The one line of an installer's failure that says why (uv's `error:` plus its `cause:` / `╰─▶`)."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    error = next((ln for ln in lines if ln.startswith(("error:", "×"))), None)
+    cause = next((ln for ln in lines if ln.startswith(("cause:", "╰─▶", "Caused by:", "Because"))), None)
+    parts = [_after_tag(p).rstrip(":") for p in (error, cause) if p]
+    text = ": ".join(parts) if parts else (lines[-1] if lines else "unknown installer failure")
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _after_tag(line: str) -> str:
+    if line.startswith(("error:", "cause:", "Caused by:")):
+        return line.split(":", 1)[1].strip()
+    return line.lstrip("×╰─▶ ")
+
+
+def relax_pins(requirements: Sequence[str]) -> list[str]:
+    """The same package names (extras and markers kept) with no version pins: uv then takes the newest
+    versions compatible with this Python and with each other."""
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    out = []
+    for text in requirements:
+        req = Requirement(text)
+        req.specifier = SpecifierSet()
+        req.url = None
+        out.append(str(req))
+    return sorted(set(out))
+
+
+def resolve_environment(requirements: Sequence[str], *, relax: bool = False) -> EnvironmentOutcome:
+    """Install (or find cached) one requirement set; a failure is an outcome with a reason, never a raise."""
+    asked = list(requirements)
+    try:
+        wanted = normalize_requirements(asked)
+        ensure_env(wanted, progress=False)
+        return EnvironmentOutcome(requirements=asked, installed=wanted)
+    except ConfigError as exc:  # not even a requirement: nothing to relax
+        return EnvironmentOutcome(requirements=asked, error=str(exc))
+    except EnvCreationError as exc:
+        reason = installer_reason(str(exc))
+    relaxed = relax_pins(wanted)
+    if not relax or relaxed == wanted:
+        return EnvironmentOutcome(requirements=asked, error=reason)
+    try:
+        ensure_env(relaxed, progress=False)
+    except EnvCreationError as exc:
+        also = installer_reason(str(exc))
+        error = f"{reason}; relaxed to [{', '.join(relaxed)}]: {also}"
+        return EnvironmentOutcome(requirements=asked, error=error)
+    return EnvironmentOutcome(requirements=asked, installed=relaxed, relaxed=True)
+
+
+def _requirements(dataset: SeedDataset, point: DataPoint) -> tuple[str, ...]:
+    return tuple(sorted(point.required_dependencies or dataset.domain_config(point.domain).requirements))
 
 
 async def validate_seeds(
     dataset: SeedDataset,
     *,
     timeout_s: float = 20.0,
+    relax: bool = False,
     on_result: Callable[[SeedCheck], None] | None = None,
+    on_environment: Callable[[list[str], EnvironmentOutcome | None], None] | None = None,
 ) -> ValidationReport:
-    """Run every rationale in the sandbox of its requirement set and compare the output to the answer."""
+    """Run every rationale in the sandbox of its requirement set and compare the output to the answer.
+
+    `relax=True` retries a requirement set that cannot be installed with its pins dropped (reported per
+    seed as `relaxed`). `on_environment(requirements, None)` fires before a set is resolved and again with
+    its outcome, so a caller can show what is being installed.
+    """
     start = time.perf_counter()
-    groups: dict[tuple[str, ...], list[DataPoint]] = {}
-    for point in dataset:
-        reqs = point.required_dependencies or dataset.domain_config(point.domain).requirements
-        groups.setdefault(tuple(sorted(reqs)), []).append(point)
-    checks: dict[str, SeedCheck] = {}
-    for requirements, points in groups.items():
-        async with Sandbox(requirements=list(requirements), timeout_s=timeout_s) as sandbox:
+    checks: dict[int, SeedCheck] = {}
 
-            async def check(p: DataPoint) -> SeedCheck:
-                verdict = judge(p, await sandbox.run(p.rationale))
-                if on_result:
-                    on_result(verdict)
-                return verdict
+    def record(index: int, check: SeedCheck) -> None:
+        checks[index] = check
+        if on_result:
+            on_result(check)
 
-            for verdict in await asyncio.gather(*(check(p) for p in points)):
-                checks[verdict.origin + verdict.id] = verdict
-    ordered = [checks[str(p.metadata.get("origin", p.domain)) + p.id] for p in dataset]
-    summaries: dict[str, DomainSummary] = {d: DomainSummary(domain=d) for d in dataset.domains}
-    for c in ordered:
-        s = summaries[c.domain]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, point in enumerate(dataset):
+        if not point.rationale.strip():
+            reason = "answer-only record: no code"
+            record(index, SeedCheck(**_base(point), status=CheckStatus.no_code, reason=reason))
+            continue
+        groups.setdefault(_requirements(dataset, point), []).append(index)
+    environments: list[EnvironmentOutcome] = []
+    for requirements, indices in groups.items():
+        if on_environment:
+            on_environment(list(requirements), None)
+        outcome = await asyncio.to_thread(resolve_environment, requirements, relax=relax)
+        outcome.seeds = len(indices)
+        environments.append(outcome)
+        if on_environment:
+            on_environment(list(requirements), outcome)
+        if outcome.installed is None:
+            for i in indices:
+                reason = outcome.error or "requirements could not be installed"
+                record(i, SeedCheck(**_base(dataset[i]), status=CheckStatus.env_error, reason=reason))
+            continue
+        await _run_group(dataset, indices, outcome, timeout_s, record)
+    ordered = [checks[i] for i in range(len(dataset))]
+    return ValidationReport(
+        checks=ordered,
+        domains=summarize(ordered, dataset.domains),
+        environments=environments,
+        seconds=time.perf_counter() - start,
+    )
+
+
+async def _run_group(
+    dataset: SeedDataset,
+    indices: list[int],
+    outcome: EnvironmentOutcome,
+    timeout_s: float,
+    record: Callable[[int, SeedCheck], None],
+) -> None:
+    """Run one requirement set's rationales on one sandbox, concurrently; judge each in a thread."""
+    assert outcome.installed is not None
+    async with Sandbox(requirements=outcome.installed, timeout_s=timeout_s) as sandbox:
+
+        async def check(i: int) -> None:
+            point = dataset[i]
+            verdict = await asyncio.to_thread(judge, point, await sandbox.run(point.rationale))
+            verdict.relaxed = outcome.relaxed
+            record(i, verdict)
+
+        await asyncio.gather(*(check(i) for i in indices))
+
+
+def summarize(checks: Sequence[SeedCheck], domains: Sequence[str]) -> list[DomainSummary]:
+    """One summary per domain, in the given order: how many seeds ended in each status."""
+    summaries = {d: DomainSummary(domain=d) for d in domains}
+    for c in checks:
+        s = summaries.setdefault(c.domain, DomainSummary(domain=c.domain))
         s.seconds += c.duration_s
-        if c.status is CheckStatus.passed:
-            s.passed += 1
-        elif c.status is CheckStatus.failed:
-            s.failed += 1
-        else:
-            s.errors += 1
-    return ValidationReport(checks=ordered, domains=list(summaries.values()), seconds=time.perf_counter() - start)
+        setattr(s, c.status.value, getattr(s, c.status.value) + 1)
+        s.relaxed += c.relaxed
+    return list(summaries.values())

@@ -481,3 +481,18 @@ async def test_repair_request_names_the_missing_import_without_file_paths(seeds_
     assert "cannot import name 'bell' from 'math'" in shown
     assert "`bell` does not exist in `math`" in shown
     assert " (/" not in shown  # the interpreter's file path is cut
+
+
+async def test_code_that_logs_before_its_answer_is_kept_with_the_answer_validation_would_compare(
+    seeds_root, tmp_path, sandbox
+):
+    from loong_env.verifiers.code_output import judge_output
+
+    code = "total = 0\nfor x in (23, 18):\n    total += x\n    print('running total', total)\nprint(total)"
+    verdicts, _ = await run_once(
+        seeds_root, tmp_path / "out", sandbox, script_of(Answer(candidate_json(NOVEL_Q, code)), SOLVE_OK)
+    )
+    assert verdicts[0].accepted, verdicts[0].detail
+    dp = read_accepted(tmp_path / "out")[0]
+    assert dp.final_answer == "41" and dp.metadata["answer_read_by"] == "last_line"
+    assert judge_output(await sandbox.run(dp.rationale), dp.final_answer).passed  # what validation will do

@@ -35,6 +35,8 @@ def test_shipped_plugin_loads_by_name_and_is_cached(physics):
     [
         ("So v = \\boxed{52.92 km/h}", "14.7 m/s", VerificationStatus.correct, "matches"),
         ("\\boxed{14.7 m/s}", "14.7 m/s", VerificationStatus.correct, "matches"),
+        ("\\boxed{v = 14.7 m/s}", "14.7 m/s", VerificationStatus.correct, "matches"),
+        ("\\boxed{v_{0} = 1470 cm/s}", "14.7 m/s", VerificationStatus.correct, "matches"),
         ("\\boxed{14.7\\,\\mathrm{m/s}}", "14.7 m/s", VerificationStatus.correct, "matches"),
         ("\\boxed{1470 \\text{cm/s}}", "14.7 m/s", VerificationStatus.correct, "matches"),
         ("\\boxed{981 cm/s^2}", "9.81 m/s**2", VerificationStatus.correct, "matches"),

@@ -100,3 +100,14 @@ async def test_sympy_requirement_set_runs_seed_style_code():
         "import sympy as sp\nx = sp.symbols('x')\nprint(sp.factor(x**2 - 1))", "(x-1)*(x+1)"
     )
     assert res.status is VerificationStatus.correct, res
+
+
+async def test_code_that_prints_a_log_then_the_answer_is_graded_on_its_last_line(verifier):
+    res = await verifier.verify("for i in range(3):\n    print('step', i)\nprint(45)", "45")
+    assert res.status is VerificationStatus.correct and res.extracted == "45"
+    assert "last line" in res.reason
+
+
+async def test_code_that_prints_a_boxed_answer_is_graded_on_the_box(verifier):
+    res = await verifier.verify("print('so the answer is \\\\boxed{45}')", "45")
+    assert res.status is VerificationStatus.correct and res.extracted == "45"

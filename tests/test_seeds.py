@@ -20,7 +20,8 @@ GOOD = {"question": "What is 2 + 3?", "final_answer": "5", "rationale": "print(2
 def make_domain(root: Path, name: str, records: list, toml: str | None = None) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
-    toml = toml if toml is not None else f'name = "{name}"\ndescription = "test"\nrequirements = []\nlicense = "MIT"\n'
+    if toml is None:
+        toml = f'name = "{name}"\ndescription = "test"\nrequirements = []\nlicense = "MIT"\n'
     (folder / "domain.toml").write_text(toml)
     lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
     (folder / "seeds.jsonl").write_text("\n".join(lines) + "\n")
@@ -28,9 +29,10 @@ def make_domain(root: Path, name: str, records: list, toml: str | None = None) -
 
 
 def test_our_format_loads_with_domain_defaults(tmp_path: Path) -> None:
-    make_domain(tmp_path, "arith", [GOOD, {**GOOD, "question": "What is 3 + 4?", "final_answer": "7",
-                                           "rationale": "print(3 + 4)", "answer_tolerance": {"abs": 0.5}}],
-                toml='name = "arith"\nrequirements = ["sympy==1.14.0"]\nlicense = "CC0-1.0"\nanswer_tolerance = { rel = 1e-6 }\n')  # fmt: skip
+    other = {**GOOD, "question": "What is 3 + 4?", "final_answer": "7", "rationale": "print(3 + 4)"}
+    other["answer_tolerance"] = {"abs": 0.5}
+    toml = 'name = "arith"\nrequirements = ["sympy==1.14.0"]\nlicense = "CC0-1.0"\n'
+    make_domain(tmp_path, "arith", [GOOD, other], toml=toml + "answer_tolerance = { rel = 1e-6 }\n")
     ds = load_seeds("arith", root=tmp_path)
     assert len(ds) == 2 and ds.domains == ["arith"]
     first, second = ds
@@ -54,7 +56,8 @@ def test_every_bad_record_is_reported_with_file_line_and_field(tmp_path: Path) -
     with pytest.raises(SeedFormatError) as info:
         load_seeds(tmp_path / "broken")
     found = {(i.line, i.field) for i in info.value.issues}
-    assert found == {(2, "difficulty"), (3, None), (4, "final_answer"), (5, "rationale"), (6, "answr"), (7, None)}
+    expected = {(2, "difficulty"), (3, None), (4, "final_answer"), (5, "rationale"), (6, "answr"), (7, None)}
+    assert found == expected
     text = str(info.value)
     assert "broken/seeds.jsonl:2: field 'difficulty'" in text
     assert "6 problem(s)" in text
@@ -86,29 +89,31 @@ def test_loong_format_difficulty_and_metadata(tmp_path: Path) -> None:
     folder.mkdir()
     records = [
         {"question": "Q1?", "final_answer": "1", "rationale": "print(1)",
-         "metadata": {"difficulty": "Level 4", "license": "MIT", "contributor": "A. B.", "subdomains": "Algebra",
-                      "required_dependencies": ["sympy==1.13.3"]}},
+         "metadata": {"difficulty": "Level 4", "license": "MIT", "contributor": "A. B.",
+                      "subdomains": "Algebra", "required_dependencies": ["sympy==1.13.3"]}},
         {"question": "Q2?", "final_answer": 2, "rationale": "print(2)", "metadata": {"difficulty": 3}},
-        {"question": "Q3?", "final_answer": "3", "rationale": "print(3)", "metadata": {"difficulty": "very hard"}},
+        {"question": "Q3?", "final_answer": "3", "rationale": "print(3)",
+         "metadata": {"difficulty": "very hard"}},
         {"question": "", "final_answer": "4", "rationale": "print(4)", "metadata": {}},
     ]  # fmt: skip
     (folder / "seed_dataset.json").write_text(json.dumps(records, indent=1))
     with pytest.raises(SeedFormatError) as info:
         load_seeds(folder)
-    assert {(i.record, i.field) for i in info.value.issues} == {(2, "metadata.difficulty"), (3, "question")}
+    assert {(i.record, i.field) for i in info.value.issues} == {(3, "question")}  # only the unusable record
     assert all(i.line is not None and i.line > 1 for i in info.value.issues)
     ds = load_seeds(folder, on_error="skip")
-    assert [p.difficulty for p in ds] == [4, 3]
+    assert [p.difficulty for p in ds] == [4, 3, 5]
     assert ds[0].contributor == ["A. B."] and ds[0].metadata["subdomains"] == "Algebra"
     assert ds[1].final_answer == "2"
+    assert ds[2].metadata["as_found"] == {"difficulty": "very hard"}
     assert ds.domain_config("up").format == "loong"
 
 
 @needs_sample
 @pytest.mark.parametrize("domain,count", [("advanced_math", 1611), ("graph_discrete_math", 178)])
 def test_reads_every_record_of_the_public_loong_sample(domain: str, count: int) -> None:
-    ds = load_seeds(LOONG_SAMPLE / domain)
-    assert len(ds) == count
+    ds = load_seeds(LOONG_SAMPLE / domain, report=True)
+    assert len(ds) == count and ds.load_report.records == count
     assert all(p.rationale and p.final_answer for p in ds)
     assert ds.domain_config(domain).requirements  # taken from the records' required_dependencies
     if domain == "advanced_math":

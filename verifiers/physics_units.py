@@ -26,6 +26,7 @@ _LATEX_WRAPPERS = re.compile(r"\\(?:text|mathrm|mathit|operatorname|rm|textrm|un
 _TIMES_TEN = re.compile(r"\s*(?:\\times|\\cdot|×|\*|x)\s*10\s*\^\s*\{?\s*([-+−]?\d+)\s*\}?")
 _BRACED_POWER = re.compile(r"\^\s*\{([^{}]*)\}")
 _LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_LABEL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9]*(?:_\{?\w+\}?)?\s*=\s*(?=[-+.\d])")  # `v = 24 m/s`: drop `v =`
 _lock = threading.Lock()
 
 
@@ -128,6 +129,7 @@ class PhysicsUnitsVerifier(SyncVerifier):
         answer = extract_boxed(response)
         if answer is None:
             return result(VerificationStatus.no_answer, "no \\boxed{} answer found")
+        answer = _LABEL.sub("", answer)
         if len(answer) > MAX_ANSWER_CHARS:
             return result(
                 VerificationStatus.incorrect, f"answer longer than {MAX_ANSWER_CHARS} characters", answer

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loong_env.generators import prompts
 from loong_env.generators.novelty import NoveltyIndex
-from loong_env.types import DataPoint, ExecutionResult, ExecutionStatus, Tolerance, normalize_question
+from loong_env.types import DataPoint, ExecutionResult, Tolerance, normalize_question
+from loong_env.verifiers.code_output import OutputStatus, execution_problem, read_answer
 
 
 class RejectReason(StrEnum):
@@ -137,6 +138,7 @@ class Verdict(BaseModel):
     question: str | None = None
     code: str | None = None
     answer: str | None = None
+    answer_rule: str | None = Field(default=None, description="Which output-reading rule read the answer.")
     datapoint: DataPoint | None = None
     seed_ids: list[str] = Field(default_factory=list)
     solves: list[SolveAttempt] = Field(default_factory=list)
@@ -288,8 +290,12 @@ class KeepRule:
                 found = (found[0], f"after {len(verdict.repairs)} repair(s): {found[1]}")
         if found:
             return _reject(verdict, *found)
-        answer = result.stdout.strip()
-        verdict.answer = answer
+        # The shared reading rule (a box, else the whole output, else its last line after a log): the kept
+        # item's final_answer is then exactly what seed validation compares.
+        read = read_answer(result.stdout)
+        assert read is not None  # _execution_problem rejects silent runs
+        answer = read.answer
+        verdict.answer, verdict.answer_rule = answer, read.rule.value
 
         needed = majority_needed(cfg.solve_attempts, cfg.agreement)
         retries_left = cfg.unanswered_retries
@@ -422,6 +428,7 @@ class KeepRule:
             "parent_id": candidate.parent_id,
             "attempt": candidate.attempt,
             "parsed_by": candidate.parsed_by,
+            "answer_read_by": verdict.answer_rule,
             "repair": (
                 {
                     "repaired": True,
@@ -469,21 +476,22 @@ def _reject(verdict: Verdict, reason: RejectReason, detail: str) -> Verdict:
     return verdict
 
 
+_REJECT_FOR = {
+    OutputStatus.code_error: RejectReason.code_error,
+    OutputStatus.timeout: RejectReason.code_timeout,
+    OutputStatus.no_output: RejectReason.empty_output,
+}
+
+
 def _execution_problem(result: ExecutionResult, cfg: KeepConfig) -> tuple[RejectReason, str] | None:
-    tail = (result.stderr or "").strip().splitlines()[-1:] or [""]
-    if result.status is ExecutionStatus.error:
-        return RejectReason.code_error, f"exit {result.exit_code}: {tail[0][:200]}"
-    if result.status is ExecutionStatus.timeout:
-        return RejectReason.code_timeout, f"code ran past the time limit ({result.duration_s:.1f}s)"
-    if result.status is not ExecutionStatus.ok:
-        return RejectReason.code_limit, f"sandbox status {result.status.value}: {tail[0][:200]}"
-    answer = result.stdout.strip()
-    if not answer:
-        return RejectReason.empty_output, "code ran but printed nothing"
-    if len(answer) > cfg.max_answer_chars:
+    """(reject reason, detail) for a run that gave no usable answer, judged by the shared output rule."""
+    if (problem := execution_problem(result)) is not None:
+        return _REJECT_FOR.get(problem.status, RejectReason.code_limit), problem.reason
+    read = read_answer(result.stdout)
+    if read is not None and len(read.answer) > cfg.max_answer_chars:
         return (
             RejectReason.answer_too_long,
-            f"code printed {len(answer)} chars; an answer is <= {cfg.max_answer_chars}",
+            f"code printed {len(read.answer)} chars; an answer is <= {cfg.max_answer_chars}",
         )
     return None
 

@@ -12,8 +12,9 @@ import time
 from collections.abc import Iterable
 
 from loong_env.sandbox import Sandbox
-from loong_env.types import ExecutionStatus, Tolerance, VerificationResult, VerificationStatus
+from loong_env.types import Tolerance, VerificationResult, VerificationStatus
 from loong_env.verifiers.base import Verifier
+from loong_env.verifiers.code_output import OutputStatus, judge_output
 
 _FENCE_RE = re.compile(r"```[ \t]*(?P<lang>[A-Za-z0-9_+\-]*)[^\n]*\n(?P<body>.*?)```", re.DOTALL)
 _PYTHON_TAGS = {"python", "py", "python3"}
@@ -46,15 +47,12 @@ def _looks_like_code(text: str) -> bool:
     )
 
 
-def _seconds(value: float) -> str:
-    return f"{value:g} s"
-
-
 class PythonVerifier(Verifier):
-    """Runs code from a response in an isolated sandbox and grades its stripped stdout against the reference.
+    """Runs code from a response in an isolated sandbox and grades what it printed against the reference.
 
-    Tri-state per item: correct / incorrect, `no_answer` when the response has no code, and `error` (with
-    the reason) when the code failed, timed out or printed nothing.
+    The printed answer is read by the shared rule of `loong_env.verifiers.code_output` (a box, else the
+    whole output, else its last line). Tri-state per item: correct / incorrect, `no_answer` when the
+    response has no code, and `error` (with the reason) when the code failed, timed out or printed nothing.
     """
 
     name = "python"
@@ -103,40 +101,25 @@ class PythonVerifier(Verifier):
                 run = await self.sandbox.run(code)
         except Exception as exc:  # noqa: BLE001 - the sandbox itself failed (e.g. unavailable): report it
             return result(VerificationStatus.error, f"sandbox error: {exc}")
-        if run.status is not ExecutionStatus.ok:
-            return result(VerificationStatus.error, self._why(run.status, run.stderr, run.exit_code))
-        printed = run.stdout.strip()
-        if not printed:
-            return result(VerificationStatus.error, "the code ran but printed nothing")
         try:
-            from loong_env.equivalence import compare
-
             verdict = await asyncio.to_thread(
-                compare, printed, reference, tolerance=tolerance, timeout_s=self.compare_timeout_s
+                judge_output,
+                run,
+                reference,
+                tolerance=tolerance,
+                limits=self.sandbox.limits,
+                timeout_s=self.compare_timeout_s,
             )
         except Exception as exc:  # noqa: BLE001
-            return result(VerificationStatus.error, f"comparison failed: {exc}", printed)
-        if verdict.equal:
-            return result(VerificationStatus.correct, verdict.reason, printed)
-        if verdict.error:
-            return result(VerificationStatus.error, f"could not compare: {verdict.error}", printed)
-        return result(VerificationStatus.incorrect, verdict.reason, printed)
+            return result(VerificationStatus.error, f"comparison failed: {exc}", run.stdout.strip() or None)
+        if verdict.passed:
+            return result(VerificationStatus.correct, verdict.reason, verdict.answer)
+        if verdict.status is OutputStatus.wrong_answer:
+            return result(VerificationStatus.incorrect, verdict.reason, verdict.answer)
+        if verdict.status is OutputStatus.undecided:
+            return result(VerificationStatus.error, f"could not compare: {verdict.error}", verdict.answer)
+        return result(VerificationStatus.error, verdict.reason, verdict.answer)
 
     async def start(self) -> None:
         """Build the environment and start the warm workers now, not on the first answer."""
         await self.sandbox.start()
-
-    def _why(self, status: ExecutionStatus, stderr: str, exit_code: int | None) -> str:
-        lim = self.sandbox.limits
-        last = next((ln for ln in reversed(stderr.strip().splitlines()) if ln.strip()), "")
-        match status:
-            case ExecutionStatus.timeout:
-                return f"timeout after {_seconds(lim.timeout_s)}"
-            case ExecutionStatus.memory_limit:
-                return f"memory limit of {lim.memory_mb} MB exceeded"
-            case ExecutionStatus.output_limit:
-                return f"output limit of {lim.max_output_bytes} bytes exceeded"
-            case ExecutionStatus.killed:
-                return f"killed (exit code {exit_code})" + (f": {last}" if last else "")
-            case _:
-                return f"the code raised an error (exit code {exit_code})" + (f": {last}" if last else "")
