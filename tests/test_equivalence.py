@@ -73,7 +73,8 @@ def test_real_output_shapes_are_judged_right_with_zero_false_positives() -> None
 
 def test_real_output_shapes_cover_every_cause_with_positives_and_negatives() -> None:
     causes = {"clock_times", "undefined", "labels", "word_lists", "double_escape", "multi_box", "number_formats",
-              "big_operators", "reordered", "function_conditions", "scalar_matrix", "constants", "choice_letters"}
+              "big_operators", "reordered", "function_conditions", "scalar_matrix", "constants", "choice_letters",
+              "log_base"}
     assert {c["category"] for c in REAL_SHAPES} == causes
     for cause in causes:
         rows = [c["expected"] for c in REAL_SHAPES if c["category"] == cause]

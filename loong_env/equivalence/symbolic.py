@@ -275,8 +275,29 @@ def expr_equal(
     return eq is True, "symbolically equal" if eq else "different expressions"
 
 
+_BARE_LOG = re.compile(r"\\log(?![A-Za-z_])")
+
+
+def _readings(text: str) -> list[str]:
+    """A bare `\\log` is base 10 in school maths and the natural log in sympy's and higher maths' LaTeX:
+    both readings of such a text, the base-10 one first."""
+    if not _BARE_LOG.search(text):
+        return [text]
+    return [text, _BARE_LOG.sub(r"\\ln", text)]
+
+
 def compare_texts(
     a: str, b: str, tolerance: tuple[float | None, float | None] | None = None
 ) -> tuple[bool, str]:
-    """Parse both texts and compare them; raises ValueError when either cannot be parsed."""
-    return expr_equal(parse(a), parse(b), tolerance)
+    """Parse both texts and compare them (equal under either reading of a bare `\\log`); raises ValueError
+    when either cannot be parsed."""
+    first: tuple[bool, str] | None = None
+    for ra in _readings(a):
+        for rb in _readings(b):
+            equal, reason = expr_equal(parse(ra), parse(rb), tolerance)
+            if equal:
+                natural = ra is not a or rb is not b
+                return True, reason + (" (reading \\log as the natural log)" if natural else "")
+            first = first or (equal, reason)
+    assert first is not None
+    return first
