@@ -13,12 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import json
 import os
-import select
-import signal
-import struct
-import subprocess
 import tempfile
 import threading
 import time
@@ -30,161 +25,17 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from loong_env.errors import ConfigError, LoongError
+from loong_env.errors import ConfigError
 from loong_env.sandbox import bwrap, cgroups, rootfs
 from loong_env.sandbox.bwrap import SandboxClosedError, SandboxUnavailableError
 from loong_env.sandbox.envs import ensure_env, normalize_requirements, requirement_names
+from loong_env.sandbox.handle import WorkerGone, WorkerHandle
+from loong_env.sandbox.limits import SandboxLimits
 from loong_env.types import ExecutionResult, ExecutionStatus
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 WATCHDOG_GRACE_S = 5.0
-START_TIMEOUT_S = 300.0
 MAX_WARMUP_SNIPPETS = 24
-ACK_TIMEOUT_S = 30.0
-
-
-class SandboxLimits(BaseModel):
-    """What one run may use; every limit is enforced by the kernel, not by politeness."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    timeout_s: float = Field(
-        default=10.0, gt=0, description="Wall-clock limit; CPU time is capped just above it."
-    )
-    memory_mb: int = Field(
-        default=1024, gt=0, description="Memory all processes of one run may add together (docs/sandbox.md)."
-    )
-    max_output_bytes: int = Field(default=1_000_000, gt=0, description="stdout + stderr, together.")
-    max_processes: int = Field(
-        default=64, gt=0, description="Processes and threads alive at once in one run."
-    )
-    max_open_files: int = Field(default=256, gt=16)
-    max_file_mb: int = Field(default=64, gt=0, description="Largest file the snippet may write.")
-    scratch_mb: int = Field(default=512, gt=0, description="Size of each worker's private /tmp (RAM-backed).")
-
-
-class _WorkerGone(LoongError):
-    """The worker was dead before it took the request: not the snippet's fault."""
-
-
-class _Worker:
-    """One jailed worker process and its framed pipe; used by one thread at a time."""
-
-    def __init__(
-        self, argv: list[str], env: dict[str, str], hello: dict[str, Any], cgroup: cgroups.WorkerCgroup | None
-    ) -> None:
-        self.cgroup = cgroup
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=env, bufsize=0, start_new_session=True, close_fds=True,
-        )  # fmt: skip
-        self._send(hello)
-        ready = self._recv(START_TIMEOUT_S)
-        if not ready or not ready.get("ready"):
-            detail = self.diagnostics()
-            self.kill()
-            raise SandboxUnavailableError(
-                f"a sandbox worker failed to start (command: {' '.join(argv[:3])} ...); its output:\n{detail}"
-            )
-        self.info: dict[str, Any] = ready
-
-    def diagnostics(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read()[-4000:].decode(errors="replace").strip() or "(nothing)"
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def _send(self, obj: dict[str, Any]) -> None:
-        data = json.dumps(obj).encode()
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(struct.pack(">I", len(data)) + data)
-
-    def _read_exact(self, n: int, deadline: float) -> bytes | None:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        buf = bytearray()
-        while len(buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return None
-            chunk = os.read(fd, n - len(buf))
-            if not chunk:
-                return None
-            buf += chunk
-        return bytes(buf)
-
-    def _recv(self, timeout_s: float) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout_s
-        head = self._read_exact(4, deadline)
-        if head is None:
-            return None
-        body = self._read_exact(struct.unpack(">I", head)[0], deadline)
-        return None if body is None else json.loads(body)
-
-    def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
-        """The worker's answer; None if it died or hung during the run; raises _WorkerGone if it was
-        already dead before it took the request (the caller retries that on a fresh worker)."""
-        deadline = time.monotonic() + timeout_s
-        try:
-            self._send(request)
-        except OSError:
-            raise _WorkerGone from None
-        if self._read_exact(1, min(deadline, time.monotonic() + ACK_TIMEOUT_S)) != b"\x06":
-            raise _WorkerGone
-        return self._recv(max(0.0, deadline - time.monotonic()))
-
-    def tree(self) -> list[int]:
-        """Host pids of every process in this worker's tree (bubblewrap, the interpreter, any run)."""
-        pids, stack = [], [self.proc.pid]
-        while stack:
-            pid = stack.pop()
-            with contextlib.suppress(OSError, ValueError):
-                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                pids.append(pid)
-                stack += [int(p) for p in children]
-        return pids
-
-    def cpu_s(self) -> float:
-        """CPU seconds used by the worker tree so far, runs it has reaped included."""
-        ticks = 0
-        for pid in self.tree():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                ticks += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-    def rss_kb(self) -> int:
-        """Resident memory of the worker tree (bubblewrap + the warm interpreter)."""
-        total = 0
-        for pid in self.tree():
-            with contextlib.suppress(OSError, ValueError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        return total
-
-    def disown(self) -> None:
-        """Close this process's copies of the pipes without signalling the worker (a forked child's view)."""
-        for stream in (self.proc.stdin, self.proc.stdout, self._stderr):
-            with contextlib.suppress(Exception):
-                stream.close()  # type: ignore[union-attr]
-        self.proc.returncode = 0  # not our child: never wait for it or kill it from here
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # bubblewrap dies; --die-with-parent takes the rest
-        with contextlib.suppress(Exception):
-            self.proc.wait(timeout=10)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            with contextlib.suppress(Exception):
-                stream.close()  # type: ignore[union-attr]
-        self._stderr.close()
-        if self.cgroup is not None:
-            self.cgroup.remove()
 
 
 class Sandbox:
@@ -239,8 +90,8 @@ class Sandbox:
         self._env: dict[str, str] = {}
         self._bounds = cgroups.Bounds(memory_mb, max_processes, "not started yet")
         self._hello: dict[str, Any] = {}
-        self._idle: SimpleQueue[_Worker | None] = SimpleQueue()
-        self._all: set[_Worker] = set()
+        self._idle: SimpleQueue[WorkerHandle | None] = SimpleQueue()
+        self._all: set[WorkerHandle] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
         self._counter = 0
@@ -292,7 +143,7 @@ class Sandbox:
     def _new_executor(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=self.n_workers, thread_name_prefix="loong-sandbox")
 
-    def _start_worker(self) -> _Worker:
+    def _start_worker(self) -> WorkerHandle:
         assert self._argv is not None
         argv, cgroup = self._argv, None
         if self._bounds.hierarchies:
@@ -304,7 +155,7 @@ class Sandbox:
             cgroup = cgroups.WorkerCgroup(list(self._bounds.hierarchies), name, max_pids)
             argv = cgroup.wrap(argv)
         try:
-            worker = _Worker(argv, self._env, self._hello, cgroup)
+            worker = WorkerHandle(argv, self._env, self._hello, cgroup)
         except BaseException:
             if cgroup is not None:
                 cgroup.remove()
@@ -319,7 +170,7 @@ class Sandbox:
             self._all.add(worker)
         return worker
 
-    def _retire(self, worker: _Worker) -> None:
+    def _retire(self, worker: WorkerHandle) -> None:
         worker.kill()
         with self._lock:
             self._all.discard(worker)
@@ -408,7 +259,7 @@ class Sandbox:
                     oom_kills = worker.cgroup.oom_kills() if worker.cgroup is not None else 0
                     answer = worker.call(request, self.limits.timeout_s + WATCHDOG_GRACE_S)
                     break
-                except _WorkerGone:
+                except WorkerGone:
                     self._retire(worker)
                     worker = None
                     if attempt:
@@ -508,7 +359,7 @@ def _over_memory(result: ExecutionResult, memory_mb: int) -> ExecutionResult:
     return result.model_copy(update={"status": ExecutionStatus.memory_limit, "stderr": stderr})
 
 
-def _kill_all(workers: set[_Worker]) -> None:
+def _kill_all(workers: set[WorkerHandle]) -> None:
     for worker in list(workers):
         with contextlib.suppress(Exception):
             worker.kill()
