@@ -45,6 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     val.add_argument("--limit", type=int, help="validate only the first N seeds of each domain")
     val.add_argument("--allow-failures", action="store_true", help="report failures but exit 0")
     val.add_argument("--show", type=int, default=50, help="list at most this many failures (default: 50)")
+    val.add_argument(
+        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+        help="spread seeds over Ray workers (ray extra): ADDRESS, or none for $RAY_ADDRESS else a local instance",
+    )  # fmt: skip
+    val.add_argument("--ray-workers", type=int, default=2, help="Ray worker actors, spread over the nodes")
     val.set_defaults(func=_validate)
 
 
@@ -97,7 +102,14 @@ def _validate(args: argparse.Namespace) -> int:
             bad += check.status is not CheckStatus.passed
             progress.update(task, advance=1, bad=bad)
 
-        report = asyncio.run(validate_seeds(dataset, timeout_s=args.timeout, on_result=tick))
+        if args.ray is None:
+            report = asyncio.run(validate_seeds(dataset, timeout_s=args.timeout, on_result=tick))
+        else:
+            from loong_env.distributed import RayOptions, validate_seeds_ray
+
+            options = RayOptions(address=args.ray or None, workers=args.ray_workers)
+            ray_run = validate_seeds_ray(dataset, timeout_s=args.timeout, ray=options, on_result=tick)
+            report = asyncio.run(ray_run)
 
     table = Table(title=f"seed validation ({report.seconds:.1f} s wall)")
     table.add_column("domain", no_wrap=True, min_width=max((len(s.domain) for s in report.domains), default=6))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 
 from pydantic import BaseModel
@@ -81,6 +81,11 @@ def judge(point: DataPoint, result: ExecutionResult) -> SeedCheck:
     )
 
 
+async def check_seed(sandbox: Sandbox, point: DataPoint) -> SeedCheck:
+    """Run one rationale in its sandbox and judge the output: the unit of work a validation spreads out."""
+    return await asyncio.to_thread(judge, point, await sandbox.run(point.rationale))
+
+
 async def validate_seeds(
     dataset: SeedDataset,
     *,
@@ -98,7 +103,7 @@ async def validate_seeds(
         async with Sandbox(requirements=list(requirements), timeout_s=timeout_s) as sandbox:
 
             async def check(p: DataPoint) -> SeedCheck:
-                verdict = judge(p, await sandbox.run(p.rationale))
+                verdict = await check_seed(sandbox, p)
                 if on_result:
                     on_result(verdict)
                 return verdict
@@ -106,9 +111,15 @@ async def validate_seeds(
             for verdict in await asyncio.gather(*(check(p) for p in points)):
                 checks[verdict.origin + verdict.id] = verdict
     ordered = [checks[str(p.metadata.get("origin", p.domain)) + p.id] for p in dataset]
-    summaries: dict[str, DomainSummary] = {d: DomainSummary(domain=d) for d in dataset.domains}
-    for c in ordered:
-        s = summaries[c.domain]
+    return ValidationReport(checks=ordered, domains=summarize(ordered, dataset.domains),
+                            seconds=time.perf_counter() - start)  # fmt: skip
+
+
+def summarize(checks: Sequence[SeedCheck], domains: Sequence[str]) -> list[DomainSummary]:
+    """One summary per domain, in the given order: how many seeds passed, failed and errored."""
+    summaries = {d: DomainSummary(domain=d) for d in domains}
+    for c in checks:
+        s = summaries.setdefault(c.domain, DomainSummary(domain=c.domain))
         s.seconds += c.duration_s
         if c.status is CheckStatus.passed:
             s.passed += 1
@@ -116,4 +127,4 @@ async def validate_seeds(
             s.failed += 1
         else:
             s.errors += 1
-    return ValidationReport(checks=ordered, domains=list(summaries.values()), seconds=time.perf_counter() - start)
+    return list(summaries.values())
