@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     val.add_argument("--show", type=int, default=50, help="list at most this many failures (default: 50)")
     val.add_argument(
         "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-        help="spread seeds over Ray workers (ray extra): ADDRESS, or none for $RAY_ADDRESS else a local instance",
+        help="spread seeds over Ray workers (ray extra): ADDRESS, or none for $RAY_ADDRESS else a local "
+        "instance",
     )  # fmt: skip
     val.add_argument("--ray-workers", type=int, default=2, help="Ray worker actors, spread over the nodes")
     val.set_defaults(func=_validate)

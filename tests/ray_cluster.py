@@ -1,4 +1,4 @@
-"""A small real Ray cluster on this machine for tests and benchmarks: logical nodes on loopback, torn down after.
+"""A small real Ray cluster on this machine for tests: logical nodes on loopback, torn down after.
 
 Import this module before anything imports ray: it keeps every Ray address on 127.0.0.1.
 """

@@ -53,8 +53,14 @@ def _written(out: Path) -> tuple[list[DataPoint], list[dict]]:
     return read_accepted(out), read_rejected(out)
 
 
+def _attempts(out: Path) -> list[int]:
+    """Attempt numbers of every complete line (a kill may leave a torn last line; the next run cuts it)."""
+    accepted, rejected = _written(out)
+    return [dp.metadata["attempt"] for dp in accepted] + [r["attempt"] for r in rejected]
+
+
 def _assert_consistent(out: Path, expected_accepted: int) -> list[int]:
-    """Every attempt written once, no question kept twice, the manifest equal to the files; returns attempts."""
+    """Each attempt written once, no question kept twice, the manifest matching the files; the attempts."""
     accepted, rejected = _written(out)
     numbers = [dp.metadata["attempt"] for dp in accepted] + [r["attempt"] for r in rejected]
     assert [n for n, c in Counter(numbers).items() if c > 1] == [], "an attempt was written twice"
@@ -70,14 +76,21 @@ def _assert_consistent(out: Path, expected_accepted: int) -> list[int]:
 
 
 def test_pool_claims_atomically_and_a_released_claim_frees_its_question() -> None:
-    seed = DataPoint(question="How many edges does the complete graph on five vertices have?", final_answer="10",
-                     rationale="print(10)", domain=DOMAIN)  # fmt: skip
+    seed = DataPoint(
+        question="How many edges does the complete graph on five vertices have?",
+        final_answer="10",
+        rationale="print(10)",
+        domain=DOMAIN,
+    )
     pool = NoveltyPool(KeepConfig(), [seed])
-    twin = DataPoint(question="A basket has 1001 and 7 apples; how many apples are in the basket in total?",
-                     final_answer="1008", rationale="print(1008)", domain=DOMAIN)  # fmt: skip
+    twin = DataPoint(
+        question="A basket has 1001 and 7 apples; how many apples are in the basket in total?",
+        final_answer="1008",
+        rationale="print(1008)",
+        domain=DOMAIN,
+    )
     assert pool.claim(1, twin).reason is None
     assert pool.claim(2, twin).reason is RejectReason.duplicate  # a second worker's copy loses
-    assert pool.screen(twin.question).reason is RejectReason.duplicate
     assert pool.release(1) and pool.claim(2, twin).reason is None  # attempt 1 is being retried: 2 may have it
     changes, cursor = pool.changes_since(0)
     assert [c.op for c in changes] == ["add", "remove", "add"] and cursor == 3 and pool.size() == 2
@@ -90,11 +103,35 @@ def test_generation_survives_a_killed_driver_and_a_killed_worker_without_loss_or
     address = ray.get_runtime_context().gcs_address
     # 1) a driver process (the CLI) is killed -9 once it has written two accepted items
     driver = subprocess.Popen(
-        [sys.executable, "-m", "loong_env", "generate", "--domain", DOMAIN, "--n", "40", "--out", str(out),
-         "--ray", address, "--ray-workers", "2", "--base-url", numbered.base_url, "--model", "scripted",
-         "--concurrency", "2", "--novelty-threshold", "0.95", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "loong_env",
+            "generate",
+            "--domain",
+            DOMAIN,
+            "--n",
+            "40",
+            "--out",
+            str(out),
+            "--ray",
+            address,
+            "--ray-workers",
+            "2",
+            "--base-url",
+            numbered.base_url,
+            "--model",
+            "scripted",
+            "--concurrency",
+            "2",
+            "--novelty-threshold",
+            "0.95",
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     accepted_file = out / "accepted.jsonl"
     deadline = time.monotonic() + 150
     while not (accepted_file.exists() and accepted_file.read_bytes().count(b"\n") >= 2):
@@ -103,7 +140,7 @@ def test_generation_survives_a_killed_driver_and_a_killed_worker_without_loss_or
         time.sleep(0.1)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
-    before = _assert_consistent(out, len(read_accepted(out)))
+    before = _attempts(out)
     assert read_manifest(out).runs[-1].status == "running"  # it never closed: the next open says "killed"
 
     # 2) the resumed run loses a worker mid-run; its in-flight attempts run again on the other one
@@ -119,20 +156,38 @@ def test_generation_survives_a_killed_driver_and_a_killed_worker_without_loss_or
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
 
-    summary = asyncio.run(run_generation_ray(
-        DOMAIN, out=out, n=8, base_url=numbered.base_url, model="scripted", ray=RayOptions(workers=2),
-        concurrency=2, keep_config=LOW_BAR, on_start=on_start, on_verdict=on_verdict,
-    ))  # fmt: skip
-    assert killed and summary.worker_failures == 1 and summary.retried, "no attempt was in flight on the killed worker"
-    numbers = _assert_consistent(out, 8)
-    assert set(summary.retried) <= set(numbers), "a retried attempt was lost"
-    assert min(set(numbers) - set(before)) > max(before), "the resumed run replayed an old attempt number"
-    assert summary.accepted_total == 8 and summary.attempts == summary.accepted + summary.rejected + summary.abandoned
-    assert read_manifest(out).runs[-2].status == "killed"
+    target = len(read_accepted(out)) + 8  # room for the retried attempts to finish before the target
+    summary = asyncio.run(
+        run_generation_ray(
+            DOMAIN,
+            out=out,
+            n=target,
+            base_url=numbered.base_url,
+            model="scripted",
+            ray=RayOptions(workers=2),
+            concurrency=2,
+            keep_config=LOW_BAR,
+            on_start=on_start,
+            on_verdict=on_verdict,
+        )
+    )
+    assert killed and summary.worker_failures == 1 and summary.retried, (
+        "nothing was in flight on the killed worker"
+    )
+    numbers = _assert_consistent(out, target)
+    written, abandoned = set(numbers), set(summary.abandoned_attempts)
+    assert set(summary.retried) <= written | abandoned, "a retried attempt was neither written nor reported"
+    assert set(summary.retried) & written, "no retried attempt was run to the end on another worker"
+    assert not written & abandoned and len(abandoned) == summary.abandoned
+    assert min(written - set(before)) > max(before), "the resumed run replayed an old attempt number"
+    assert summary.attempts == summary.accepted + summary.rejected + summary.abandoned
+    assert summary.accepted_total == target and read_manifest(out).runs[-2].status == "killed"
 
 
 def test_near_duplicates_from_two_nodes_are_kept_once(cluster, tmp_path: Path) -> None:
-    question = "A basket holds 1200 apples and 34 pears in two rows; how many fruits does the basket hold in total?"
+    question = (
+        "A basket holds 1200 apples and 34 pears in two rows; how many fruits does the basket hold in total?"
+    )
 
     def twins(request: Request) -> Answer:  # every worker proposes the same problem; solves take a while
         if request.is_solve:
@@ -140,10 +195,18 @@ def test_near_duplicates_from_two_nodes_are_kept_once(cluster, tmp_path: Path) -
         return Answer(candidate_json(question, "print(1200 + 34)"), delay_s=0.2)
 
     with ScriptedServer(twins) as server:
-        summary = asyncio.run(run_generation_ray(
-            DOMAIN, out=tmp_path / "twins", n=3, max_attempts=4, base_url=server.base_url, model="scripted",
-            ray=RayOptions(workers=2), concurrency=1,
-        ))  # fmt: skip
+        summary = asyncio.run(
+            run_generation_ray(
+                DOMAIN,
+                out=tmp_path / "twins",
+                n=3,
+                max_attempts=4,
+                base_url=server.base_url,
+                model="scripted",
+                ray=RayOptions(workers=2),
+                concurrency=1,
+            )
+        )
     assert summary.accepted == 1 and summary.rejected_by_reason == {"duplicate": 3}
     late = [r for r in read_rejected(tmp_path / "twins") if r["solves"]]
     assert late, "no twin got past the early check: the final atomic claim was not exercised"
@@ -157,8 +220,11 @@ def _small_library() -> SeedDataset:
 def test_seed_validation_on_ray_workers_matches_the_single_process_report(cluster) -> None:
     dataset = _small_library()
     seen: list[str] = []
-    report = asyncio.run(validate_seeds_ray(dataset, ray=RayOptions(workers=2), chunk_size=2,
-                                            on_result=lambda c: seen.append(c.id)))  # fmt: skip
+    report = asyncio.run(
+        validate_seeds_ray(
+            dataset, ray=RayOptions(workers=2), chunk_size=3, on_result=lambda c: seen.append(c.id)
+        )
+    )
     local = asyncio.run(validate_seeds(dataset))
     assert [(c.id, c.status) for c in report.checks] == [(c.id, c.status) for c in local.checks]
     assert sorted(seen) == sorted(p.id for p in dataset) and report.ok
@@ -178,20 +244,26 @@ def test_reward_server_on_ray_serve_answers_the_same_api_from_two_replicas(clust
     try:
         status = serve.status().applications[options.name].deployments[options.name]
         assert status.replica_states.get("RUNNING") == 2
-        items = [{"id": 1, "response": "so \\boxed{42}", "reference": "42"},
-                 {"id": 2, "response": "\\boxed{41}", "reference": "42"},
-                 {"id": 3, "response": "```python\nprint(sum(range(10)))\n```", "reference": "45"}]  # fmt: skip
+        items = [
+            {"id": 1, "response": "so \\boxed{42}", "reference": "42"},
+            {"id": 2, "response": "\\boxed{41}", "reference": "42"},
+            {"id": 3, "response": "```python\nprint(sum(range(10)))\n```", "reference": "45"},
+        ]
         with httpx.Client(base_url=url, timeout=120) as client:
             scored = client.post("/v1/score", json={"items": items})
-            openrlhf = client.post("/get_reward", json={"query": ["Q: 6*7? A: \\boxed{42}"],
-                                                        "prompts": ["Q: 6*7? A: "], "labels": ["42"]})  # fmt: skip
+            openrlhf = client.post(
+                "/get_reward",
+                json={"query": ["Q: 6*7? A: \\boxed{42}"], "prompts": ["Q: 6*7? A: "], "labels": ["42"]},
+            )
             health = client.get("/health")
         assert scored.status_code == 200 and openrlhf.status_code == 200 and health.json()["status"] == "ok"
         from loong_env.integrations.reward_models import ScoreRequest
 
         here = RewardScorer().score_sync(ScoreRequest.model_validate({"items": items}))
         got = scored.json()["results"]
-        assert [(r["id"], r["reward"], r["status"]) for r in got] == [(r.id, r.reward, r.status) for r in here.results]
+        assert [(r["id"], r["reward"], r["status"]) for r in got] == [
+            (r.id, r.reward, r.status) for r in here.results
+        ]
         assert openrlhf.json()["rewards"] == [1.0]
     finally:
         stop_rewards(options.name)

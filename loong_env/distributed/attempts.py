@@ -59,40 +59,35 @@ class AttemptWorker:
         self.spec = spec
         self.pool = pool
         self.client = LLMClient(config=spec.llm)
-        self.sandbox = Sandbox(spec.requirements, timeout_s=spec.sandbox_timeout_s, workers=spec.sandbox_workers)
-        keep = PooledKeepRule(self.sandbox, self.client, writer=self.client, config=spec.keep,
-                              tolerance=spec.tolerance, requirements=spec.requirements, shared=pool)  # fmt: skip
+        self.sandbox = Sandbox(
+            spec.requirements, timeout_s=spec.sandbox_timeout_s, workers=spec.sandbox_workers
+        )
+        self.keep = keep = PooledKeepRule(
+            self.sandbox,
+            self.client,
+            writer=self.client,
+            config=spec.keep,
+            tolerance=spec.tolerance,
+            requirements=spec.requirements,
+            shared=pool,
+        )
         self.generator: CandidateGenerator = method_class(spec.method)(
-            spec.seeds, self.client, keep, domain=spec.domain, requirements=spec.requirements, seed=spec.seed,
-            concurrency=spec.concurrency, max_tokens=spec.max_tokens, temperature=spec.temperature,
-        )  # fmt: skip
-        self._cursor = 0
-        self._known: set[str] = set()  # ids in generator.kept
+            spec.seeds,
+            self.client,
+            keep,
+            domain=spec.domain,
+            requirements=spec.requirements,
+            seed=spec.seed,
+            concurrency=spec.concurrency,
+            max_tokens=spec.max_tokens,
+            temperature=spec.temperature,
+        )
+        keep.demos = self.generator.kept  # other workers' kept items become this generator's demos too
 
     async def attempt(self, number: int) -> Verdict:
         """Run attempt `number` end to end (the same number always proposes from the same RNG)."""
-        await self._catch_up()
-        verdict = await self.generator.attempt(number)
-        if verdict.accepted and verdict.datapoint is not None:  # the generator listed it as a demo already
-            self._known.add(verdict.datapoint.id)
-        return verdict
-
-    async def _catch_up(self) -> None:
-        """Replay the pool's new log entries: kept items become demos (self-instruct, evol) and mirror entries."""
-        changes, self._cursor = await self.pool.changes_since.remote(self._cursor)
-        generator, mirror = self.generator, self.generator.keep.pool
-        for change in changes:
-            if change.op == "remove":
-                mirror.remove(change.item_id)
-                self._known.discard(change.item_id)
-                generator.kept = [dp for dp in generator.kept if dp.id != change.item_id]
-                continue
-            assert change.datapoint is not None
-            if not mirror.contains(change.datapoint.question):
-                mirror.add(change.datapoint.question, change.item_id, "kept")
-            if change.item_id not in self._known:
-                self._known.add(change.item_id)
-                generator.kept.append(change.datapoint)
+        await self.keep.sync()  # demos current before the proposal
+        return await self.generator.attempt(number)
 
     def info(self) -> WorkerInfo:
         """This worker's process id, host and Ray node."""

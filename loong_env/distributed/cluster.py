@@ -34,9 +34,10 @@ class RayOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str | None = Field(
-        default=None, description="Cluster to join ('auto', 'host:6379', 'ray://host:10001'); None: "
+        default=None,
+        description="Cluster to join ('auto', 'host:6379', 'ray://host:10001'); None: "
         "$RAY_ADDRESS, else a local instance on loopback.",
-    )  # fmt: skip
+    )
     workers: int = Field(2, ge=1, description="Worker actors; each runs `concurrency` attempts at once.")
     worker_cpus: float = Field(1.0, gt=0, description="CPUs Ray reserves per worker (sandbox runs use them).")
     sandbox_workers: int = Field(1, ge=1, description="Warm sandbox processes per worker.")
@@ -51,7 +52,7 @@ class RayOptions(BaseModel):
 
 
 class ClusterInfo(BaseModel):
-    """What a run is using: where the cluster is, how many nodes and CPUs it has, and whether we started it."""
+    """The cluster a run uses: its address, live nodes and CPUs, and whether this process started it."""
 
     address: str
     nodes: int
@@ -111,15 +112,20 @@ def _start_local(ray: Any, *, num_cpus: int | None, object_store_mb: int, **comm
     last: Exception | None = None
     for _ in range(LOCAL_START_TRIES):
         try:
-            ray.init(num_cpus=num_cpus, object_store_memory=object_store_mb * 2**20,
-                     _node_ip_address="127.0.0.1", **common)  # fmt: skip
+            ray.init(
+                num_cpus=num_cpus,
+                object_store_memory=object_store_mb * 2**20,
+                _node_ip_address="127.0.0.1",
+                **common,
+            )
             return
         except Exception as exc:  # noqa: BLE001 - ray raises a bare Exception when a node misses its start-up
             last = exc
             ray.shutdown()
             time.sleep(1.0)
     raise ClusterError(
-        f"could not start a local Ray instance in {LOCAL_START_TRIES} tries (last: {last}); the machine may be "
+        f"could not start a local Ray instance in {LOCAL_START_TRIES} tries (last: {last}); the machine "
+        "may be "
         "overloaded, or start one yourself with `ray start --head` and pass --ray auto"
     ) from last
 

@@ -28,7 +28,7 @@ class Fleet:
         self.max_failures = max_failures
 
     def replace(self, index: int, dead: Any) -> Any:
-        """Start a new actor in place of `dead` (once, however many of its slots report it); the live handle."""
+        """Start a new actor in place of `dead` (once, however many slots report it); returns the live one."""
         import ray
 
         if self.handles[index] is not dead:
@@ -37,7 +37,8 @@ class Fleet:
         self.failures += 1
         if self.failures > self.max_failures:
             raise GenerationError(
-                f"{self.failures} worker actors died during this run (limit {self.max_failures}); the output is "
+                f"{self.failures} worker actors died during this run (limit {self.max_failures}); the output "
+                "is "
                 "consistent: fix the cluster and run the same command again to resume"
             )
         self.handles[index] = self.make(index)
@@ -64,10 +65,19 @@ class Dispatch:
     """One run's bookkeeping: which numbers are queued, in flight and finished, and why it stopped."""
 
     def __init__(
-        self, fleet: Fleet, pool: Any, *, first_attempt: int, slots_per_worker: int, target: int,
-        max_attempts: int | None, time_budget_s: float | None, stats: GenerationStats,
-        on_verdict: Callable[[Verdict], Awaitable[None]], method: str,
-    ) -> None:  # fmt: skip
+        self,
+        fleet: Fleet,
+        pool: Any,
+        *,
+        first_attempt: int,
+        slots_per_worker: int,
+        target: int,
+        max_attempts: int | None,
+        time_budget_s: float | None,
+        stats: GenerationStats,
+        on_verdict: Callable[[Verdict], Awaitable[None]],
+        method: str,
+    ) -> None:
         self.fleet, self.pool, self.stats, self.on_verdict = fleet, pool, stats, on_verdict
         self.next_number = first_attempt
         self.slots_per_worker = slots_per_worker
@@ -75,6 +85,7 @@ class Dispatch:
         self.deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
         self.launched = 0
         self.retried: list[int] = []  # numbers run again after their worker died, in order
+        self.abandoned: list[int] = []  # numbers launched but not written: the run stopped first
         self.queue: deque[int] = deque()  # attempts whose worker died, to run again first
         self.in_flight: set[int] = set()
         self.finished: set[int] = set()
@@ -104,8 +115,8 @@ class Dispatch:
         self.stats.attempts += 1
         return number
 
-    async def run(self) -> list[int]:
-        """Run until a stop condition; returns the attempt numbers run again because their worker died."""
+    async def run(self) -> None:
+        """Run until a stop condition; `retried` and `abandoned` then name the attempts concerned."""
         import ray
 
         self._errors = ray.exceptions
@@ -128,11 +139,11 @@ class Dispatch:
             self.stats.stopped_because = "interrupted"
             raise
         finally:
+            self.abandoned.extend(sorted(self.in_flight | set(self.queue)))
             self.stats.abandoned += len(self.in_flight) + len(self.queue)
             for slot in slots:
                 slot.cancel()
             await asyncio.gather(*slots, return_exceptions=True)
-        return self.retried
 
     async def _slot(self, index: int) -> None:
         why: StopReason | None = None
@@ -151,6 +162,7 @@ class Dispatch:
                     continue
                 if self.stats.accepted >= self.target:  # reached while this one was in flight: stop exactly
                     self.stats.abandoned += 1
+                    self.abandoned.append(number)
                     why = "target"
                     break
                 self.stats.record(verdict)
@@ -164,7 +176,7 @@ class Dispatch:
             self.done.set()
 
     async def _one(self, index: int, number: int) -> Verdict | None:
-        """Run attempt `number` on slot `index`'s actor; None if its actor died (the number is queued again)."""
+        """Run attempt `number` on slot `index`'s actor; None if the actor died (the number waits again)."""
         handle = self.fleet.handles[index]
         self.in_flight.add(number)
         try:
@@ -177,16 +189,25 @@ class Dispatch:
             self.changed.set()
             await self._revive(index, handle)  # ... while this slot waits for its new actor
             return None
-        except self._errors.RayTaskError as exc:  # a bug outside the attempt's own guard: one rejection, not the run
-            verdict = Verdict(attempt=number, method=self.method, accepted=False, reason=RejectReason.internal_error,
-                              detail=f"worker raised: {str(exc).splitlines()[-1]}"[:300])  # fmt: skip
+        except (
+            self._errors.RayTaskError
+        ) as exc:  # a bug outside the attempt's own guard: one rejection, not the run
+            verdict = Verdict(
+                attempt=number,
+                method=self.method,
+                accepted=False,
+                reason=RejectReason.internal_error,
+                detail=f"worker raised: {str(exc).splitlines()[-1]}"[:300],
+            )
         finally:
             self.in_flight.discard(number)
             self.changed.set()
         if number in self.finished:  # never expected: a number is answered once; never count it twice
             return None
         self.finished.add(number)
-        if verdict.reason is RejectReason.internal_error:  # maybe the pool is gone: then stop, not burn attempts
+        if (
+            verdict.reason is RejectReason.internal_error
+        ):  # maybe the pool is gone: then stop, not burn attempts
             await self._ask_pool(self.pool.size.remote())
         return verdict
 
@@ -205,6 +226,7 @@ class Dispatch:
             await ref
         except Exception as exc:
             raise GenerationError(
-                f"the run's novelty pool is gone ({type(exc).__name__}); the output is consistent: run the same "
+                f"the run's novelty pool is gone ({type(exc).__name__}); the output is consistent: run the "
+                "same "
                 "command again to resume"
             ) from exc

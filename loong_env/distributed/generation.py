@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from loong_env.distributed.cluster import RayOptions
+from loong_env.distributed.dispatch import Dispatch, Fleet
 from loong_env.errors import ConfigError
 from loong_env.generators.base import GenerationError, GenerationStats, VerdictCallback
 from loong_env.generators.keep import KeepConfig
@@ -28,6 +29,9 @@ from loong_env.generators.run import GenerationSummary, domain_seeds, method_cla
 from loong_env.llm.config import Endpoint, LLMConfig
 from loong_env.types import DataPoint
 
+if TYPE_CHECKING:
+    from loong_env.distributed.attempts import WorkerSpec
+
 
 class RayGenerationSummary(GenerationSummary):
     """A run_generation summary plus what the cluster did."""
@@ -35,6 +39,9 @@ class RayGenerationSummary(GenerationSummary):
     workers: int
     nodes: int
     retried: list[int] = Field(description="Attempt numbers run again because their worker died mid-attempt.")
+    abandoned_attempts: list[int] = Field(
+        description="Attempt numbers launched but not written (run stopped)."
+    )
     worker_failures: int
 
 
@@ -48,18 +55,23 @@ def resolve_llm(
     workers reach it over HTTP: fine for a one-machine cluster; a multi-node one needs a served model.
     """
     urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
-    config = LLMConfig.load(base_url=urls[0] if urls else None, model=model, api_key=api_key,
-                            max_concurrency=concurrency)  # fmt: skip
+    config = LLMConfig.load(
+        base_url=urls[0] if urls else None, model=model, api_key=api_key, max_concurrency=concurrency
+    )
     if config.base_url is None:
         from loong_env import local
 
         server = local.shared_server(
-            config.model or local.DEFAULT_MODEL, n_parallel=config.local_n_parallel, n_ctx=config.local_n_ctx,
+            config.model or local.DEFAULT_MODEL,
+            n_parallel=config.local_n_parallel,
+            n_ctx=config.local_n_ctx,
             threads=config.local_threads,
-        )  # fmt: skip
+        )
         config = config.model_copy(update={"base_url": server.base_url, "model": server.model})
     elif not config.model:
-        raise ConfigError(f"base_url {config.base_url!r} needs a model: pass model=..., --model or LOONG_MODEL")
+        raise ConfigError(
+            f"base_url {config.base_url!r} needs a model: pass model=..., --model or LOONG_MODEL"
+        )
     return config, urls or [str(config.base_url)]
 
 
@@ -70,6 +82,37 @@ def worker_llm(config: LLMConfig, urls: Sequence[str], index: int) -> LLMConfig:
     primary = urls[index % len(urls)]
     others = [Endpoint(base_url=u) for u in urls if u != primary]
     return config.model_copy(update={"base_url": primary, "fallbacks": others + list(config.fallbacks)})
+
+
+def start_pool(keep: KeepConfig, seeds: list[DataPoint], kept: list[DataPoint]) -> Any:
+    """The run's NoveltyPool actor, on the driver's node: it holds no CPU and lives as long as the run."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from loong_env.distributed.pool import NoveltyPool
+
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+    return ray.remote(NoveltyPool).options(num_cpus=0, scheduling_strategy=here).remote(keep, seeds, kept)
+
+
+def start_worker(spec: WorkerSpec, urls: Sequence[str], index: int, pool: Any, options: RayOptions) -> Any:
+    """Worker actor `index`, with its own primary LLM endpoint; never restarted by Ray (the driver does)."""
+    import ray
+
+    from loong_env.distributed.attempts import AttemptWorker
+
+    actor = ray.remote(AttemptWorker).options(num_cpus=options.worker_cpus, max_restarts=0)
+    return actor.remote(spec.model_copy(update={"llm": worker_llm(spec.llm, urls, index)}), pool)
+
+
+async def ready(fleet: Fleet) -> list[Any]:
+    """Wait until every worker is built: attempts start together, and a broken node fails here, not later."""
+    try:
+        return list(await asyncio.gather(*(h.info.remote() for h in fleet.handles)))
+    except Exception as exc:
+        raise GenerationError(
+            f"the worker actors could not start: {type(exc).__name__}: {exc}"[:800]
+        ) from exc
 
 
 async def run_generation_ray(
@@ -100,10 +143,8 @@ async def run_generation_ray(
     Same stop rules, output layout and resume behaviour as `run_generation`; `concurrency` is per worker.
     A worker that dies mid-attempt has its attempts run again elsewhere (same numbers, counted once).
     """
-    from loong_env.distributed.attempts import AttemptWorker, WorkerSpec
+    from loong_env.distributed.attempts import WorkerSpec
     from loong_env.distributed.cluster import connect, disconnect
-    from loong_env.distributed.dispatch import Dispatch, Fleet
-    from loong_env.distributed.pool import NoveltyPool
 
     options = ray or RayOptions()
     keep = keep_config or KeepConfig()
@@ -112,7 +153,6 @@ async def run_generation_ray(
     llm, urls = resolve_llm(base_url, model, api_key, concurrency)
     cluster = connect(options.address, num_cpus=options.local_cpus)
     import ray as ray_module
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     writer = GenerationWriter(out, domain=domain_name).open(method=method_name, model=llm.model, target=n)
     stats = stats or GenerationStats()
@@ -120,44 +160,64 @@ async def run_generation_ray(
     kept: list[DataPoint] = []
     fleet: Fleet | None = None
     pool: Any = None
-    retried: list[int] = []
+    dispatch: Dispatch | None = None
     try:
-        here = NodeAffinitySchedulingStrategy(node_id=ray_module.get_runtime_context().get_node_id(), soft=True)
-        pool = ray_module.remote(NoveltyPool).options(num_cpus=0, scheduling_strategy=here).remote(
-            keep, list(seeds), writer.existing
-        )
-        spec = WorkerSpec(
-            domain=domain_name, method=method_name, seeds=list(seeds), requirements=list(domain_config.requirements),
-            tolerance=domain_config.answer_tolerance, keep=keep, llm=llm, seed=seed, concurrency=concurrency,
-            max_tokens=max_tokens, temperature=temperature, sandbox_workers=options.sandbox_workers,
-            sandbox_timeout_s=sandbox_timeout_s,
-        )  # fmt: skip
-        actor = ray_module.remote(AttemptWorker).options(num_cpus=options.worker_cpus, max_restarts=0)
-
-        def make(index: int) -> Any:
-            return actor.remote(spec.model_copy(update={"llm": worker_llm(llm, urls, index)}), pool)
-
-        fleet = Fleet(make, options.workers, max_failures=options.failure_limit)
-        # every worker built (so attempts start together, and a broken node fails here, not mid-run)
-        try:
-            workers = await asyncio.gather(*(h.info.remote() for h in fleet.handles))
-        except Exception as exc:
-            raise GenerationError(f"the worker actors could not start: {type(exc).__name__}: {exc}"[:800]) from exc
-        if on_start is not None:
-            on_start({"domain": domain_name, "method": method_name, "model": llm.model, "target": n,
-                      "already": writer.accepted_count, "out": str(out), "workers": workers,
-                      "nodes": cluster.nodes, "address": cluster.address, "endpoints": urls})  # fmt: skip
         remaining = n - writer.accepted_count
-        if remaining <= 0:
+        workers: list[Any] = []
+        if remaining > 0:
+            spec = WorkerSpec(
+                domain=domain_name,
+                method=method_name,
+                seeds=list(seeds),
+                requirements=list(domain_config.requirements),
+                tolerance=domain_config.answer_tolerance,
+                keep=keep,
+                llm=llm,
+                seed=seed,
+                concurrency=concurrency,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                sandbox_workers=options.sandbox_workers,
+                sandbox_timeout_s=sandbox_timeout_s,
+            )
+            pool = start_pool(keep, list(seeds), writer.existing)
+            fleet = Fleet(
+                lambda i: start_worker(spec, urls, i, pool, options),
+                options.workers,
+                max_failures=options.failure_limit,
+            )
+            workers = await ready(fleet)
+            dispatch = Dispatch(
+                fleet,
+                pool,
+                first_attempt=writer.manifest.next_attempt if writer.manifest else 0,
+                slots_per_worker=concurrency,
+                target=remaining,
+                max_attempts=max_attempts,
+                time_budget_s=time_budget_s,
+                stats=stats,
+                on_verdict=recorder(writer, stats, kept, on_verdict),
+                method=method_name,
+            )
+        if on_start is not None:
+            on_start(
+                {
+                    "domain": domain_name,
+                    "method": method_name,
+                    "model": llm.model,
+                    "target": n,
+                    "already": writer.accepted_count,
+                    "out": str(out),
+                    "workers": workers,
+                    "nodes": cluster.nodes,
+                    "address": cluster.address,
+                    "endpoints": urls,
+                }
+            )
+        if dispatch is None:
             stats.stopped_because = "target"
         else:
-            dispatch = Dispatch(
-                fleet, pool, first_attempt=writer.manifest.next_attempt if writer.manifest else 0,
-                slots_per_worker=concurrency, target=remaining, max_attempts=max_attempts,
-                time_budget_s=time_budget_s, stats=stats, on_verdict=recorder(writer, stats, kept, on_verdict),
-                method=method_name,
-            )  # fmt: skip
-            retried = await dispatch.run()
+            await dispatch.run()
         status = stats.stopped_because or "exhausted"
     finally:
         writer.close(status, abandoned=stats.abandoned)
@@ -167,5 +227,11 @@ async def run_generation_ray(
             ray_module.kill(pool)
         disconnect(cluster)
     base = summarize(out, domain_name, method_name, str(llm.model), writer, stats, status, kept)
-    return RayGenerationSummary(**dict(base), workers=options.workers, nodes=cluster.nodes, retried=retried,
-                                worker_failures=fleet.failures if fleet else 0)  # fmt: skip
+    return RayGenerationSummary(
+        **dict(base),
+        workers=options.workers,
+        nodes=cluster.nodes,
+        retried=dispatch.retried if dispatch else [],
+        abandoned_attempts=dispatch.abandoned if dispatch else [],
+        worker_failures=fleet.failures if fleet else 0,
+    )

@@ -20,16 +20,11 @@ from loong_env.types import DataPoint
 
 
 class PoolAnswer(BaseModel):
-    """The pool's answer to a screen or a claim: a rejection with its reason, or the nearest similarity."""
+    """The pool's answer to a claim: accepted (no reason), or rejected with why and how similar."""
 
     reason: RejectReason | None = None
     detail: str = ""
-    similarity: float = 0.0
-
-    def rejection(self, verdict: Verdict) -> tuple[RejectReason, str] | None:
-        """Record the similarity on the verdict; the (reason, detail) to reject with, if any."""
-        verdict.similarity = self.similarity
-        return None if self.reason is None else (self.reason, self.detail)
+    similarity: float | None = None
 
 
 class PoolChange(BaseModel):
@@ -43,7 +38,9 @@ class PoolChange(BaseModel):
 class NoveltyPool:
     """Seeds plus everything kept so far (the Ray actor's body; plain Python, so it is testable alone)."""
 
-    def __init__(self, config: KeepConfig, seeds: Sequence[DataPoint], kept: Sequence[DataPoint] = ()) -> None:
+    def __init__(
+        self, config: KeepConfig, seeds: Sequence[DataPoint], kept: Sequence[DataPoint] = ()
+    ) -> None:
         self.config = config
         self.index = NoveltyIndex()
         self.claims: dict[int, str] = {}  # attempt number -> id of the item it added
@@ -56,22 +53,15 @@ class NoveltyPool:
                 self.index.add(dp.question, dp.id, "kept")
                 self.changes.append(PoolChange(op="add", item_id=dp.id, datapoint=dp))
 
-    def screen(self, question: str, parent_id: str | None = None) -> PoolAnswer:
-        """The early check, before a worker spends sandbox and solver time on a candidate."""
-        if found := novelty_problem(self.index, self.config, question, parent_id):
-            return PoolAnswer(reason=found[0], detail=found[1], similarity=found[2])
-        return PoolAnswer(similarity=self.index.nearest(question, exclude=parent_id).similarity)
-
     def claim(self, attempt: int, datapoint: DataPoint, parent_id: str | None = None) -> PoolAnswer:
-        """Check `datapoint` against the pool and add it, in one step; a rejection leaves the pool unchanged."""
+        """Check `datapoint` against the pool and add it, in one step; a rejection changes nothing."""
         self.release(attempt)  # an attempt run again (its first worker died) replaces its own earlier claim
         if found := novelty_problem(self.index, self.config, datapoint.question, parent_id):
             return PoolAnswer(reason=found[0], detail=found[1], similarity=found[2])
-        similarity = self.index.nearest(datapoint.question, exclude=parent_id).similarity
         self.index.add(datapoint.question, datapoint.id, "kept")
         self.claims[attempt] = datapoint.id
         self.changes.append(PoolChange(op="add", item_id=datapoint.id, datapoint=datapoint))
-        return PoolAnswer(similarity=similarity)
+        return PoolAnswer()
 
     def release(self, attempt: int) -> bool:
         """Forget what `attempt` claimed (it is about to run again); False if it claimed nothing."""
@@ -91,24 +81,50 @@ class NoveltyPool:
 
 
 class PooledKeepRule(KeepRule):
-    """The keep rule with its novelty checks answered by the run's one NoveltyPool actor.
+    """The keep rule with the run's one NoveltyPool actor as the judge of what is new.
 
-    `self.pool` stays as a local mirror of seeds and kept items (for the parent similarity an evol item
-    records); it never decides what is kept.
+    `self.pool` is a local mirror of the shared pool, brought up to date from the pool's change log before
+    every early screen (so screens cost the shared actor nothing but the log read); the final check and the
+    add are one `claim` on the actor. `demos` (the generator's `kept` list) gets the items other workers
+    kept, so self-instruct and evol-instruct draw on the whole run.
     """
 
     def __init__(self, *args: Any, shared: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.shared = shared  # a Ray actor handle of NoveltyPool
+        self.demos: list[DataPoint] = []
+        self._cursor = 0
+        self._known: set[str] = set()  # ids already in `demos`
+
+    async def sync(self) -> None:
+        """Replay the pool's log entries since the last sync into the mirror and the demo list."""
+        changes, self._cursor = await self.shared.changes_since.remote(self._cursor)
+        for change in changes:
+            if change.op == "remove":
+                self.pool.remove(change.item_id)
+                if change.item_id in self._known:
+                    self._known.discard(change.item_id)
+                    self.demos[:] = [dp for dp in self.demos if dp.id != change.item_id]
+                continue
+            assert change.datapoint is not None
+            if not self.pool.contains(change.datapoint.question):
+                self.add_to_pool(change.datapoint, "kept")
+            if change.item_id not in self._known:
+                self._known.add(change.item_id)
+                self.demos.append(change.datapoint)
 
     async def screen(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
-        answer: PoolAnswer = await self.shared.screen.remote(candidate.question, candidate.parent_id)
-        return answer.rejection(verdict)
+        await self.sync()
+        return await super().screen(candidate, verdict)
 
     async def claim(
         self, candidate: Candidate, verdict: Verdict, datapoint: DataPoint
     ) -> tuple[RejectReason, str] | None:
         answer: PoolAnswer = await self.shared.claim.remote(candidate.attempt, datapoint, candidate.parent_id)
-        if answer.reason is None:
-            return None  # the similarity recorded at screen time is the one the datapoint carries
-        return answer.rejection(verdict)
+        if answer.reason is not None:
+            verdict.similarity = answer.similarity
+            return answer.reason, answer.detail
+        self._known.add(datapoint.id)  # the generator lists it as a demo itself once it is accepted
+        if not self.pool.contains(datapoint.question):
+            self.add_to_pool(datapoint, "kept")
+        return None

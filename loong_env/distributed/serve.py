@@ -25,7 +25,9 @@ class ServeOptions(BaseModel):
 
     name: str = Field("loong-reward", description="Serve application (and deployment) name.")
     replicas: int = Field(1, ge=1, description="Fixed replica count (ignored when autoscale is set).")
-    autoscale: tuple[int, int] | None = Field(default=None, description="(min, max) replicas, scaled by load.")
+    autoscale: tuple[int, int] | None = Field(
+        default=None, description="(min, max) replicas, scaled by load."
+    )
     target_ongoing_requests: float = Field(4.0, gt=0, description="Per replica: above this, add replicas.")
     max_ongoing_requests: int = Field(32, ge=1, description="Per replica: more wait in the proxy's queue.")
     replica_cpus: float = Field(1.0, ge=0, description="CPUs Ray reserves per replica (verification is CPU).")
@@ -37,23 +39,28 @@ class ServeOptions(BaseModel):
     @model_validator(mode="after")
     def _check_autoscale(self) -> ServeOptions:
         if self.autoscale is not None and not 0 <= self.autoscale[0] <= self.autoscale[1] >= 1:
-            raise ConfigError(f"autoscale must be (min, max) with 0 <= min <= max and max >= 1, got {self.autoscale}")
+            raise ConfigError(
+                f"autoscale must be (min, max) with 0 <= min <= max and max >= 1, got {self.autoscale}"
+            )
         return self
 
     def deployment_options(self) -> dict[str, Any]:
         """The keyword arguments of `serve.deployment` these options mean."""
         options: dict[str, Any] = {
-            "name": self.name, "max_ongoing_requests": self.max_ongoing_requests,
+            "name": self.name,
+            "max_ongoing_requests": self.max_ongoing_requests,
             "ray_actor_options": {"num_cpus": self.replica_cpus},
-        }  # fmt: skip
+        }
         if self.autoscale is None:
             options["num_replicas"] = self.replicas
         else:
             low, high = self.autoscale
             options["autoscaling_config"] = {
-                "min_replicas": low, "max_replicas": high, "initial_replicas": max(low, 1),
+                "min_replicas": low,
+                "max_replicas": high,
+                "initial_replicas": max(low, 1),
                 "target_ongoing_requests": self.target_ongoing_requests,
-            }  # fmt: skip
+            }
         return options
 
 
@@ -98,6 +105,40 @@ def serve_rewards(
     serve.run(reward_application(config, opts), name=opts.name, route_prefix=opts.route_prefix)
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
     return f"http://{host}:{opts.port}{opts.route_prefix.rstrip('/')}"
+
+
+def run_on_ray(config: ServerConfig, args: Any) -> int:
+    """`loong serve-reward --ray`: deploy, say where to point trainers, serve until Ctrl-C, then remove it."""
+    import time
+
+    low_high = None
+    if args.autoscale:
+        try:
+            low, high = (int(part) for part in args.autoscale.split(":"))
+        except ValueError:
+            print(
+                f"loong serve-reward: --autoscale wants MIN:MAX (two whole numbers), got {args.autoscale!r}"
+            )
+            return 2
+        low_high = (low, high)
+    options = ServeOptions(
+        replicas=args.replicas,
+        autoscale=low_high,
+        replica_cpus=args.replica_cpus,
+        host=config.host,
+        port=config.port,
+    )
+    url = serve_rewards(config, options, address=args.ray or None)
+    scale = f"autoscaling {low_high[0]}..{low_high[1]}" if low_high else f"{options.replicas} replica(s)"
+    print(f"Ray Serve, {scale}")
+    print(f"OpenRLHF:  --reward.remote_url {url}/get_reward   (older releases: --remote_rm_url)")
+    print(f"our API:   POST {url}/v1/score   (docs: {url}/docs)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stop_rewards(options.name)
+    return 0
 
 
 def stop_rewards(name: str = "loong-reward") -> None:

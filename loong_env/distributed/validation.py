@@ -34,7 +34,9 @@ class SeedChecker:
 
         key = tuple(requirements)
         if key not in self._sandboxes:
-            self._sandboxes[key] = Sandbox(requirements, timeout_s=self.timeout_s, workers=self.sandbox_workers)
+            self._sandboxes[key] = Sandbox(
+                requirements, timeout_s=self.timeout_s, workers=self.sandbox_workers
+            )
         sandbox = self._sandboxes[key]
         return list(await asyncio.gather(*(check_seed(sandbox, p) for p in points)))
 
@@ -70,10 +72,14 @@ async def validate_seeds_ray(
     cluster = connect(options.address, num_cpus=options.local_cpus)
     import ray as ray_module
 
-    actor = ray_module.remote(SeedChecker).options(num_cpus=options.worker_cpus, max_restarts=0,
-                                                   scheduling_strategy="SPREAD")  # fmt: skip
-    fleet = Fleet(lambda _: actor.remote(timeout_s, options.sandbox_workers), options.workers,
-                  max_failures=options.failure_limit)  # fmt: skip
+    actor = ray_module.remote(SeedChecker).options(
+        num_cpus=options.worker_cpus, max_restarts=0, scheduling_strategy="SPREAD"
+    )
+    fleet = Fleet(
+        lambda _: actor.remote(timeout_s, options.sandbox_workers),
+        options.workers,
+        max_failures=options.failure_limit,
+    )
     queue = deque(chunks(dataset, max(1, chunk_size)))
     checks: dict[int, SeedCheck] = {}
 
@@ -99,5 +105,6 @@ async def validate_seeds_ray(
         await fleet.close()
         disconnect(cluster)
     ordered = [checks[i] for i in range(len(dataset))]
-    return ValidationReport(checks=ordered, domains=summarize(ordered, dataset.domains),
-                            seconds=time.perf_counter() - start)  # fmt: skip
+    return ValidationReport(
+        checks=ordered, domains=summarize(ordered, dataset.domains), seconds=time.perf_counter() - start
+    )

@@ -60,10 +60,13 @@ def register(subparsers: Any) -> None:
     ray = p.add_argument_group("Ray (needs the `ray` extra; see docs/ray.md)")
     ray.add_argument(
         "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-        help="fan attempts out over a Ray cluster: ADDRESS ('auto', 'host:6379', 'ray://host:10001'), or none "
+        help="fan attempts out over a Ray cluster: ADDRESS ('auto', 'host:6379', 'ray://host:10001'), or "
+        "none "
         "for $RAY_ADDRESS else a local instance; --base-url may then list several endpoints, comma-separated",
     )  # fmt: skip
-    ray.add_argument("--ray-workers", type=int, default=2, help="worker actors (each runs --concurrency attempts)")
+    ray.add_argument(
+        "--ray-workers", type=int, default=2, help="worker actors (each runs --concurrency attempts)"
+    )
     ray.add_argument("--ray-worker-cpus", type=float, default=1.0, help="CPUs reserved per worker actor")
     p.add_argument("--quiet", action="store_true", help="no live display, only the final summary")
     p.set_defaults(func=main)
@@ -128,7 +131,8 @@ def main(args: argparse.Namespace) -> int:
             )
             if "workers" in info:
                 live.console.print(
-                    f"on Ray at {info['address']}: {len(info['workers'])} workers on {info['nodes']} node(s), "
+                    f"on Ray at {info['address']}: {len(info['workers'])} workers on {info['nodes']} "
+                    "node(s), "
                     f"LLM endpoints {', '.join(info['endpoints'])}"
                 )
 
@@ -143,7 +147,9 @@ def main(args: argparse.Namespace) -> int:
     else:
         from loong_env.distributed import RayOptions, run_generation_ray
 
-        options = RayOptions(address=args.ray or None, workers=args.ray_workers, worker_cpus=args.ray_worker_cpus)
+        options = RayOptions(
+            address=args.ray or None, workers=args.ray_workers, worker_cpus=args.ray_worker_cpus
+        )
         urls = [u.strip() for u in (args.base_url or "").split(",") if u.strip()]
         coro = run_generation_ray(args.domain, base_url=urls or None, ray=options, **common)
     try:

@@ -207,15 +207,17 @@ _UNANSWERED = ("truncated", "no_answer", "llm_error")
 def novelty_problem(
     pool: NoveltyIndex, config: KeepConfig, question: str, parent_id: str | None = None
 ) -> tuple[RejectReason, str, float] | None:
-    """(reason, detail, similarity) when `question` duplicates, or is too close to, a pool item or its parent."""
+    """(reason, detail, similarity) when `question` repeats, or is too close to, a pool item or its parent."""
     parent_bar = config.novelty_threshold if config.parent_threshold is None else config.parent_threshold
     if parent_id is not None and (sim := pool.similarity_to(question, parent_id)) > parent_bar:
-        return RejectReason.no_information_gain, f"ROUGE-L {sim:.3f} > {parent_bar} to its parent {parent_id}", sim
+        detail = f"ROUGE-L {sim:.3f} > {parent_bar} to its parent {parent_id}"
+        return RejectReason.no_information_gain, detail, sim
     if pool.contains(question):
         return RejectReason.duplicate, "normalised question equals one already held", 1.0
     nearest = pool.nearest(question, exclude=parent_id)
     if nearest.similarity > config.novelty_threshold:
-        detail = f"ROUGE-L {nearest.similarity:.3f} > {config.novelty_threshold} to {nearest.kind} {nearest.item_id}"
+        bar, sim = config.novelty_threshold, nearest.similarity
+        detail = f"ROUGE-L {sim:.3f} > {bar} to {nearest.kind} {nearest.item_id}"
         return RejectReason.too_similar, detail, nearest.similarity
     return None
 
@@ -263,7 +265,7 @@ class KeepRule:
         return novelty_problem(self.pool, self.config, question, parent_id)
 
     async def screen(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
-        """The early novelty check, before sandbox and solver time is spent; records the nearest similarity."""
+        """The early novelty check, before sandbox and solver time is spent; records the nearest one."""
         if found := self.novelty(candidate.question, candidate.parent_id):
             verdict.similarity = found[2]
             return found[0], found[1]
@@ -273,7 +275,7 @@ class KeepRule:
     async def claim(
         self, candidate: Candidate, verdict: Verdict, datapoint: DataPoint
     ) -> tuple[RejectReason, str] | None:
-        """The last novelty check and the pool update as one step, so concurrent near-twins cannot both be kept.
+        """The last novelty check and the pool update as one step: concurrent near-twins cannot both be kept.
 
         Here there is no await between check and add; a pool shared across processes does both in one call.
         """

@@ -163,7 +163,10 @@ def domain_seeds(
 
 
 def recorder(
-    writer: GenerationWriter, stats: GenerationStats, kept: list[DataPoint], on_verdict: VerdictCallback | None
+    writer: GenerationWriter,
+    stats: GenerationStats,
+    kept: list[DataPoint],
+    on_verdict: VerdictCallback | None,
 ) -> Callable[[Verdict], Awaitable[None]]:
     """The per-verdict step of every run: write it durably first, then tell `on_verdict`.
 

@@ -52,6 +52,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-route", action="store_true", help="judge every answer with the boxed verifier (no code, no plug-ins)"
     )
+    ray = parser.add_argument_group("Ray Serve (needs the `ray` extra; see docs/ray.md)")
+    ray.add_argument(
+        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+        help="serve from Ray Serve replicas instead of uvicorn workers: ADDRESS, or none for $RAY_ADDRESS "
+        "else a local instance",
+    )  # fmt: skip
+    ray.add_argument("--replicas", type=int, default=1, help="fixed number of replicas")
+    ray.add_argument("--autoscale", metavar="MIN:MAX", help="scale replicas with the load instead")
+    ray.add_argument("--replica-cpus", type=float, default=1.0, help="CPUs Ray reserves per replica")
     parser.set_defaults(func=run)
 
 
@@ -79,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"loong serve-reward: {exc}", file=sys.stderr)
         return 2
+    if args.ray is not None:
+        from loong_env.distributed.serve import run_on_ray
+
+        return run_on_ray(config, args)
     base = f"http://{args.host}:{args.port}"
     print(f"OpenRLHF:  --reward.remote_url {base}/get_reward   (older releases: --remote_rm_url)")
     print(f"our API:   POST {base}/v1/score   (docs: {base}/docs)")
