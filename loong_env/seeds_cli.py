@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from loong_env.distributed.cli import add_ray_option
 from loong_env.seeds import SeedDataset, SeedFormatError, load_seeds
 
 
@@ -45,11 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     val.add_argument("--limit", type=int, help="validate only the first N seeds of each domain")
     val.add_argument("--allow-failures", action="store_true", help="report failures but exit 0")
     val.add_argument("--show", type=int, default=50, help="list at most this many failures (default: 50)")
-    val.add_argument(
-        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-        help="spread seeds over Ray workers (ray extra): ADDRESS, or none for $RAY_ADDRESS else a local "
-        "instance",
-    )  # fmt: skip
+    add_ray_option(val, "spread the seeds over Ray worker actors")
     val.add_argument("--ray-workers", type=int, default=2, help="Ray worker actors, spread over the nodes")
     val.set_defaults(func=_validate)
 

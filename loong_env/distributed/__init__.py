@@ -5,13 +5,27 @@
                                        base_url="http://vllm:8000/v1", model="Qwen/Qwen2.5-7B-Instruct",
                                        ray=RayOptions(address="auto", workers=16))
 
-Nothing here imports ray until it is used (install it with the `ray` extra). See docs/ray.md.
+Names load on first use (so `loong --help` stays fast), and nothing imports ray until a cluster is
+needed (install it with the `ray` extra). See docs/ray.md.
 """
 
-from loong_env.distributed.cluster import ClusterError, ClusterInfo, RayOptions, connect, disconnect
-from loong_env.distributed.generation import RayGenerationSummary, run_generation_ray
-from loong_env.distributed.pool import NoveltyPool, PooledKeepRule
-from loong_env.distributed.validation import validate_seeds_ray
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "ClusterError": "cluster",
+    "ClusterInfo": "cluster",
+    "RayOptions": "cluster",
+    "connect": "cluster",
+    "disconnect": "cluster",
+    "RayGenerationSummary": "generation",
+    "run_generation_ray": "generation",
+    "NoveltyPool": "pool",
+    "PooledKeepRule": "pool",
+    "validate_seeds_ray": "validation",
+}
 
 __all__ = [
     "ClusterError",
@@ -25,3 +39,9 @@ __all__ = [
     "run_generation_ray",
     "validate_seeds_ray",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'loong_env.distributed' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"loong_env.distributed.{_WHERE[name]}"), name)

@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from loong_env.distributed.cli import add_ray_option
 from loong_env.generators.base import GenerationStats
 from loong_env.generators.keep import KeepConfig, RejectReason, Verdict
 from loong_env.generators.run import METHODS, run_generation
@@ -58,12 +59,7 @@ def register(subparsers: Any) -> None:
         "--seeds-root", default=None, help="seed library root (default: seeds/ or $LOONG_SEEDS_DIR)"
     )
     ray = p.add_argument_group("Ray (needs the `ray` extra; see docs/ray.md)")
-    ray.add_argument(
-        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-        help="fan attempts out over a Ray cluster: ADDRESS ('auto', 'host:6379', 'ray://host:10001'), or "
-        "none "
-        "for $RAY_ADDRESS else a local instance; --base-url may then list several endpoints, comma-separated",
-    )  # fmt: skip
+    add_ray_option(ray, "fan attempts out over Ray worker actors (--base-url may then list several URLs)")
     ray.add_argument(
         "--ray-workers", type=int, default=2, help="worker actors (each runs --concurrency attempts)"
     )

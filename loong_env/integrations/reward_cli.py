@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from loong_env.distributed.cli import add_ray_option
 from loong_env.integrations.reward_scoring import ScoringConfig
 
 _DEFAULTS = ScoringConfig()
@@ -53,11 +54,7 @@ def register(subparsers: Any) -> None:
         "--no-route", action="store_true", help="judge every answer with the boxed verifier (no code, no plug-ins)"
     )
     ray = parser.add_argument_group("Ray Serve (needs the `ray` extra; see docs/ray.md)")
-    ray.add_argument(
-        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-        help="serve from Ray Serve replicas instead of uvicorn workers: ADDRESS, or none for $RAY_ADDRESS "
-        "else a local instance",
-    )  # fmt: skip
+    add_ray_option(ray, "serve from Ray Serve replicas instead of uvicorn workers")
     ray.add_argument("--replicas", type=int, default=1, help="fixed number of replicas")
     ray.add_argument("--autoscale", metavar="MIN:MAX", help="scale replicas with the load instead")
     ray.add_argument("--replica-cpus", type=float, default=1.0, help="CPUs Ray reserves per replica")
