@@ -231,6 +231,24 @@ def test_seed_validation_on_ray_workers_matches_the_single_process_report(cluste
     assert [(d.domain, d.passed) for d in report.domains] == [(d.domain, d.passed) for d in local.domains]
 
 
+def test_serve_options_become_rays_autoscaling_config_and_bad_ranges_are_refused() -> None:
+    from pydantic import ValidationError
+
+    from loong_env.distributed.serve import ServeOptions
+
+    scaled = ServeOptions(autoscale=(0, 8), target_ongoing_requests=2).deployment_options()
+    assert "num_replicas" not in scaled
+    assert scaled["autoscaling_config"] == {
+        "min_replicas": 0,
+        "max_replicas": 8,
+        "initial_replicas": 1,
+        "target_ongoing_requests": 2,
+    }
+    assert ServeOptions(replicas=3).deployment_options()["num_replicas"] == 3
+    with pytest.raises(ValidationError, match="autoscale"):
+        ServeOptions(autoscale=(4, 2))
+
+
 def test_reward_server_on_ray_serve_answers_the_same_api_from_two_replicas(cluster) -> None:
     from ray import serve
     from reward_server_helpers import free_port
