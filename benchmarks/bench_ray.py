@@ -11,7 +11,8 @@ row includes starting its actors. Four measurements, each against its single-pro
    first to the last verdict (steady state) and wall time including start-up.
 2. Seed validation: `--seeds` seeds of each of `--domains` domains, `validate_seeds` vs `validate_seeds_ray`.
 3. Reward serving: `loong serve-reward` (uvicorn, one process) vs Ray Serve with 1 and 2 replicas; the same
-   `--requests` POST /v1/score batches of 64 labelled answers, 4 in flight. Reported: rewards/s.
+   `--requests` POST /v1/score batches of 64 labelled answers (4 distinct batches), 4 in flight, each side
+   after one warm-up pass over the batches. Reported: rewards/s; uvicorn is measured again last (drift).
 4. The novelty pool actor: latency of one screen and one claim at 1k, 10k and 30k pool items (every
    candidate's screen and every kept item's claim go through this one actor, one call at a time).
 """
@@ -29,7 +30,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # a local Ray instance stays on loopback
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # a local instance stays on loopback
 
 import httpx
 from _hardware import hardware
@@ -136,7 +138,8 @@ def serving(args: argparse.Namespace) -> None:
     )  # stays up: measured first and again last, since load drifts on a shared machine
     uvicorn = poster(f"http://127.0.0.1:{port}")
     try:
-        uvicorn(batches[0])  # warm the verifiers, as for the replicas below
+        for batch in batches:  # one full pass first: every side is measured with warm verifier caches
+            uvicorn(batch)
         started = time.perf_counter()
         base = measure(uvicorn, batches, args.requests, 600, 4)["rewards_s"]
         print(row("loong serve-reward (uvicorn)", base, "rewards/s", time.perf_counter() - started, None))
@@ -146,7 +149,8 @@ def serving(args: argparse.Namespace) -> None:
             url = serve_rewards(ServerConfig(), options)
             ready = time.perf_counter() - started
             try:
-                poster(url)(batches[0])
+                for batch in batches * replicas:  # each replica's caches warm (requests spread over them)
+                    poster(url)(batch)
                 t0 = time.perf_counter()
                 rate = measure(poster(url), batches, args.requests, 600, 4)["rewards_s"]
                 print(

@@ -19,13 +19,15 @@ from loong_env.errors import LoongError
 # Ray reads this once, at import: with it, a Ray instance started here binds and advertises 127.0.0.1
 # instead of the machine's public interface (nothing of a local run is reachable from the network).
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# A Ray instance started here sends no usage statistics anywhere (Ray's default is to report them).
+USAGE_STATS_ENV = "RAY_USAGE_STATS_ENABLED"
 # A raylet waits ~15 s for its helper agents; under heavy CPU load they can miss that, so a local start
 # is tried this many times (the first try also warms the page cache for the next).
 LOCAL_START_TRIES = 3
 
 
 class ClusterError(LoongError):
-    """Ray is not installed, or the cluster cannot be reached or started; the message says which and how."""
+    """Ray is missing, the cluster cannot be reached or started, or it keeps losing workers; says which."""
 
 
 class RayOptions(BaseModel):
@@ -63,11 +65,13 @@ class ClusterInfo(BaseModel):
 def require_ray(*, loopback: bool = False) -> Any:
     """The `ray` module, or a ClusterError that says how to install it.
 
-    `loopback=True` (a local instance is about to start) keeps that instance on 127.0.0.1; it only takes
-    effect when ray has not been imported yet in this process.
+    `loopback=True` (a local instance is about to start) keeps that instance on 127.0.0.1 (when ray has
+    not been imported yet in this process) and turns Ray's usage statistics off for it.
     """
-    if loopback and "ray" not in sys.modules:
-        os.environ.setdefault(LOOPBACK_ENV, "0")
+    if loopback:
+        os.environ.setdefault(USAGE_STATS_ENV, "0")  # read when the instance starts
+        if "ray" not in sys.modules:
+            os.environ.setdefault(LOOPBACK_ENV, "0")
     try:
         import ray
     except ImportError as exc:

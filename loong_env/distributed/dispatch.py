@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from loong_env.distributed.cluster import ClusterError
 from loong_env.generators.base import GenerationError, GenerationStats, StopReason
 from loong_env.generators.keep import RejectReason, Verdict
 
@@ -36,10 +37,10 @@ class Fleet:
         ray.kill(dead)  # "unavailable" may only mean unreachable: make sure it runs nothing more
         self.failures += 1
         if self.failures > self.max_failures:
-            raise GenerationError(
-                f"{self.failures} worker actors died during this run (limit {self.max_failures}); the output "
-                "is "
-                "consistent: fix the cluster and run the same command again to resume"
+            raise ClusterError(
+                f"{self.failures} worker actors died during this run (limit {self.max_failures}): the "
+                "cluster keeps losing workers (see `ray status` and the raylet logs); a generation's output "
+                "is consistent, and the same command resumes it"
             )
         self.handles[index] = self.make(index)
         return self.handles[index]
@@ -91,7 +92,7 @@ class Dispatch:
         self.finished: set[int] = set()
         self.changed = asyncio.Event()
         self.done = asyncio.Event()
-        self.error: GenerationError | None = None
+        self.error: ClusterError | GenerationError | None = None
         self._errors: Any = None  # ray.exceptions, bound in run()
 
     def _stop(self) -> StopReason | None:
@@ -167,7 +168,7 @@ class Dispatch:
                     break
                 self.stats.record(verdict)
                 await self.on_verdict(verdict)
-        except GenerationError as exc:  # the fleet gave up, or the pool is gone: the run ends here
+        except (ClusterError, GenerationError) as exc:  # the fleet gave up, or the pool is gone: run ends
             self.error = exc
             why = "interrupted"
         finally:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from loong_env.distributed.cluster import RayOptions
+from loong_env.distributed.cluster import ClusterInfo, RayOptions
 from loong_env.distributed.dispatch import Dispatch, Fleet
 from loong_env.errors import ConfigError
 from loong_env.generators.base import GenerationError, GenerationStats, VerdictCallback
@@ -151,9 +151,6 @@ async def run_generation_ray(
     seeds, domain_name, domain_config = domain_seeds(domain, seeds_root)
     method_name = method_class(method).name
     llm, urls = resolve_llm(base_url, model, api_key, concurrency)
-    cluster = connect(options.address, num_cpus=options.local_cpus)
-    import ray as ray_module
-
     writer = GenerationWriter(out, domain=domain_name).open(method=method_name, model=llm.model, target=n)
     stats = stats or GenerationStats()
     status = "interrupted"
@@ -161,7 +158,9 @@ async def run_generation_ray(
     fleet: Fleet | None = None
     pool: Any = None
     dispatch: Dispatch | None = None
+    cluster: ClusterInfo | None = None
     try:
+        cluster = connect(options.address, num_cpus=options.local_cpus)
         remaining = n - writer.accepted_count
         workers: list[Any] = []
         if remaining > 0:
@@ -224,13 +223,16 @@ async def run_generation_ray(
         if fleet is not None:
             await fleet.close()
         if pool is not None:
-            ray_module.kill(pool)
-        disconnect(cluster)
+            import ray
+
+            ray.kill(pool)
+        if cluster is not None:
+            disconnect(cluster)
     base = summarize(out, domain_name, method_name, str(llm.model), writer, stats, status, kept)
     return RayGenerationSummary(
         **dict(base),
         workers=options.workers,
-        nodes=cluster.nodes,
+        nodes=cluster.nodes if cluster else 0,
         retried=dispatch.retried if dispatch else [],
         abandoned_attempts=dispatch.abandoned if dispatch else [],
         worker_failures=fleet.failures if fleet else 0,

@@ -9,6 +9,7 @@ before retrying them, so a verdict that never reached the output cannot block a 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -94,11 +95,16 @@ class PooledKeepRule(KeepRule):
         self.shared = shared  # a Ray actor handle of NoveltyPool
         self.demos: list[DataPoint] = []
         self._cursor = 0
+        self._syncing = asyncio.Lock()  # one replay at a time, so log entries apply in order
         self._known: set[str] = set()  # ids already in `demos`
 
     async def sync(self) -> None:
         """Replay the pool's log entries since the last sync into the mirror and the demo list."""
-        changes, self._cursor = await self.shared.changes_since.remote(self._cursor)
+        async with self._syncing:
+            changes, self._cursor = await self.shared.changes_since.remote(self._cursor)
+            self._apply(changes)
+
+    def _apply(self, changes: list[PoolChange]) -> None:
         for change in changes:
             if change.op == "remove":
                 self.pool.remove(change.item_id)
