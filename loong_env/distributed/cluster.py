@@ -129,8 +129,7 @@ def _start_local(ray: Any, *, num_cpus: int | None, object_store_mb: int, **comm
             time.sleep(1.0)
     raise ClusterError(
         f"could not start a local Ray instance in {LOCAL_START_TRIES} tries (last: {last}); the machine "
-        "may be "
-        "overloaded, or start one yourself with `ray start --head` and pass --ray auto"
+        "may be overloaded, or start one yourself with `ray start --head` and pass --ray auto"
     ) from last
 
 

@@ -190,9 +190,8 @@ class Dispatch:
             self.changed.set()
             await self._revive(index, handle)  # ... while this slot waits for its new actor
             return None
-        except (
-            self._errors.RayTaskError
-        ) as exc:  # a bug outside the attempt's own guard: one rejection, not the run
+        # a bug outside the attempt's own guard: one rejection, not the end of the run
+        except self._errors.RayTaskError as exc:
             verdict = Verdict(
                 attempt=number,
                 method=self.method,
@@ -206,9 +205,7 @@ class Dispatch:
         if number in self.finished:  # never expected: a number is answered once; never count it twice
             return None
         self.finished.add(number)
-        if (
-            verdict.reason is RejectReason.internal_error
-        ):  # maybe the pool is gone: then stop, not burn attempts
+        if verdict.reason is RejectReason.internal_error:  # the pool gone? then stop, not burn attempts
             await self._ask_pool(self.pool.size.remote())
         return verdict
 
@@ -228,6 +225,5 @@ class Dispatch:
         except Exception as exc:
             raise GenerationError(
                 f"the run's novelty pool is gone ({type(exc).__name__}); the output is consistent: run the "
-                "same "
-                "command again to resume"
+                "same command again to resume"
             ) from exc

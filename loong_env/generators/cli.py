@@ -128,8 +128,7 @@ def main(args: argparse.Namespace) -> int:
             if "workers" in info:
                 live.console.print(
                     f"on Ray at {info['address']}: {len(info['workers'])} workers on {info['nodes']} "
-                    "node(s), "
-                    f"LLM endpoints {', '.join(info['endpoints'])}"
+                    f"node(s), LLM endpoints {', '.join(info['endpoints'])}"
                 )
 
     common: dict[str, Any] = {
