@@ -1,7 +1,7 @@
 # Two front doors: `make demo` runs the main job, `make test` runs the tests. Both set everything up first.
 PY ?= python3
 UV := $(PY) -m uv
-EXTRAS := --extra local --extra notebooks --extra report --extra server --extra verifiers
+EXTRAS := --extra local --extra notebooks --extra report --extra server --extra verifiers --extra ray
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup demo test bench system-deps trl-venv grpo-example

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from loong_env.distributed.cli import add_ray_option
 from loong_env.errors import NotFoundError
 from loong_env.metrics import MetricsWriter
 from loong_env.seeds import SeedDataset, SeedFormatError, load_seeds
@@ -83,6 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     val.add_argument(
         "--out", metavar="DIR", help="run folder for live metrics (DIR/metrics.jsonl); plot with: loong report DIR"
     )
+    add_ray_option(val, "spread the seeds over Ray worker actors")
+    val.add_argument("--ray-workers", type=int, default=2, help="Ray worker actors, spread over the nodes")
     val.set_defaults(func=_validate)
 
 
@@ -156,9 +159,14 @@ def _validate(args: argparse.Namespace) -> int:
             shown = ", ".join(requirements) or "standard library only"
             progress.update(task, note=f"installing [{shown}]" if outcome is None else f"{bad} bad")
 
-        run = validate_seeds(
-            dataset, timeout_s=args.timeout, relax=args.relax_pins, on_result=tick, on_environment=environment
-        )
+        common = {"timeout_s": args.timeout, "relax": args.relax_pins, "on_result": tick, "on_environment": environment}
+        if args.ray is None:
+            run = validate_seeds(dataset, **common)
+        else:
+            from loong_env.distributed import RayOptions, validate_seeds_ray
+
+            run = validate_seeds_ray(dataset, ray=RayOptions(address=args.ray or None, workers=args.ray_workers),
+                                     **common)
         status = "interrupted"
         try:
             report = asyncio.run(run)

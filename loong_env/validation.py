@@ -183,13 +183,51 @@ def _requirements(dataset: SeedDataset, point: DataPoint) -> tuple[str, ...]:
     return tuple(sorted(point.required_dependencies or dataset.domain_config(point.domain).requirements))
 
 
+EnvironmentCallback = Callable[[list[str], EnvironmentOutcome | None], None]
+Record = Callable[[int, SeedCheck], None]
+
+
+async def runnable_groups(
+    dataset: SeedDataset, record: Record, *, relax: bool = False, on_environment: EnvironmentCallback | None = None
+) -> tuple[list[tuple[EnvironmentOutcome, list[int]]], list[EnvironmentOutcome]]:
+    """Settle what needs no run (answer-only records, sets that cannot be installed) through `record`, and
+    return the rest as (installed environment, seed indices) groups, plus every environment's outcome.
+
+    Each requirement set is resolved once; the local and the Ray validation both start here.
+    """
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, point in enumerate(dataset):
+        if not point.rationale.strip():
+            reason = "answer-only record: no code"
+            record(index, SeedCheck(**_base(point), status=CheckStatus.no_code, reason=reason))
+            continue
+        groups.setdefault(_requirements(dataset, point), []).append(index)
+    runnable: list[tuple[EnvironmentOutcome, list[int]]] = []
+    environments: list[EnvironmentOutcome] = []
+    for requirements, indices in groups.items():
+        if on_environment:
+            on_environment(list(requirements), None)
+        outcome = await asyncio.to_thread(resolve_environment, requirements, relax=relax)
+        outcome.seeds = len(indices)
+        environments.append(outcome)
+        if on_environment:
+            on_environment(list(requirements), outcome)
+        if outcome.installed is None:
+            for i in indices:
+                reason = outcome.error or "requirements could not be installed"
+                record(i, SeedCheck(**_base(dataset[i]), status=CheckStatus.env_error, reason=reason))
+        else:
+            runnable.append((outcome, indices))
+    return runnable, environments
+
+
 async def validate_seeds(
     dataset: SeedDataset,
     *,
     timeout_s: float = 20.0,
     relax: bool = False,
     on_result: Callable[[SeedCheck], None] | None = None,
-    on_environment: Callable[[list[str], EnvironmentOutcome | None], None] | None = None,
+    on_environment: EnvironmentCallback | None = None,
 ) -> ValidationReport:
     """Run every rationale in the sandbox of its requirement set and compare the output to the answer.
 
@@ -205,35 +243,25 @@ async def validate_seeds(
         if on_result:
             on_result(check)
 
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for index, point in enumerate(dataset):
-        if not point.rationale.strip():
-            reason = "answer-only record: no code"
-            record(index, SeedCheck(**_base(point), status=CheckStatus.no_code, reason=reason))
-            continue
-        groups.setdefault(_requirements(dataset, point), []).append(index)
-    environments: list[EnvironmentOutcome] = []
-    for requirements, indices in groups.items():
-        if on_environment:
-            on_environment(list(requirements), None)
-        outcome = await asyncio.to_thread(resolve_environment, requirements, relax=relax)
-        outcome.seeds = len(indices)
-        environments.append(outcome)
-        if on_environment:
-            on_environment(list(requirements), outcome)
-        if outcome.installed is None:
-            for i in indices:
-                reason = outcome.error or "requirements could not be installed"
-                record(i, SeedCheck(**_base(dataset[i]), status=CheckStatus.env_error, reason=reason))
-            continue
+    groups, environments = await runnable_groups(dataset, record, relax=relax, on_environment=on_environment)
+    for outcome, indices in groups:
         await _run_group(dataset, indices, outcome, timeout_s, record)
+    return report(dataset, checks, environments, time.perf_counter() - start)
+
+
+def report(
+    dataset: SeedDataset, checks: dict[int, SeedCheck], environments: list[EnvironmentOutcome], seconds: float
+) -> ValidationReport:
+    """The validation report: every seed's check in dataset order, summaries per domain."""
     ordered = [checks[i] for i in range(len(dataset))]
     return ValidationReport(
-        checks=ordered,
-        domains=summarize(ordered, dataset.domains),
-        environments=environments,
-        seconds=time.perf_counter() - start,
+        checks=ordered, domains=summarize(ordered, dataset.domains), environments=environments, seconds=seconds
     )
+
+
+async def check_seed(sandbox: Sandbox, point: DataPoint) -> SeedCheck:
+    """Run one rationale in its sandbox and judge the output: the unit of work a validation spreads out."""
+    return await asyncio.to_thread(judge, point, await sandbox.run(point.rationale))
 
 
 async def _run_group(
@@ -241,15 +269,14 @@ async def _run_group(
     indices: list[int],
     outcome: EnvironmentOutcome,
     timeout_s: float,
-    record: Callable[[int, SeedCheck], None],
+    record: Record,
 ) -> None:
     """Run one requirement set's rationales on one sandbox, concurrently; judge each in a thread."""
     assert outcome.installed is not None
     async with Sandbox(requirements=outcome.installed, timeout_s=timeout_s) as sandbox:
 
         async def check(i: int) -> None:
-            point = dataset[i]
-            verdict = await asyncio.to_thread(judge, point, await sandbox.run(point.rationale))
+            verdict = await check_seed(sandbox, dataset[i])
             verdict.relaxed = outcome.relaxed
             record(i, verdict)
 

@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from loong_env.distributed.cli import add_ray_option
 from loong_env.generators.base import GenerationStats
 from loong_env.generators.keep import KeepConfig, Verdict
 from loong_env.generators.run import METHODS, run_generation
@@ -59,6 +60,12 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--seeds-root", default=None, help="seed library root (default: seeds/ or $LOONG_SEEDS_DIR)"
     )
+    ray = p.add_argument_group("Ray (needs the `ray` extra; see docs/ray.md)")
+    add_ray_option(ray, "fan attempts out over Ray worker actors (--base-url may then list several URLs)")
+    ray.add_argument(
+        "--ray-workers", type=int, default=2, help="worker actors (each runs --concurrency attempts)"
+    )
+    ray.add_argument("--ray-worker-cpus", type=float, default=1.0, help="CPUs reserved per worker actor")
     p.add_argument("--quiet", action="store_true", help="no live display, only the final summary")
     p.set_defaults(func=main)
 
@@ -115,14 +122,29 @@ def main(args: argparse.Namespace) -> int:
                 f"generating {info['domain']} with {info['method']} ({info['model']}): "
                 f"{info['already']} already kept in {info['out']}, target {info['target']}"
             )
+            if "workers" in info:
+                live.console.print(
+                    f"on Ray at {info['address']}: {len(info['workers'])} workers on {info['nodes']} "
+                    f"node(s), LLM endpoints {', '.join(info['endpoints'])}"
+                )
 
-    coro = run_generation(
-        args.domain, out=args.out, n=args.n, method=args.method, max_attempts=args.max_attempts,
-        time_budget_s=args.time_budget, base_url=args.base_url, model=args.model, api_key=args.api_key,
-        seed=args.seed, concurrency=args.concurrency, max_tokens=args.max_tokens, keep_config=keep_config,
-        seeds_root=args.seeds_root, on_verdict=on_verdict, stats=stats, on_start=on_start,
-        on_metric=figures.add,
-    )  # fmt: skip
+    common: dict[str, Any] = {
+        "out": args.out, "n": args.n, "method": args.method, "max_attempts": args.max_attempts,
+        "time_budget_s": args.time_budget, "model": args.model, "api_key": args.api_key, "seed": args.seed,
+        "concurrency": args.concurrency, "max_tokens": args.max_tokens, "keep_config": keep_config,
+        "seeds_root": args.seeds_root, "on_verdict": on_verdict, "stats": stats, "on_start": on_start,
+        "on_metric": figures.add,
+    }  # fmt: skip
+    if args.ray is None:
+        coro = run_generation(args.domain, base_url=args.base_url, **common)
+    else:
+        from loong_env.distributed import RayOptions, run_generation_ray
+
+        options = RayOptions(
+            address=args.ray or None, workers=args.ray_workers, worker_cpus=args.ray_worker_cpus
+        )
+        urls = [u.strip() for u in (args.base_url or "").split(",") if u.strip()]
+        coro = run_generation_ray(args.domain, base_url=urls or None, ray=options, **common)
     try:
         with contextlib.nullcontext() if args.quiet else live:
             summary = asyncio.run(coro)

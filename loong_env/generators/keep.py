@@ -206,6 +206,24 @@ REPAIRABLE = (RejectReason.code_error, RejectReason.empty_output)
 _UNANSWERED = ("truncated", "no_answer", "llm_error")
 
 
+def novelty_problem(
+    pool: NoveltyIndex, config: KeepConfig, question: str, parent_id: str | None = None
+) -> tuple[RejectReason, str, float] | None:
+    """(reason, detail, similarity) when `question` repeats, or is too close to, a pool item or its parent."""
+    parent_bar = config.novelty_threshold if config.parent_threshold is None else config.parent_threshold
+    if parent_id is not None and (sim := pool.similarity_to(question, parent_id)) > parent_bar:
+        detail = f"ROUGE-L {sim:.3f} > {parent_bar} to its parent {parent_id}"
+        return RejectReason.no_information_gain, detail, sim
+    if pool.contains(question):
+        return RejectReason.duplicate, "normalised question equals one already held", 1.0
+    nearest = pool.nearest(question, exclude=parent_id)
+    if nearest.similarity > config.novelty_threshold:
+        bar, sim = config.novelty_threshold, nearest.similarity
+        detail = f"ROUGE-L {sim:.3f} > {bar} to {nearest.kind} {nearest.item_id}"
+        return RejectReason.too_similar, detail, nearest.similarity
+    return None
+
+
 def majority_needed(attempts: int, rule: str) -> int:
     """How many agreeing solves the agreement rule asks for out of `attempts`."""
     return {"any": 1, "majority": attempts // 2 + 1, "all": attempts}[rule]
@@ -246,17 +264,27 @@ class KeepRule:
 
     def novelty(self, question: str, parent_id: str | None = None) -> tuple[RejectReason, str, float] | None:
         """Duplicate / too-similar check against the pool; an evol rewrite close to its parent gains nothing."""
-        cfg = self.config
-        parent_bar = cfg.novelty_threshold if cfg.parent_threshold is None else cfg.parent_threshold
-        if parent_id is not None and (sim := self.pool.similarity_to(question, parent_id)) > parent_bar:
-            detail = f"ROUGE-L {sim:.3f} > {parent_bar} to its parent {parent_id}"
-            return RejectReason.no_information_gain, detail, sim
-        if self.pool.contains(question):
-            return RejectReason.duplicate, "normalised question equals one already held", 1.0
-        nearest = self.pool.nearest(question, exclude=parent_id)
-        if nearest.similarity > cfg.novelty_threshold:
-            detail = f"ROUGE-L {nearest.similarity:.3f} > {cfg.novelty_threshold} to {nearest.kind} {nearest.item_id}"
-            return RejectReason.too_similar, detail, nearest.similarity
+        return novelty_problem(self.pool, self.config, question, parent_id)
+
+    async def screen(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
+        """The early novelty check, before sandbox and solver time is spent; records the nearest one."""
+        if found := self.novelty(candidate.question, candidate.parent_id):
+            verdict.similarity = found[2]
+            return found[0], found[1]
+        verdict.similarity = self.pool.nearest(candidate.question, exclude=candidate.parent_id).similarity
+        return None
+
+    async def claim(
+        self, candidate: Candidate, verdict: Verdict, datapoint: DataPoint
+    ) -> tuple[RejectReason, str] | None:
+        """The last novelty check and the pool update as one step: concurrent near-twins cannot both be kept.
+
+        Here there is no await between check and add; a pool shared across processes does both in one call.
+        """
+        if found := self.novelty(candidate.question, candidate.parent_id):
+            verdict.similarity = found[2]
+            return found[0], found[1]
+        self.add_to_pool(datapoint, "kept")
         return None
 
     async def judge(self, candidate: Candidate, verdict: Verdict) -> Verdict:
@@ -265,10 +293,8 @@ class KeepRule:
         verdict.question, verdict.code = candidate.question, candidate.code
         if found := shape_problem(candidate.question, cfg):
             return _reject(verdict, *found)
-        if found := self.novelty(candidate.question, candidate.parent_id):
-            verdict.similarity = found[2]
-            return _reject(verdict, found[0], found[1])
-        verdict.similarity = self.pool.nearest(candidate.question, exclude=candidate.parent_id).similarity
+        if found := await self.screen(candidate, verdict):
+            return _reject(verdict, *found)
 
         result = await self._run(candidate.code, verdict)
         found = _execution_problem(result, cfg)
@@ -316,12 +342,10 @@ class KeepRule:
         if agreed < needed:
             return _reject(verdict, *_disagreement_reason(verdict.solves, agreed, needed, answer))
 
-        # Last novelty check and pool update with no await in between: concurrent twins cannot both pass.
-        if found := self.novelty(candidate.question, candidate.parent_id):
-            verdict.similarity = found[2]
-            return _reject(verdict, found[0], found[1])
-        verdict.datapoint = self._datapoint(candidate, verdict, agreed)
-        self.add_to_pool(verdict.datapoint, "kept")
+        datapoint = self._datapoint(candidate, verdict, agreed)
+        if found := await self.claim(candidate, verdict, datapoint):
+            return _reject(verdict, *found)
+        verdict.datapoint = datapoint
         verdict.accepted = True
         return verdict
 

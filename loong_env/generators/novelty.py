@@ -42,6 +42,7 @@ class NoveltyIndex:
         self._tokens: list[list[str]] = []
         self._ids: list[str] = []
         self._kinds: list[str] = []
+        self._normalized: list[str] = []
         self._hashes: set[str] = set()
 
     def __len__(self) -> int:
@@ -52,7 +53,21 @@ class NoveltyIndex:
         self._tokens.append(tokens(question))
         self._ids.append(item_id)
         self._kinds.append(kind)
-        self._hashes.add(normalize_question(question))
+        self._normalized.append(normalize_question(question))
+        self._hashes.add(self._normalized[-1])
+
+    def remove(self, item_id: str) -> bool:
+        """Forget an item (e.g. a claim whose attempt is being retried); False if it is not in the pool."""
+        try:
+            index = self._ids.index(item_id)
+        except ValueError:
+            return False
+        for column in (self._tokens, self._ids, self._kinds):
+            del column[index]
+        normalized = self._normalized.pop(index)
+        if normalized not in self._normalized:
+            self._hashes.discard(normalized)
+        return True
 
     def contains(self, question: str) -> bool:
         """True if the normalised question is already in the pool (an exact duplicate)."""

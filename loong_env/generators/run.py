@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,9 @@ from loong_env.generators.self_instruct import SelfInstructGenerator
 from loong_env.metrics import METRICS_FILE, ItemRecord, Listener, MetricsWriter
 from loong_env.metrics_timing import TimedClient, TimedRunner
 from loong_env.types import DataPoint
+
+if TYPE_CHECKING:
+    from loong_env.seeds import DomainConfig, SeedDataset
 
 # Reject reasons that are failures of the machinery, not of the candidate: the report counts them as errors.
 ERROR_REASONS = frozenset({RejectReason.llm_error.value, RejectReason.internal_error.value})
@@ -108,14 +111,7 @@ async def run_generation(
     directory that the same call resumes. Live metrics (every attempt, LLM call and sandbox run) are
     appended to `out/metrics.jsonl` as the run goes (`loong report out`); `on_metric` sees each record.
     """
-    from loong_env.seeds import load_seeds
-
-    seeds = load_seeds(domain, root=seeds_root)
-    if not seeds:
-        raise GenerationError(f"domain {str(domain)!r} has no seeds to generate from")
-    domain_name = seeds.domains[0]
-    seeds = seeds.filter(domain=domain_name)
-    config = seeds.domain_config(domain_name)
+    seeds, domain_name, config = domain_seeds(domain, seeds_root)
     method_cls = method_class(method)
     own_client = client is None
     if client is None:
@@ -161,20 +157,7 @@ async def run_generation(
             on_start({"domain": domain_name, "method": generator.name, "model": model_name,
                       "already": writer.accepted_count, "target": n, "out": str(out)})  # fmt: skip
 
-        async def record(verdict: Verdict) -> None:
-            if not writer.record(verdict) and verdict.accepted:  # the writer found it on disk already
-                stats.accepted -= 1
-                stats.rejected["duplicate"] += 1
-                if verdict.datapoint in generator.kept:
-                    generator.kept.remove(verdict.datapoint)
-                metrics.write(verdict_record(verdict, domain_name, duplicate=True))
-            else:
-                metrics.write(verdict_record(verdict, domain_name))
-            if on_verdict is not None:
-                result = on_verdict(verdict)
-                if asyncio.iscoroutine(result):
-                    await result
-
+        record = recorder(writer, stats, generator.kept, on_verdict, metrics=metrics, domain=domain_name)
         remaining = n - writer.accepted_count
         if remaining <= 0:
             stats.stopped_because = "target"
@@ -190,8 +173,67 @@ async def run_generation(
         if own_client and hasattr(client, "close"):
             await client.close()
     kept = generator.kept[len(writer.existing) :]
+    return summarize(out, domain_name, generator.name, model_name, writer, stats, status, kept)
+
+
+def domain_seeds(
+    domain: str | os.PathLike[str], seeds_root: str | os.PathLike[str] | None = None
+) -> tuple[SeedDataset, str, DomainConfig]:
+    """The seeds of one domain (a name or a folder), its name and its config; raises if it has none."""
+    from loong_env.seeds import load_seeds
+
+    seeds = load_seeds(domain, root=seeds_root)
+    if not seeds:
+        raise GenerationError(f"domain {str(domain)!r} has no seeds to generate from")
+    name = seeds.domains[0]
+    seeds = seeds.filter(domain=name)
+    return seeds, name, seeds.domain_config(name)
+
+
+def recorder(
+    writer: GenerationWriter,
+    stats: GenerationStats,
+    kept: list[DataPoint],
+    on_verdict: VerdictCallback | None,
+    *,
+    metrics: MetricsWriter | None = None,
+    domain: str = "",
+) -> Callable[[Verdict], Awaitable[None]]:
+    """The per-verdict step of every run: write it durably first, then its metrics, then tell `on_verdict`.
+
+    An accepted verdict the writer finds on disk already is counted as a `duplicate` rejection instead.
+    """
+
+    async def record(verdict: Verdict) -> None:
+        duplicate = not writer.record(verdict) and verdict.accepted
+        if duplicate:
+            stats.accepted -= 1
+            stats.rejected["duplicate"] += 1
+            if verdict.datapoint in kept:
+                kept.remove(verdict.datapoint)
+        if metrics is not None:
+            metrics.write(verdict_record(verdict, domain, duplicate=duplicate))
+        if on_verdict is not None:
+            result = on_verdict(verdict)
+            if asyncio.iscoroutine(result):
+                await result
+
+    return record
+
+
+def summarize(
+    out: str | os.PathLike[str],
+    domain: str,
+    method: str,
+    model: str,
+    writer: GenerationWriter,
+    stats: GenerationStats,
+    status: str,
+    kept: list[DataPoint],
+) -> GenerationSummary:
+    """What a finished run did: counts from `stats`, the directory's total from `writer`."""
     return GenerationSummary(
-        out_dir=Path(out), domain=domain_name, method=generator.name, model=model_name or None,
+        out_dir=Path(out), domain=domain, method=method, model=model or None,
         accepted_total=writer.accepted_count, accepted=stats.accepted, rejected=sum(stats.rejected.values()),
         rejected_by_reason=dict(stats.rejected), attempts=stats.attempts, abandoned=stats.abandoned,
         tokens=stats.tokens, elapsed_s=round(stats.elapsed_s, 3), stopped_because=status, kept=kept,

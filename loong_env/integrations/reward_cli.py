@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from loong_env.distributed.cli import add_ray_option
 from loong_env.integrations.reward_scoring import ScoringConfig
 
 _DEFAULTS = ScoringConfig()
@@ -52,6 +53,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-route", action="store_true", help="judge every answer with the boxed verifier (no code, no plug-ins)"
     )
+    ray = parser.add_argument_group("Ray Serve (needs the `ray` extra; see docs/ray.md)")
+    add_ray_option(ray, "serve from Ray Serve replicas instead of uvicorn workers")
+    ray.add_argument("--replicas", type=int, default=1, help="fixed number of replicas")
+    ray.add_argument("--autoscale", metavar="MIN:MAX", help="scale replicas with the load instead")
+    ray.add_argument("--replica-cpus", type=float, default=1.0, help="CPUs Ray reserves per replica")
     parser.set_defaults(func=run)
 
 
@@ -79,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"loong serve-reward: {exc}", file=sys.stderr)
         return 2
+    if args.ray is not None:
+        from loong_env.distributed.serve import run_on_ray
+
+        return run_on_ray(config, args)
     base = f"http://{args.host}:{args.port}"
     print(f"OpenRLHF:  --reward.remote_url {base}/get_reward   (older releases: --remote_rm_url)")
     print(f"our API:   POST {base}/v1/score   (docs: {base}/docs)")

@@ -1,0 +1,148 @@
+"""The reward server as a Ray Serve application: the same FastAPI app and API, on replicas that autoscale.
+
+Each replica builds `loong_env.integrations.reward_server.create_app(config)` (its own RewardScorer and
+verifiers), so `POST /get_reward`, `POST /v1/score` and `GET /health` answer exactly as `loong
+serve-reward` does; Ray Serve's proxy spreads requests over the replicas and adds or removes replicas
+with the load when `autoscale` is set.
+
+    url = serve_rewards(ServerConfig(), ServeOptions(autoscale=(1, 8)), address="auto")
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from loong_env.errors import ConfigError
+from loong_env.integrations.reward_server import ServerConfig
+
+
+class ServeOptions(BaseModel):
+    """How many replicas serve rewards, how they scale, and where the proxies listen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("loong-reward", description="Serve application (and deployment) name.")
+    replicas: int = Field(1, ge=1, description="Fixed replica count (ignored when autoscale is set).")
+    autoscale: tuple[int, int] | None = Field(
+        default=None, description="(min, max) replicas, scaled by load."
+    )
+    target_ongoing_requests: float = Field(4.0, gt=0, description="Per replica: above this, add replicas.")
+    max_ongoing_requests: int = Field(32, ge=1, description="Per replica: more wait in the proxy's queue.")
+    replica_cpus: float = Field(1.0, ge=0, description="CPUs Ray reserves per replica (verification is CPU).")
+    host: str = Field("127.0.0.1", description="Proxy interface (0.0.0.0 for every interface).")
+    port: int = Field(8000, ge=0, le=65535)
+    route_prefix: str = "/"
+    proxy_location: Literal["EveryNode", "HeadOnly"] = "EveryNode"
+
+    @model_validator(mode="after")
+    def _check_autoscale(self) -> ServeOptions:
+        if self.autoscale is not None and not 0 <= self.autoscale[0] <= self.autoscale[1] >= 1:
+            raise ConfigError(
+                f"autoscale must be (min, max) with 0 <= min <= max and max >= 1, got {self.autoscale}"
+            )
+        return self
+
+    def deployment_options(self) -> dict[str, Any]:
+        """The keyword arguments of `serve.deployment` these options mean."""
+        options: dict[str, Any] = {
+            "name": self.name,
+            "max_ongoing_requests": self.max_ongoing_requests,
+            "ray_actor_options": {"num_cpus": self.replica_cpus},
+        }
+        if self.autoscale is None:
+            options["num_replicas"] = self.replicas
+        else:
+            low, high = self.autoscale
+            options["autoscaling_config"] = {
+                "min_replicas": low,
+                "max_replicas": high,
+                "initial_replicas": max(low, 1),
+                "target_ongoing_requests": self.target_ongoing_requests,
+            }
+        return options
+
+
+def reward_application(config: ServerConfig | None = None, options: ServeOptions | None = None) -> Any:
+    """The Serve application (bound deployment) of the reward server; deploy it with `serve.run`."""
+    from loong_env.distributed.cluster import require_ray
+
+    serve = require_ray().serve
+    opts = options or ServeOptions()
+
+    @serve.deployment(**opts.deployment_options())
+    @serve.ingress()
+    class RewardReplica:
+        """One replica: the reward server's own ASGI app, built when the replica starts."""
+
+        def __init__(self, config_json: str) -> None:
+            self.config = ServerConfig.model_validate_json(config_json)
+
+        def __serve_build_asgi_app__(self) -> Any:
+            from loong_env.integrations.reward_server import create_app
+
+            return create_app(self.config)
+
+    return RewardReplica.bind((config or ServerConfig()).model_dump_json())
+
+
+def serve_rewards(
+    config: ServerConfig | None = None, options: ServeOptions | None = None, *, address: str | None = None
+) -> str:
+    """Deploy the reward server on the cluster (started or joined, see `connect`); returns its base URL.
+
+    Returns once the replicas are up; the application keeps running after this process lets go of the
+    cluster only if the cluster outlives it (a joined one does; a local one started here does not).
+    """
+    from loong_env.distributed.cluster import connect
+
+    opts = options or ServeOptions()
+    connect(address)
+    from ray import serve
+
+    serve.start(proxy_location=opts.proxy_location, http_options={"host": opts.host, "port": opts.port})
+    serve.run(reward_application(config, opts), name=opts.name, route_prefix=opts.route_prefix)
+    host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
+    return f"http://{host}:{opts.port}{opts.route_prefix.rstrip('/')}"
+
+
+def run_on_ray(config: ServerConfig, args: Any) -> int:
+    """`loong serve-reward --ray`: deploy, say where to point trainers, serve until Ctrl-C, then remove it."""
+    import time
+
+    low_high = None
+    if args.autoscale:
+        try:
+            low, high = (int(part) for part in args.autoscale.split(":"))
+        except ValueError:
+            print(
+                f"loong serve-reward: --autoscale wants MIN:MAX (two whole numbers), got {args.autoscale!r}"
+            )
+            return 2
+        low_high = (low, high)
+    options = ServeOptions(
+        replicas=args.replicas,
+        autoscale=low_high,
+        replica_cpus=args.replica_cpus,
+        host=config.host,
+        port=config.port,
+    )
+    url = serve_rewards(config, options, address=args.ray or None)
+    scale = f"autoscaling {low_high[0]}..{low_high[1]}" if low_high else f"{options.replicas} replica(s)"
+    print(f"Ray Serve, {scale}")
+    print(f"OpenRLHF:  --reward.remote_url {url}/get_reward   (older releases: --remote_rm_url)")
+    print(f"our API:   POST {url}/v1/score   (docs: {url}/docs)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stop_rewards(options.name)
+    return 0
+
+
+def stop_rewards(name: str = "loong-reward") -> None:
+    """Remove the reward application (its replicas stop; Serve's proxy and controller stay)."""
+    from ray import serve
+
+    serve.delete(name)

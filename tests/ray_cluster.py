@@ -1,0 +1,51 @@
+"""A small real Ray cluster on this machine for tests: logical nodes on loopback, torn down after.
+
+Import this module before anything imports ray: it keeps every Ray address on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read at ray's import: stay on loopback
+
+NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": "127.0.0.1"}
+
+
+@contextmanager
+def local_cluster(nodes: int = 2, *, cpus_per_node: int = 1, tries: int = 3) -> Iterator[Any]:
+    """`nodes` logical Ray nodes (ray.cluster_utils.Cluster) with this process connected as the driver.
+
+    A raylet gives its helper agents ~15 s to start; on a loaded machine they can miss it, so a failed
+    start is retried (the first try warms the page cache).
+    """
+    import ray
+    from ray.cluster_utils import Cluster
+
+    node = {**NODE, "num_cpus": cpus_per_node}
+    cluster = None
+    for attempt in range(tries):
+        try:
+            cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+            for _ in range(nodes - 1):
+                cluster.add_node(**node)
+            break
+        except Exception:
+            if cluster is not None:
+                cluster.shutdown()
+            cluster = None
+            if attempt == tries - 1:
+                raise
+            time.sleep(1.0)
+    assert cluster is not None
+    ray.init(address=cluster.address, namespace="loong-test", log_to_driver=False)
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
