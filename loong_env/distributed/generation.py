@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -26,9 +26,9 @@ from loong_env.errors import ConfigError
 from loong_env.generators.base import GenerationError, GenerationStats, VerdictCallback
 from loong_env.generators.keep import KeepConfig
 from loong_env.generators.output import GenerationWriter
-from loong_env.metrics import METRICS_FILE, Listener, MetricsWriter
 from loong_env.generators.run import GenerationSummary, domain_seeds, method_class, recorder, summarize
 from loong_env.llm.config import Endpoint, LLMConfig
+from loong_env.metrics import METRICS_FILE, Listener, MetricsWriter
 from loong_env.types import DataPoint
 
 if TYPE_CHECKING:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from loong_env.equivalence.structure import split_top, split_top_at
+from loong_env.equivalence.vocabulary import FUNCTIONS
 
 EQUALS_RE = re.compile(r"(?<![<>!=\\:])=(?!=)")
 _GREEK = (
@@ -29,30 +30,7 @@ _TUPLE_RE = re.compile(r"\(\s*[A-Za-z](?:_\{?\w+\}?)?(?:\s*,\s*[A-Za-z](?:_\{?\w
 # Arguments with a sum or product in them make `x(x+1) = 6` an equation, not the label `x(..)`.
 _OPERATOR_RE = re.compile(r"[+*<>]|\\(?:cdot|times|pm|mp)(?![A-Za-z])|(?<=[\w})])\s*-")
 # Lowercase words that name an operation, not a quantity: `sin = ...` is not a labelled answer.
-_FUNCTION_WORDS = {
-    "sin",
-    "cos",
-    "tan",
-    "cot",
-    "sec",
-    "csc",
-    "log",
-    "exp",
-    "sqrt",
-    "max",
-    "min",
-    "gcd",
-    "lcm",
-    "mod",
-    "det",
-    "lim",
-    "arcsin",
-    "arccos",
-    "arctan",
-    "sinh",
-    "cosh",
-    "tanh",
-}
+_FUNCTION_WORDS = FUNCTIONS
 _IN_RE = re.compile(r"\s*(?P<label>[^=]+?)\s*\\in\s+(?P<set>\S.*)")
 _GROUP_SEP_RE = re.compile(r"\s*;\s*|\s+or\s+|\s*\\(?:lor|vee)(?![A-Za-z])\s*")
 _ITEM_SEP_RE = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*\\(?:land|wedge)(?![A-Za-z])\s*")

@@ -9,35 +9,9 @@ import re
 
 from loong_env.equivalence.labels import EQUALS_RE
 from loong_env.equivalence.structure import split_top, split_top_at
+from loong_env.equivalence.vocabulary import FUNCTIONS
 
-MATH_WORDS = {
-    "sin",
-    "cos",
-    "tan",
-    "cot",
-    "sec",
-    "csc",
-    "log",
-    "ln",
-    "exp",
-    "sqrt",
-    "pi",
-    "inf",
-    "oo",
-    "infty",
-    "arcsin",
-    "arccos",
-    "arctan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "max",
-    "min",
-    "gcd",
-    "lcm",
-    "mod",
-    "det",
-}
+MATH_WORDS = FUNCTIONS | {"pi", "inf", "oo", "infty"}
 RELATION_RE = re.compile(r"<|>|\\le(?![a-z])|\\ge(?![a-z])|\\cup|\\cap|\\infty|\\emptyset|\\mathbb\{R\}")
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'\- ]*[A-Za-z]|[A-Za-z]")
 _OR_RE = re.compile(r"\s*,?\s+or\s+|(?<=[)\]}])\s*or\s*(?=[(\[{\\])|\s*,?\s*\\(?:lor|vee)(?![A-Za-z])\s*")
