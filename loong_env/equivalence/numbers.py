@@ -17,12 +17,10 @@ _DEC = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _GROUPED = r"(?:(?!0[, ])\d{1,3}(?:(?:,\d{3})+|(?: \d{3})+)(?:\.\d+)?)"
 _MANTISSA = rf"(?P<m>{_GROUPED}|{_DEC})"
 _SCI_E = re.compile(rf"{_MANTISSA}(?:[eE](?P<e>[+-]?\d+))?")
-_SCI_TIMES = re.compile(
-    rf"{_MANTISSA}\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*(?:\^|\*\*)\s*(?:\{{\s*(?P<e>[+-]?\d+)\s*\}}|\(\s*(?P<e2>[+-]?\d+)\s*\)|(?P<e3>[+-]?\d))"
-)
-_POW10 = re.compile(
-    r"10\s*(?:\^|\*\*)\s*(?:\{\s*(?P<e>[+-]?\d+)\s*\}|\(\s*(?P<e2>[+-]?\d+)\s*\)|(?P<e3>[+-]?\d))"
-)
+# `10^{-3}`, `10^(-3)`, `10**3`, `10^3`: the exponent lands in group e, e2 or e3
+_TEN_TO = r"10\s*(?:\^|\*\*)\s*(?:\{\s*(?P<e>[+-]?\d+)\s*\}|\(\s*(?P<e2>[+-]?\d+)\s*\)|(?P<e3>[+-]?\d))"
+_SCI_TIMES = re.compile(rf"{_MANTISSA}\s*(?:\\times|\\cdot|\*|x|×)\s*{_TEN_TO}")
+_POW10 = re.compile(_TEN_TO)
 _REPEATING = re.compile(r"(?P<i>\d*)\.(?P<f>\d*)\s*\\(?:overline|bar|dot)\s*\{\s*(?P<r>\d+)\s*\}")
 _REPEATING_SHORT = re.compile(r"(?P<i>\d*)\.(?P<f>\d*)\\(?:overline|bar|dot)\s*(?P<r>\d)")
 _FRAC = re.compile(
