@@ -115,7 +115,9 @@ class SingleStepEnv:
         self._rng = random.Random(seed)
         sample_fn = getattr(source, "sample", None)
         seeded = (
-            callable(sample_fn) and not self._async_source and "seed" in inspect.signature(sample_fn).parameters
+            callable(sample_fn)
+            and not self._async_source
+            and "seed" in inspect.signature(sample_fn).parameters
         )
         self._seeded_sampler: Callable[..., Sequence[DataPoint]] | None = sample_fn if seeded else None
         self.sampler = sampler
@@ -172,8 +174,12 @@ class SingleStepEnv:
     def _observe(self, index: int, dp: DataPoint) -> Observation:
         question = dp.question if not self.instruction else f"{dp.question}\n\n{self.instruction}"
         return Observation(
-            index=index, question=question, domain=dp.domain, datapoint_id=dp.id,
-            difficulty=dp.difficulty, tags=list(dp.tags),
+            index=index,
+            question=question,
+            domain=dp.domain,
+            datapoint_id=dp.id,
+            difficulty=dp.difficulty,
+            tags=list(dp.tags),
         )
 
     @property
@@ -220,7 +226,9 @@ class SingleStepEnv:
             pairs = []
             for i, a in enumerate(actions):
                 if not isinstance(a, Action):
-                    raise InvalidActionError(f"actions[{i}] is a {type(a).__name__}, expected loong_env.Action")
+                    raise InvalidActionError(
+                        f"actions[{i}] is a {type(a).__name__}, expected loong_env.Action"
+                    )
                 pairs.append((a.index, a.llm_response))
         else:
             raise InvalidActionError(
@@ -231,7 +239,9 @@ class SingleStepEnv:
             if not isinstance(index, int) or isinstance(index, bool):
                 raise InvalidActionError(f"action index must be an int, got {index!r}")
             if not isinstance(response, str):
-                raise InvalidActionError(f"response for index {index} must be a str, got {type(response).__name__}")
+                raise InvalidActionError(
+                    f"response for index {index} must be a str, got {type(response).__name__}"
+                )
         return pairs
 
     def _claim(self, pairs: list[tuple[int, str]]) -> list[_Slot]:
@@ -265,8 +275,13 @@ class SingleStepEnv:
         rewards = {"correctness": float(verification.reward), **extras}
         total = sum(self.reward_weights.get(k, 1.0) * v for k, v in rewards.items())
         return StepResult(
-            observation=slot.observation, datapoint=dp, verification=verification, verifier=verifier_name,
-            reward=total, rewards=rewards, reward_errors=errors,
+            observation=slot.observation,
+            datapoint=dp,
+            verification=verification,
+            verifier=verifier_name,
+            reward=total,
+            rewards=rewards,
+            reward_errors=errors,
         )
 
     # ------------------------------------------------------------------------------- saving, loading
@@ -288,7 +303,9 @@ class SingleStepEnv:
             raise ConfigError(f"env state version {found!r} is not supported (expected {ENV_STATE_VERSION})")
         if (state.get("sampler") is None) != (self.sampler is None):
             saved = "a curriculum sampler" if state.get("sampler") is not None else "no sampler"
-            raise ConfigError(f"the saved env state has {saved}; build the env the same way before loading it")
+            raise ConfigError(
+                f"the saved env state has {saved}; build the env the same way before loading it"
+            )
         rng = state["rng"]
         self._rng.setstate((rng[0], tuple(rng[1]), rng[2]))
         self.steps = int(state.get("steps", 0))

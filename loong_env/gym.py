@@ -117,8 +117,12 @@ class LoongEnv(gymnasium.Env[str, str]):
         core_seed = int(self.np_random.integers(0, 2**63 - 1))
         [obs] = bridge.run(self.core.reset(batch_size=1, seed=core_seed), timeout=self.step_timeout)
         self._obs, self._last = obs, None
-        info = {"datapoint_id": obs.datapoint_id, "domain": obs.domain, "difficulty": obs.difficulty,
-                "tags": list(obs.tags)}
+        info = {
+            "datapoint_id": obs.datapoint_id,
+            "domain": obs.domain,
+            "difficulty": obs.difficulty,
+            "tags": list(obs.tags),
+        }
         return obs.question, info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
@@ -126,7 +130,9 @@ class LoongEnv(gymnasium.Env[str, str]):
         if self._obs is None:
             raise NotResetError("step() called before reset(): call env.reset() first")
         if not isinstance(action, str):
-            raise InvalidActionError(f"the action is the model's answer as a str, got {type(action).__name__}")
+            raise InvalidActionError(
+                f"the action is the model's answer as a str, got {type(action).__name__}"
+            )
         step = self.core.step([Action(index=0, llm_response=action)])
         [result] = bridge.run(step, timeout=self.step_timeout)
         self._last = result

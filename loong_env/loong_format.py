@@ -26,18 +26,39 @@ LOONG_FILE = "seed_dataset.json"
 
 # Loong metadata keys that map onto DataPoint fields; the rest stays in `metadata` as found.
 _FIELD_KEYS = (
-    "license", "source", "required_dependencies", "answer_tolerance", "tags", "contributor", "date_created",
+    "license",
+    "source",
+    "required_dependencies",
+    "answer_tolerance",
+    "tags",
+    "contributor",
+    "date_created",
     "difficulty",
 )
 _RECORD_KEYS = {"question", "final_answer", "rationale", "metadata"}
 
 # Free-text difficulty words -> our 1-5 scale (see seeds/README.md); anything else becomes None.
 DIFFICULTY_WORDS = {
-    "trivial": 1, "very easy": 1, "beginner": 1, "elementary": 1,
-    "easy": 2, "basic": 2, "simple": 2,
-    "medium": 3, "moderate": 3, "intermediate": 3, "normal": 3, "average": 3,
-    "hard": 4, "difficult": 4, "challenging": 4, "advanced": 4,
-    "very hard": 5, "expert": 5, "competition": 5, "olympiad": 5,
+    "trivial": 1,
+    "very easy": 1,
+    "beginner": 1,
+    "elementary": 1,
+    "easy": 2,
+    "basic": 2,
+    "simple": 2,
+    "medium": 3,
+    "moderate": 3,
+    "intermediate": 3,
+    "normal": 3,
+    "average": 3,
+    "hard": 4,
+    "difficult": 4,
+    "challenging": 4,
+    "advanced": 4,
+    "very hard": 5,
+    "expert": 5,
+    "competition": 5,
+    "olympiad": 5,
 }
 _LEVEL = re.compile(r"(?:level|lvl|tier|grade|difficulty)?\s*[:#]?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _RATIO = re.compile(r"(\d+(?:\.\d+)?)\s*(?:/|out of|of)\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
@@ -82,6 +103,7 @@ def parse_difficulty(value: Any) -> tuple[int | None, str | None, bool]:
 
 def _tolerance(value: Any) -> Tolerance | None:
     """A Tolerance from a number, a numeric string ('0.1', '1e-6', '0.5%') or a dict with such values."""
+
     def number(v: Any) -> float:
         if isinstance(v, str):
             v = v.strip()

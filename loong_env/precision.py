@@ -28,11 +28,18 @@ _DEC = re.compile(
 )
 _NEAREST = re.compile(
     r"(?:nearest|to the)\s+(whole number|integer|cent|penny|tenth|hundredth|thousandth|ten-thousandth"
-    r"|0\.0*1)\b", re.IGNORECASE
+    r"|0\.0*1)\b",
+    re.IGNORECASE,
 )
 _NEAREST_DECIMALS = {
-    "whole number": 0, "integer": 0, "cent": 2, "penny": 2, "tenth": 1, "hundredth": 2,
-    "thousandth": 3, "ten-thousandth": 4,
+    "whole number": 0,
+    "integer": 0,
+    "cent": 2,
+    "penny": 2,
+    "tenth": 1,
+    "hundredth": 2,
+    "thousandth": 3,
+    "ten-thousandth": 4,
 }
 _EXACT = re.compile(
     r"\bexact (?:value|answer|form|fraction|number|decimal)"

@@ -29,17 +29,37 @@ OURS_FILE = "seeds.jsonl"
 CONFIG_FILE = "domain.toml"
 
 __all__ = [
-    "CONFIG_FILE", "LOONG_FILE", "OURS_FILE", "DomainConfig", "LoadReport", "SeedDataset", "SeedFormatError",
-    "SeedIssue", "default_root", "domain_folders", "library_domain_config", "load_seeds", "read_domain",
+    "CONFIG_FILE",
+    "LOONG_FILE",
+    "OURS_FILE",
+    "DomainConfig",
+    "LoadReport",
+    "SeedDataset",
+    "SeedFormatError",
+    "SeedIssue",
+    "default_root",
+    "domain_folders",
+    "library_domain_config",
+    "load_seeds",
+    "read_domain",
     "warmup_rationales",
 ]
 
 # Fields a seeds.jsonl record may carry; anything else is a typo worth reporting.
 _RECORD_FIELDS = {
-    "question", "final_answer", "rationale", "difficulty", "tags", "answer_tolerance",
-    "license", "source", "contributor", "date_created", "required_dependencies", "metadata",
-}  # fmt: skip
-
+    "question",
+    "final_answer",
+    "rationale",
+    "difficulty",
+    "tags",
+    "answer_tolerance",
+    "license",
+    "source",
+    "contributor",
+    "date_created",
+    "required_dependencies",
+    "metadata",
+}
 
 
 def default_root() -> Path:
@@ -166,8 +186,20 @@ def _as_set(value: Any, single: type) -> set[Any] | None:
 
 
 _ROW_KEYS = [
-    "id", "question", "final_answer", "rationale", "domain", "difficulty", "license", "source",
-    "required_dependencies", "answer_tolerance", "tags", "contributor", "date_created", "metadata",
+    "id",
+    "question",
+    "final_answer",
+    "rationale",
+    "domain",
+    "difficulty",
+    "license",
+    "source",
+    "required_dependencies",
+    "answer_tolerance",
+    "tags",
+    "contributor",
+    "date_created",
+    "metadata",
 ]
 
 

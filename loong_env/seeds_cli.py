@@ -82,7 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     val.add_argument("--no-reachability", action="store_true", help="skip the reachability check")
     val.add_argument("--json", metavar="PATH", help="also write the whole report (checks, flags, coercions)")
     val.add_argument(
-        "--out", metavar="DIR", help="run folder for live metrics (DIR/metrics.jsonl); plot with: loong report DIR"
+        "--out",
+        metavar="DIR",
+        help="run folder for live metrics (DIR/metrics.jsonl); plot with: loong report DIR",
     )
     add_ray_option(val, "spread the seeds over Ray worker actors")
     val.add_argument("--ray-workers", type=int, default=2, help="Ray worker actors, spread over the nodes")
@@ -118,8 +120,12 @@ def _list(args: argparse.Namespace) -> int:
     table.add_column("total", justify="right")
     for domain in dataset.domains:
         counts = Counter(p.difficulty for p in dataset.filter(domain=domain))
-        table.add_row(domain, *(str(counts.get(i, 0)) for i in range(1, 6)), str(counts.get(None, 0)),
-                      str(sum(counts.values())))  # fmt: skip
+        table.add_row(
+            domain,
+            *(str(counts.get(i, 0)) for i in range(1, 6)),
+            str(counts.get(None, 0)),
+            str(sum(counts.values())),
+        )
     console.print(table)
     return 0
 
@@ -159,14 +165,20 @@ def _validate(args: argparse.Namespace) -> int:
             shown = ", ".join(requirements) or "standard library only"
             progress.update(task, note=f"installing [{shown}]" if outcome is None else f"{bad} bad")
 
-        common = {"timeout_s": args.timeout, "relax": args.relax_pins, "on_result": tick, "on_environment": environment}
+        common = {
+            "timeout_s": args.timeout,
+            "relax": args.relax_pins,
+            "on_result": tick,
+            "on_environment": environment,
+        }
         if args.ray is None:
             run = validate_seeds(dataset, **common)
         else:
             from loong_env.distributed import RayOptions, validate_seeds_ray
 
-            run = validate_seeds_ray(dataset, ray=RayOptions(address=args.ray or None, workers=args.ray_workers),
-                                     **common)
+            run = validate_seeds_ray(
+                dataset, ray=RayOptions(address=args.ray or None, workers=args.ray_workers), **common
+            )
         status = "interrupted"
         try:
             report = asyncio.run(run)
@@ -216,8 +228,10 @@ def _prepare(args: argparse.Namespace) -> int:
     dataset = _load(args, console)
     if dataset is None:
         return 2
-    sets = {tuple(sorted(p.required_dependencies or dataset.domain_config(p.domain).requirements))
-            for p in dataset}
+    sets = {
+        tuple(sorted(p.required_dependencies or dataset.domain_config(p.domain).requirements))
+        for p in dataset
+    }
     for requirements in sorted(sets):
         python = ensure_env(list(requirements))
         shown = ", ".join(requirements) or "standard library only"
@@ -230,11 +244,19 @@ def record_check(metrics: MetricsWriter, check: SeedCheck) -> None:
     from loong_env.validation import CheckStatus
 
     passed = check.status is CheckStatus.passed
-    error = None if check.status in (CheckStatus.passed, CheckStatus.wrong_answer, CheckStatus.no_code) else str(
-        check.status
+    error = (
+        None
+        if check.status in (CheckStatus.passed, CheckStatus.wrong_answer, CheckStatus.no_code)
+        else str(check.status)
     )
     reason = None if passed else check.status.value
-    metrics.item(ok=passed, outcome=check.status.value, reason=reason, error=error, seconds=check.duration_s,
-                 domain=check.domain)
+    metrics.item(
+        ok=passed,
+        outcome=check.status.value,
+        reason=reason,
+        error=error,
+        seconds=check.duration_s,
+        domain=check.domain,
+    )
     if check.status not in (CheckStatus.env_error, CheckStatus.no_code):
         metrics.call("sandbox", check.duration_s, ok=error is None, error=error)

@@ -39,8 +39,30 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'\- ]*")
 _SYMPY_NAMES = {"E", "I", "pi", "oo", "e", "i"}
 # Names parse_expr may see: it evaluates its input, so only plain math passes (never attribute access or calls
 # of arbitrary names from a seed file).
-_SAFE_FUNCTIONS = {"sqrt", "exp", "log", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
-                   "Abs", "pi", "oo", "E", "I", "Rational", "binomial", "factorial", "floor", "ceiling"}
+_SAFE_FUNCTIONS = {
+    "sqrt",
+    "exp",
+    "log",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "Abs",
+    "pi",
+    "oo",
+    "E",
+    "I",
+    "Rational",
+    "binomial",
+    "factorial",
+    "floor",
+    "ceiling",
+}
 _SAFE_EXPRESSION = re.compile(r"[\w\s+\-*/().]*")
 _UNIT_DEMANDED = re.compile(
     r"\bwith (?:its|the|a|their) units?\b|\binclud(?:e|ing) (?:the |its )?units?\b|\bunits? included\b",

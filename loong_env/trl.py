@@ -64,7 +64,9 @@ def completion_text(completion: Any) -> str:
         if isinstance(content, list):  # multimodal content blocks: keep the text ones
             return "".join(b.get("text", "") for b in content if isinstance(b, Mapping))
         return str(content or "")
-    raise InvalidActionError(f"a completion is a str or a list of chat messages, got {type(completion).__name__}")
+    raise InvalidActionError(
+        f"a completion is a str or a list of chat messages, got {type(completion).__name__}"
+    )
 
 
 def _column(columns: Mapping[str, Any], name: str, n: int, default: Any = None) -> list[Any]:
@@ -108,8 +110,11 @@ def make_async_reward_fn(
             if answers[i] in (None, ""):
                 return None
             key = AnswerKey(
-                reference=str(answers[i]), domain=domains[i] or "unknown", tolerance=parse_tolerance(tolerances[i]),
-                requirements=list(requirements[i] or []), verifier=plugins[i] or None,
+                reference=str(answers[i]),
+                domain=domains[i] or "unknown",
+                tolerance=parse_tolerance(tolerances[i]),
+                requirements=list(requirements[i] or []),
+                verifier=plugins[i] or None,
             )
             result, _ = await router.judge(completion_text(completions[i]), key)
             if result.status is VerificationStatus.error:
@@ -121,7 +126,9 @@ def make_async_reward_fn(
             if columns.get("datapoint_id") is None:
                 raise ConfigError("a curriculum needs the `datapoint_id` column (to_grpo_dataset adds it)")
             ids = _column(columns, "datapoint_id", n)
-            curriculum.record_rewards([(str(i), r) for i, r in zip(ids, rewards, strict=True) if r is not None])
+            curriculum.record_rewards(
+                [(str(i), r) for i, r in zip(ids, rewards, strict=True) if r is not None]
+            )
         return rewards
 
     reward.__name__ = reward.__qualname__ = name
@@ -229,6 +236,13 @@ def _rows(items: Sequence[Keyed], conversational: bool, system_prompt: str | Non
             prompt: Any = [*messages, {"role": "user", "content": question}]
         else:
             prompt = question if not system_prompt else f"{system_prompt}\n\n{question}"
-        rows.append({"prompt": prompt, **key_columns(key), "label": key_label(key), "datapoint_id": dp.id,
-                     "difficulty": dp.difficulty})
+        rows.append(
+            {
+                "prompt": prompt,
+                **key_columns(key),
+                "label": key_label(key),
+                "datapoint_id": dp.id,
+                "difficulty": dp.difficulty,
+            }
+        )
     return rows

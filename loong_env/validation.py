@@ -188,7 +188,11 @@ Record = Callable[[int, SeedCheck], None]
 
 
 async def runnable_groups(
-    dataset: SeedDataset, record: Record, *, relax: bool = False, on_environment: EnvironmentCallback | None = None
+    dataset: SeedDataset,
+    record: Record,
+    *,
+    relax: bool = False,
+    on_environment: EnvironmentCallback | None = None,
 ) -> tuple[list[tuple[EnvironmentOutcome, list[int]]], list[EnvironmentOutcome]]:
     """Settle what needs no run (answer-only records, sets that cannot be installed) through `record`, and
     return the rest as (installed environment, seed indices) groups, plus every environment's outcome.
@@ -255,7 +259,10 @@ def report(
     """The validation report: every seed's check in dataset order, summaries per domain."""
     ordered = [checks[i] for i in range(len(dataset))]
     return ValidationReport(
-        checks=ordered, domains=summarize(ordered, dataset.domains), environments=environments, seconds=seconds
+        checks=ordered,
+        domains=summarize(ordered, dataset.domains),
+        environments=environments,
+        seconds=seconds,
     )
 
 

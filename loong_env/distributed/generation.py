@@ -156,7 +156,14 @@ async def run_generation_ray(
     llm, urls = resolve_llm(base_url, model, api_key, concurrency)
     writer = GenerationWriter(out, domain=domain_name).open(method=method_name, model=llm.model, target=n)
     asked = {"max_attempts": max_attempts, "time_budget_s": time_budget_s, "already": writer.accepted_count}
-    info = {"domain": domain_name, "method": method_name, "model": llm.model, "target": n, **asked, "ray": True}
+    info = {
+        "domain": domain_name,
+        "method": method_name,
+        "model": llm.model,
+        "target": n,
+        **asked,
+        "ray": True,
+    }
     # one item record per attempt (LLM calls and sandbox runs happen on the workers and are not timed here)
     metrics = MetricsWriter(Path(out) / METRICS_FILE, run="generation", info=info, on_record=on_metric)
     stats = stats or GenerationStats()

@@ -54,7 +54,9 @@ class SeedChecker:
             await sandbox.close()
 
 
-def chunks(groups: list[tuple[EnvironmentOutcome, list[int]]], size: int) -> list[tuple[EnvironmentOutcome, list[int]]]:
+def chunks(
+    groups: list[tuple[EnvironmentOutcome, list[int]]], size: int
+) -> list[tuple[EnvironmentOutcome, list[int]]]:
     """(installed environment, seed indices) work units: same-environment seeds, at most `size` per unit."""
     return [(env, idx[i : i + size]) for env, idx in groups for i in range(0, len(idx), size)]
 

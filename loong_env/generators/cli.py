@@ -89,8 +89,12 @@ def verdict_line(verdict: Verdict) -> Text:
         return Text.assemble(
             ("  kept     ", "green"), f"#{verdict.attempt} ", (f"= {verdict.answer}  ", "bold"), question
         )
-    return Text.assemble(("  rejected ", "red"), f"#{verdict.attempt} ", (f"{verdict.reason} ", "yellow"),
-                         (verdict.detail[:80], "dim"))  # fmt: skip
+    return Text.assemble(
+        ("  rejected ", "red"),
+        f"#{verdict.attempt} ",
+        (f"{verdict.reason} ", "yellow"),
+        (verdict.detail[:80], "dim"),
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -102,14 +106,18 @@ def main(args: argparse.Namespace) -> int:
     figures = RunFigures.from_log(read_metrics(earlier)) if earlier.is_file() else RunFigures()
     meta: dict[str, Any] = {"already": 0}
     keep_config = KeepConfig(
-        solve_attempts=args.solve_attempts, agreement=args.agreement, solve_max_tokens=args.solve_max_tokens,
+        solve_attempts=args.solve_attempts,
+        agreement=args.agreement,
+        solve_max_tokens=args.solve_max_tokens,
         novelty_threshold=args.novelty_threshold,
-    )  # fmt: skip
+    )
 
     live = Live(
         get_renderable=lambda: Group(progress_table(figures, stats, args.n, meta["already"])),
-        console=console, refresh_per_second=4, transient=False,
-    )  # fmt: skip
+        console=console,
+        refresh_per_second=4,
+        transient=False,
+    )
 
     def on_verdict(verdict: Verdict) -> None:
         if not args.quiet:
@@ -129,12 +137,23 @@ def main(args: argparse.Namespace) -> int:
                 )
 
     common: dict[str, Any] = {
-        "out": args.out, "n": args.n, "method": args.method, "max_attempts": args.max_attempts,
-        "time_budget_s": args.time_budget, "model": args.model, "api_key": args.api_key, "seed": args.seed,
-        "concurrency": args.concurrency, "max_tokens": args.max_tokens, "keep_config": keep_config,
-        "seeds_root": args.seeds_root, "on_verdict": on_verdict, "stats": stats, "on_start": on_start,
+        "out": args.out,
+        "n": args.n,
+        "method": args.method,
+        "max_attempts": args.max_attempts,
+        "time_budget_s": args.time_budget,
+        "model": args.model,
+        "api_key": args.api_key,
+        "seed": args.seed,
+        "concurrency": args.concurrency,
+        "max_tokens": args.max_tokens,
+        "keep_config": keep_config,
+        "seeds_root": args.seeds_root,
+        "on_verdict": on_verdict,
+        "stats": stats,
+        "on_start": on_start,
         "on_metric": figures.add,
-    }  # fmt: skip
+    }
     if args.ray is None:
         coro = run_generation(args.domain, base_url=args.base_url, **common)
     else:

@@ -154,16 +154,29 @@ async def run_generation(
         generator.remember(writer.existing)
         generator.next_attempt = writer.manifest.next_attempt if writer.manifest else 0
         if on_start is not None:
-            on_start({"domain": domain_name, "method": generator.name, "model": model_name,
-                      "already": writer.accepted_count, "target": n, "out": str(out)})  # fmt: skip
+            on_start(
+                {
+                    "domain": domain_name,
+                    "method": generator.name,
+                    "model": model_name,
+                    "already": writer.accepted_count,
+                    "target": n,
+                    "out": str(out),
+                }
+            )
 
         record = recorder(writer, stats, generator.kept, on_verdict, metrics=metrics, domain=domain_name)
         remaining = n - writer.accepted_count
         if remaining <= 0:
             stats.stopped_because = "target"
         else:
-            await generator.run(target=remaining, max_attempts=max_attempts, time_budget_s=time_budget_s,
-                                on_verdict=record, stats=stats)  # fmt: skip
+            await generator.run(
+                target=remaining,
+                max_attempts=max_attempts,
+                time_budget_s=time_budget_s,
+                on_verdict=record,
+                stats=stats,
+            )
         status = stats.stopped_because or "exhausted"
     finally:
         writer.close(status, abandoned=stats.abandoned)
@@ -233,11 +246,21 @@ def summarize(
 ) -> GenerationSummary:
     """What a finished run did: counts from `stats`, the directory's total from `writer`."""
     return GenerationSummary(
-        out_dir=Path(out), domain=domain, method=method, model=model or None,
-        accepted_total=writer.accepted_count, accepted=stats.accepted, rejected=sum(stats.rejected.values()),
-        rejected_by_reason=dict(stats.rejected), attempts=stats.attempts, abandoned=stats.abandoned,
-        tokens=stats.tokens, elapsed_s=round(stats.elapsed_s, 3), stopped_because=status, kept=kept,
-    )  # fmt: skip
+        out_dir=Path(out),
+        domain=domain,
+        method=method,
+        model=model or None,
+        accepted_total=writer.accepted_count,
+        accepted=stats.accepted,
+        rejected=sum(stats.rejected.values()),
+        rejected_by_reason=dict(stats.rejected),
+        attempts=stats.attempts,
+        abandoned=stats.abandoned,
+        tokens=stats.tokens,
+        elapsed_s=round(stats.elapsed_s, 3),
+        stopped_because=status,
+        kept=kept,
+    )
 
 
 def verdict_record(verdict: Verdict, domain: str, *, duplicate: bool = False) -> ItemRecord:

@@ -1,4 +1,4 @@
-"""Answer keys from what trainers carry (a label string, a JSON object, dataset columns), and keys back to columns.
+"""Answer keys from what trainers carry (a label, a JSON object, dataset columns), and keys back to columns.
 
 Trainers pass the reference answer in their own shape: OpenRLHF a `label` string, verl a `ground_truth`
 plus `extra_info`, TRL and `verifiers` dataset columns. Each becomes one `AnswerKey`; fields a trainer
@@ -23,18 +23,18 @@ _KEY_FIELDS = set(AnswerKey.model_fields)
 
 
 def parse_tolerance(value: Any) -> Tolerance | None:
-    """A tolerance from a column value: None/"" (none), a JSON string, a dict, a Tolerance or a bare number."""
+    """A tolerance from a column value: None/"" (none), JSON, a dict, a Tolerance or a bare number."""
     if value in (None, "", "null"):
         return None
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"tolerance must be JSON like {{\"rel\": 0.01}}, got {value!r}") from exc
+            raise ConfigError(f'tolerance must be JSON like {{"rel": 0.01}}, got {value!r}') from exc
     try:
         return Tolerance.coerce(value)
     except (ValidationError, TypeError) as exc:
-        raise ConfigError(f"tolerance must be {{\"rel\": x}} and/or {{\"abs\": y}}, got {value!r}") from exc
+        raise ConfigError(f'tolerance must be {{"rel": x}} and/or {{"abs": y}}, got {value!r}') from exc
 
 
 def domain_from_source(data_source: str | None) -> str | None:
@@ -57,7 +57,9 @@ def answer_key(
     if reference is None or (isinstance(reference, str) and not reference.strip()):
         raise ConfigError("the reference answer is missing or empty")
     if not isinstance(reference, str | int | float) or isinstance(reference, bool):
-        raise ConfigError(f"the reference answer must be a string or a number, got {type(reference).__name__}")
+        raise ConfigError(
+            f"the reference answer must be a string or a number, got {type(reference).__name__}"
+        )
     domain = domain or "unknown"
     config = (router or shared_router()).config(domain)
     tol = parse_tolerance(tolerance)
@@ -67,8 +69,13 @@ def answer_key(
         reqs = reqs or list(config.requirements)
         verifier = verifier or config.verifier
     try:
-        return AnswerKey(reference=str(reference), domain=domain, tolerance=tol, requirements=reqs,
-                         verifier=verifier or None)
+        return AnswerKey(
+            reference=str(reference),
+            domain=domain,
+            tolerance=tol,
+            requirements=reqs,
+            verifier=verifier or None,
+        )
     except ValidationError as exc:
         raise ConfigError(f"not a valid answer key: {exc.errors()[0]['msg']}") from exc
 
@@ -90,8 +97,12 @@ def key_from_label(
     merged = {k: v for k, v in (defaults or {}).items() if v not in (None, "", [])}
     merged.update({k: v for k, v in fields.items() if v is not None})
     return answer_key(
-        merged.get("reference"), domain=merged.get("domain"), tolerance=merged.get("tolerance"),
-        requirements=merged.get("requirements"), verifier=merged.get("verifier"), router=router,
+        merged.get("reference"),
+        domain=merged.get("domain"),
+        tolerance=merged.get("tolerance"),
+        requirements=merged.get("requirements"),
+        verifier=merged.get("verifier"),
+        router=router,
     )
 
 
@@ -121,16 +132,21 @@ def key_columns(key: AnswerKey) -> dict[str, Any]:
 
 
 def key_label(key: AnswerKey) -> str:
-    """The key as one JSON string, the label format `key_from_label` reads (e.g. OpenRLHF's --data.label_key)."""
+    """The key as one JSON string: the label `key_from_label` reads (e.g. OpenRLHF's --data.label_key)."""
     return key.model_dump_json(exclude_defaults=True)
 
 
-def key_from_columns(columns: Mapping[str, Any], *, router: VerifierRouter | None = None,
-                     answer_column: str = "answer") -> AnswerKey:
+def key_from_columns(
+    columns: Mapping[str, Any], *, router: VerifierRouter | None = None, answer_column: str = "answer"
+) -> AnswerKey:
     """The key of one dataset row written with `key_columns` (or any row with at least an answer column)."""
     return answer_key(
-        columns.get(answer_column), domain=columns.get("domain"), tolerance=columns.get("tolerance"),
-        requirements=columns.get("requirements"), verifier=columns.get("verifier"), router=router,
+        columns.get(answer_column),
+        domain=columns.get("domain"),
+        tolerance=columns.get("tolerance"),
+        requirements=columns.get("requirements"),
+        verifier=columns.get("verifier"),
+        router=router,
     )
 
 

@@ -32,10 +32,16 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0 for every interface)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each scores on its own)")
-    parser.add_argument("--max-batch", type=int, default=_DEFAULTS.max_batch, help="items per request (more: 413)")
     parser.add_argument(
-        "--max-pending", type=int, default=_DEFAULTS.max_pending_items,
+        "--workers", type=int, default=1, help="uvicorn worker processes (each scores on its own)"
+    )
+    parser.add_argument(
+        "--max-batch", type=int, default=_DEFAULTS.max_batch, help="items per request (more: 413)"
+    )
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=_DEFAULTS.max_pending_items,
         help="items admitted at once per worker (more: 429)",
     )
     parser.add_argument(
@@ -51,7 +57,9 @@ def register(subparsers: Any) -> None:
         "--format-weight", type=float, default=0.0, help="reward bonus for one \\boxed{} answer (or code)"
     )
     parser.add_argument(
-        "--no-route", action="store_true", help="judge every answer with the boxed verifier (no code, no plug-ins)"
+        "--no-route",
+        action="store_true",
+        help="judge every answer with the boxed verifier (no code, no plug-ins)",
     )
     ray = parser.add_argument_group("Ray Serve (needs the `ray` extra; see docs/ray.md)")
     add_ray_option(ray, "serve from Ray Serve replicas instead of uvicorn workers")
@@ -69,17 +77,27 @@ def run(args: argparse.Namespace) -> int:
 
         from loong_env.integrations.reward_server import ServerConfig, serve
     except ImportError as exc:
-        print(f"loong serve-reward needs the `server` extra ({exc.name} is missing): "
-              "pip install 'loong-env[server]' or uv sync --extra server", file=sys.stderr)
+        print(
+            f"loong serve-reward needs the `server` extra ({exc.name} is missing): "
+            "pip install 'loong-env[server]' or uv sync --extra server",
+            file=sys.stderr,
+        )
         return 1
     from pydantic import ValidationError
 
     try:
         config = ServerConfig(
-            host=args.host, port=args.port, workers=args.workers, max_body_bytes=int(args.max_body_mb * 2**20),
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            max_body_bytes=int(args.max_body_mb * 2**20),
             scoring=ScoringConfig(
-                max_batch=args.max_batch, max_pending_items=args.max_pending, max_concurrency=args.concurrency,
-                request_timeout_s=args.timeout, format_weight=args.format_weight, route=not args.no_route,
+                max_batch=args.max_batch,
+                max_pending_items=args.max_pending,
+                max_concurrency=args.concurrency,
+                request_timeout_s=args.timeout,
+                format_weight=args.format_weight,
+                route=not args.no_route,
             ),
         )
     except ValidationError as exc:

@@ -24,10 +24,16 @@ class ScoreItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str | int | None = Field(default=None, description="Echoed back in the result, for your bookkeeping.")
-    response: str = Field(description="The policy's full answer text (a \\boxed{} answer, or a ```python block).")
+    response: str = Field(
+        description="The policy's full answer text (a \\boxed{} answer, or a ```python block)."
+    )
     reference: str | int | float = Field(description="The reference answer the response must match.")
-    domain: str | None = Field(default=None, description="Seed domain: picks its tolerance and verifier plug-in.")
-    tolerance: Tolerance | float | None = Field(default=None, description="{\"rel\": x, \"abs\": y}; a number = rel.")
+    domain: str | None = Field(
+        default=None, description="Seed domain: picks its tolerance and verifier plug-in."
+    )
+    tolerance: Tolerance | float | None = Field(
+        default=None, description='{"rel": x, "abs": y}; a number = rel.'
+    )
     requirements: list[str] | None = Field(default=None, description="Packages a code answer may import.")
     verifier: str | None = Field(default=None, description="Plug-in name; default: the domain's, else boxed.")
     error: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
@@ -41,7 +47,9 @@ class ScoreItem(BaseModel):
         except ValidationError as exc:
             item_id = data.get("id") if isinstance(data, dict) else None
             return cls.model_construct(
-                id=item_id if isinstance(item_id, str | int) else None, response="", reference="",
+                id=item_id if isinstance(item_id, str | int) else None,
+                response="",
+                reference="",
                 error=describe_validation_error(exc),
             )
 
@@ -53,7 +61,9 @@ class ScoreRequest(BaseModel):
 
     items: list[ScoreItem] = Field(description="The batch; at most the server's max_batch items.")
     format_weight: float | None = Field(
-        default=None, ge=0, description="Bonus per well-formatted answer (one \\boxed{}, or code); default: server's."
+        default=None,
+        ge=0,
+        description="Bonus per well-formatted answer (one \\boxed{}, or code); default: server's.",
     )
 
 
@@ -99,7 +109,7 @@ class OpenRLHFRequest(BaseModel):
 
 
 class OpenRLHFResponse(BaseModel):
-    """What OpenRLHF reads: `rewards` (advantages), `scores` (0..1, dynamic filtering), `extra_logs` (logged)."""
+    """What OpenRLHF reads: `rewards` (advantages), `scores` (0..1, for filtering), `extra_logs` (logged)."""
 
     rewards: list[float]
     scores: list[float]

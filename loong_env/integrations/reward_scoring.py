@@ -39,12 +39,18 @@ class ScoringConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_batch: int = Field(default=1024, ge=1, description="Items in one request; more is HTTP 413.")
-    max_pending_items: int = Field(default=4096, ge=1, description="Items admitted at once; more is HTTP 429.")
+    max_pending_items: int = Field(
+        default=4096, ge=1, description="Items admitted at once; more is HTTP 429."
+    )
     max_concurrency: int = Field(default=64, ge=1, description="Verifications running at once.")
-    request_timeout_s: float = Field(default=120.0, gt=0, description="Deadline of one request; then HTTP 503.")
+    request_timeout_s: float = Field(
+        default=120.0, gt=0, description="Deadline of one request; then HTTP 503."
+    )
     max_response_chars: int = Field(default=100_000, ge=1, description="Longer responses score 0 (invalid).")
     format_weight: float = Field(default=0.0, ge=0, description="Bonus per well-formatted answer.")
-    route: bool = Field(default=True, description="Code answers -> PythonVerifier, plug-in domains -> plug-in.")
+    route: bool = Field(
+        default=True, description="Code answers -> PythonVerifier, plug-in domains -> plug-in."
+    )
 
 
 class OverloadedError(LoongError):
@@ -69,10 +75,13 @@ class _Job:
 
 
 class RewardScorer:
-    """Scores batches of responses with loong_env's verifiers, within fixed bounds; safe for concurrent calls."""
+    """Scores batches of responses with loong_env's verifiers, within fixed bounds; safe to call at once."""
 
     def __init__(
-        self, config: ScoringConfig | None = None, *, verifier: Verifier | None = None,
+        self,
+        config: ScoringConfig | None = None,
+        *,
+        verifier: Verifier | None = None,
         router: VerifierRouter | None = None,
     ) -> None:
         self.config = config or ScoringConfig()
@@ -97,8 +106,11 @@ class RewardScorer:
         weight = self.config.format_weight if request.format_weight is None else request.format_weight
         results = await self._judge_all(jobs, weight)
         return ScoreResponse(
-            results=results, n=len(results), correct=sum(r.status == "correct" for r in results),
-            invalid=sum(r.status == "invalid" for r in results), errors=sum(r.status == "error" for r in results),
+            results=results,
+            n=len(results),
+            correct=sum(r.status == "correct" for r in results),
+            invalid=sum(r.status == "invalid" for r in results),
+            errors=sum(r.status == "error" for r in results),
             duration_s=time.perf_counter() - t0,
         )
 
@@ -137,15 +149,23 @@ class RewardScorer:
         if error:
             return _Job(item.id, "", None, error)
         try:
-            key = answer_key(item.reference, domain=item.domain, tolerance=item.tolerance,
-                             requirements=item.requirements, verifier=item.verifier, router=self.router)
+            key = answer_key(
+                item.reference,
+                domain=item.domain,
+                tolerance=item.tolerance,
+                requirements=item.requirements,
+                verifier=item.verifier,
+                router=self.router,
+            )
         except ConfigError as exc:
             return _Job(item.id, "", None, f"invalid item: {exc}")
         return _Job(item.id, item.response, key, None)
 
     def _job_from_query(self, index: int, query: Any, prompt: Any, label: Any) -> _Job:
         if not isinstance(query, str):
-            return _Job(index, "", None, f"invalid item: query[{index}] must be a string, got {type(query).__name__}")
+            return _Job(
+                index, "", None, f"invalid item: query[{index}] must be a string, got {type(query).__name__}"
+            )
         response = response_from_query(query, prompt if isinstance(prompt, str) else None)
         error = self._check_length(response)
         if error:
@@ -174,7 +194,8 @@ class RewardScorer:
             return await asyncio.wait_for(asyncio.gather(*coros), cfg.request_timeout_s)
         except TimeoutError:
             raise DeadlineError(
-                f"{len(jobs)} items were not scored within {cfg.request_timeout_s} s; retry, or send smaller batches"
+                f"{len(jobs)} items were not scored within {cfg.request_timeout_s} s; "
+                "retry, or send smaller batches"
             ) from None
         finally:
             with self._lock:
@@ -198,9 +219,16 @@ class RewardScorer:
         well = is_well_formatted(job.response)
         correctness = 1.0 if result.status is VerificationStatus.correct else 0.0
         return ItemScore(
-            id=job.id, reward=correctness + format_weight * well, correctness=correctness, well_formatted=well,
-            status=result.status.value, verifier=name, extracted=result.extracted, reference=result.reference,
-            reason=result.reason, duration_s=result.duration_s,
+            id=job.id,
+            reward=correctness + format_weight * well,
+            correctness=correctness,
+            well_formatted=well,
+            status=result.status.value,
+            verifier=name,
+            extracted=result.extracted,
+            reference=result.reference,
+            reason=result.reason,
+            duration_s=result.duration_s,
         )
 
     def _semaphore(self) -> asyncio.Semaphore:
@@ -213,11 +241,11 @@ class RewardScorer:
 
 
 def response_from_query(query: str, prompt: str | None) -> str:
-    """The response part of an OpenRLHF query (prompt + response): the text after the prompt, else all of it."""
+    """The response part of an OpenRLHF query (prompt + response): the text after the prompt, else all."""
     if prompt:
         at = query.find(prompt)
         if at >= 0:
-            return query[at + len(prompt):]
+            return query[at + len(prompt) :]
     return query
 
 

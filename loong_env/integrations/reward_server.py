@@ -46,9 +46,15 @@ class ServerConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1, description="uvicorn worker processes, each with its own verifiers.")
-    max_body_bytes: int = Field(default=32 * 2**20, ge=1024, description="Larger request bodies are HTTP 413.")
-    limit_concurrency: int = Field(default=256, ge=1, description="Open connections per worker; more get 503.")
+    workers: int = Field(
+        default=1, ge=1, description="uvicorn worker processes, each with its own verifiers."
+    )
+    max_body_bytes: int = Field(
+        default=32 * 2**20, ge=1024, description="Larger request bodies are HTTP 413."
+    )
+    limit_concurrency: int = Field(
+        default=256, ge=1, description="Open connections per worker; more get 503."
+    )
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
 
 
@@ -75,7 +81,7 @@ def create_app(config: ServerConfig | None = None, *, scorer: RewardScorer | Non
     app = FastAPI(
         title="loong_env reward server",
         version=_version(),
-        description="Scores LLM answers with loong_env's verifiers (boxed and code answers, domain plug-ins).",
+        description="Scores LLM answers with loong_env's verifiers (boxed and code answers, plug-ins).",
         lifespan=lifespan,
     )
     app.state.scorer = scorer
@@ -95,8 +101,12 @@ def create_app(config: ServerConfig | None = None, *, scorer: RewardScorer | Non
 
     @app.get("/health", response_model=Health)
     async def health() -> Response:
-        body = Health(version=_version(), pending_items=scorer.pending_items,
-                      max_pending_items=cfg.scoring.max_pending_items, max_batch=cfg.scoring.max_batch)
+        body = Health(
+            version=_version(),
+            pending_items=scorer.pending_items,
+            max_pending_items=cfg.scoring.max_pending_items,
+            max_batch=cfg.scoring.max_batch,
+        )
         return Response(body.model_dump_json(), media_type="application/json")
 
     @app.post("/v1/score", response_model=ScoreResponse)
@@ -125,13 +135,20 @@ def serve(config: ServerConfig | None = None) -> None:
     import uvicorn
 
     cfg = config or ServerConfig()
-    common: dict[str, Any] = {"host": cfg.host, "port": cfg.port, "limit_concurrency": cfg.limit_concurrency,
-                                  "timeout_keep_alive": 30, "log_level": "warning"}
+    common: dict[str, Any] = {
+        "host": cfg.host,
+        "port": cfg.port,
+        "limit_concurrency": cfg.limit_concurrency,
+        "timeout_keep_alive": 30,
+        "log_level": "warning",
+    }
     if cfg.workers == 1:
         uvicorn.run(create_app(cfg), **common)
     else:  # worker processes import the app by name, so the config travels in the environment
         os.environ[CONFIG_ENV] = cfg.model_dump_json()
-        uvicorn.run("loong_env.integrations.reward_server:app_from_env", factory=True, workers=cfg.workers, **common)
+        uvicorn.run(
+            "loong_env.integrations.reward_server:app_from_env", factory=True, workers=cfg.workers, **common
+        )
 
 
 Scope = MutableMapping[str, Any]
@@ -182,8 +199,20 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Send, size: int) -> None:
-        body = json.dumps({"detail": f"request body of {size}+ bytes is over the limit of {self.limit} bytes; "
-                                     "send smaller batches"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "detail": f"request body of {size}+ bytes is over the limit of {self.limit} bytes; "
+                "send smaller batches"
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -17,7 +17,9 @@ Keyed = tuple[str, AnswerKey, DataPoint]
 
 def keyed(env: SingleStepEnv, observations: list[Observation]) -> list[Keyed]:
     """(question as the policy sees it, answer key, datapoint) for each item of the env's current batch."""
-    return [(obs.question, env.router.key(dp), dp) for obs, dp in zip(observations, env.datapoints, strict=True)]
+    return [
+        (obs.question, env.router.key(dp), dp) for obs, dp in zip(observations, env.datapoints, strict=True)
+    ]
 
 
 def draw_keyed(
@@ -28,7 +30,7 @@ def draw_keyed(
     instruction: str | None = BOXED_INSTRUCTION,
     sampler: CurriculumSampler | None = None,
 ) -> list[Keyed]:
-    """n draws as (question, answer key, datapoint); the same seed (and curriculum state) gives the same rows."""
+    """n draws as (question, answer key, datapoint); the same seed and curriculum state give the same rows."""
     if n < 1:
         raise ConfigError(f"n must be >= 1, got {n}")
     env = SingleStepEnv(source, route=False, instruction=instruction, sampler=sampler)

@@ -1,4 +1,4 @@
-"""Prime Intellect `verifiers`: `load_environment(...)`, a single-turn environment whose rubric is our verifier.
+"""Prime Intellect `verifiers`: `load_environment(...)`, a single-turn env whose rubric is our verifier.
 
     vf-eval loong-env -m MODEL -b http://127.0.0.1:8080/v1 -n 20 -a '{"domains": ["physics"]}'
     env = verifiers.load_environment("loong-env", domains=["physics"])   # or loong_env.load_environment
@@ -56,8 +56,13 @@ def load_environment(
         for question, key, dp in draw_keyed(source, n, seed=draw_seed, instruction=instruction):
             columns = key_columns(key)
             answer = columns.pop("answer")
-            out.append({"question": question, "answer": answer,
-                        "info": {**columns, "tolerance": columns["tolerance"] or "", "datapoint_id": dp.id}})
+            out.append(
+                {
+                    "question": question,
+                    "answer": answer,
+                    "info": {**columns, "tolerance": columns["tolerance"] or "", "datapoint_id": dp.id},
+                }
+            )
         return datasets.Dataset.from_list(out)
 
     async def loong_correctness(completion: Any, answer: str, info: dict[str, Any], **_: Any) -> float:
@@ -75,7 +80,10 @@ def load_environment(
     return vf.SingleTurnEnv(
         dataset=rows(num_examples, seed),
         eval_dataset=rows(num_eval_examples, seed + 1) if num_eval_examples > 0 else None,
-        system_prompt=system_prompt, parser=parser, rubric=rubric, **env_kwargs,
+        system_prompt=system_prompt,
+        parser=parser,
+        rubric=rubric,
+        **env_kwargs,
     )
 
 

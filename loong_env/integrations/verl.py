@@ -33,7 +33,9 @@ from loong_env.types import AnswerKey, VerificationStatus
 TIMEOUT_S = 600.0  # bound on one sync call (a code answer can wait for a sandbox env to build)
 
 
-def verl_key(data_source: str | None, ground_truth: Any, extra_info: Mapping[str, Any] | None = None) -> AnswerKey:
+def verl_key(
+    data_source: str | None, ground_truth: Any, extra_info: Mapping[str, Any] | None = None
+) -> AnswerKey:
     """The answer key of one verl sample (see the module docstring for where each field comes from)."""
     info = extra_info if isinstance(extra_info, Mapping) else {}
     defaults = {name: info.get(name) for name in ("tolerance", "requirements", "verifier")}
@@ -42,7 +44,10 @@ def verl_key(data_source: str | None, ground_truth: Any, extra_info: Mapping[str
 
 
 async def acompute_score(
-    data_source: str | None, solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] | None = None,
+    data_source: str | None,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
     **_: Any,
 ) -> dict[str, Any]:
     """verl's reward for one response, as a coroutine (verl's reward loop awaits coroutine functions)."""
@@ -56,22 +61,33 @@ async def acompute_score(
 
 
 def compute_score(
-    data_source: str | None, solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] | None = None,
+    data_source: str | None,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """verl's reward for one response: {"score", "acc", "pred", "status", "verifier"}; safe from any thread."""
-    return bridge.run(acompute_score(data_source, solution_str, ground_truth, extra_info, **kwargs),
-                      timeout=TIMEOUT_S)
+    """verl's reward for one response: {"score", "acc", "pred", "status", ...}; safe from any thread."""
+    return bridge.run(
+        acompute_score(data_source, solution_str, ground_truth, extra_info, **kwargs), timeout=TIMEOUT_S
+    )
 
 
 def _row(score: float, pred: str, status: str, verifier: str | None, reason: str) -> dict[str, Any]:
     # Same keys and types on every call: verl stacks them into one column per key.
-    return {"score": score, "acc": score, "pred": pred, "status": status, "verifier": verifier or "",
-            "reason": reason}
+    return {
+        "score": score,
+        "acc": score,
+        "pred": pred,
+        "status": status,
+        "verifier": verifier or "",
+        "reason": reason,
+    }
 
 
-def to_verl_dataset(source: Any, n: int, *, seed: int = 0, instruction: str | None = None,
-                    system_prompt: str | None = None) -> Any:
+def to_verl_dataset(
+    source: Any, n: int, *, seed: int = 0, instruction: str | None = None, system_prompt: str | None = None
+) -> Any:
     """A `datasets.Dataset` in verl's RL layout (write it with `.to_parquet(path)` for `data.train_files`).
 
     Rows: data_source "loong/<domain>", prompt (chat messages), ability, reward_model {style: rule,
@@ -85,13 +101,20 @@ def to_verl_dataset(source: Any, n: int, *, seed: int = 0, instruction: str | No
     for i, (question, key, dp) in enumerate(draw_keyed(source, n, seed=seed, instruction=instruction)):
         messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
         columns = key_columns(key)
-        rows.append({
-            "data_source": SOURCE_PREFIX + key.domain,
-            "prompt": [*messages, {"role": "user", "content": question}],
-            "ability": key.domain,
-            "reward_model": {"style": "rule", "ground_truth": key.reference},
-            "extra_info": {"index": i, "domain": key.domain, "tolerance": columns["tolerance"] or "",
-                           "verifier": columns["verifier"], "requirements": columns["requirements"],
-                           "datapoint_id": dp.id},
-        })
+        rows.append(
+            {
+                "data_source": SOURCE_PREFIX + key.domain,
+                "prompt": [*messages, {"role": "user", "content": question}],
+                "ability": key.domain,
+                "reward_model": {"style": "rule", "ground_truth": key.reference},
+                "extra_info": {
+                    "index": i,
+                    "domain": key.domain,
+                    "tolerance": columns["tolerance"] or "",
+                    "verifier": columns["verifier"],
+                    "requirements": columns["requirements"],
+                    "datapoint_id": dp.id,
+                },
+            }
+        )
     return datasets.Dataset.from_list(rows)

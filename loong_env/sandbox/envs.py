@@ -39,7 +39,7 @@ def cache_root() -> Path:
 
 
 def normalize_requirements(requirements: Iterable[str]) -> list[str]:
-    """Canonical, sorted, de-duplicated requirement strings, so `SymPy==1.14` and `sympy==1.14` share an env."""
+    """Canonical, sorted, unique requirement strings, so `SymPy==1.14` and `sympy==1.14` share an env."""
     out: set[str] = set()
     for raw in requirements:
         text = raw.strip()

@@ -39,9 +39,15 @@ class WorkerHandle:
         self.cgroup = cgroup
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=env, bufsize=0, start_new_session=True, close_fds=True,
-        )  # fmt: skip
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            bufsize=0,
+            start_new_session=True,
+            close_fds=True,
+        )
         self._send(hello)
         ready = self._recv(START_TIMEOUT_S)
         if not ready or not ready.get("ready"):

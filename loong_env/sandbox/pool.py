@@ -65,15 +65,20 @@ class Sandbox:
     ) -> None:
         self.requirements = normalize_requirements(requirements)
         self.limits = SandboxLimits(
-            timeout_s=timeout_s, memory_mb=memory_mb, max_output_bytes=max_output_bytes,
-            max_processes=max_processes, max_open_files=max_open_files, max_file_mb=max_file_mb,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            max_output_bytes=max_output_bytes,
+            max_processes=max_processes,
+            max_open_files=max_open_files,
+            max_file_mb=max_file_mb,
             scratch_mb=scratch_mb,
-        )  # fmt: skip
+        )
         if isolation not in ("bwrap", "none"):
             raise ConfigError(f"isolation must be 'bwrap' or 'none', got {isolation!r}")
         if isolation == "none":
             warnings.warn(
-                "Sandbox(isolation='none'): untrusted code runs WITHOUT a jail (it can use the network, write "
+                "Sandbox(isolation='none'): untrusted code runs WITHOUT a jail (it can use the network, "
+                "write "
                 "files and outlive its run); use this only for code you trust.",
                 RuntimeWarning,
                 stacklevel=2,
@@ -238,10 +243,15 @@ class Sandbox:
     def _request(self, code: str, stdin: str | None) -> dict[str, Any]:
         lim = self.limits
         return {
-            "code": code, "stdin": stdin, "timeout_s": lim.timeout_s, "memory_mb": self._bounds.memory_mb,
-            "max_output_bytes": lim.max_output_bytes, "max_processes": self._bounds.max_processes,
-            "max_open_files": lim.max_open_files, "max_file_mb": lim.max_file_mb,
-        }  # fmt: skip
+            "code": code,
+            "stdin": stdin,
+            "timeout_s": lim.timeout_s,
+            "memory_mb": self._bounds.memory_mb,
+            "max_output_bytes": lim.max_output_bytes,
+            "max_processes": self._bounds.max_processes,
+            "max_open_files": lim.max_open_files,
+            "max_file_mb": lim.max_file_mb,
+        }
 
     def _run_blocking(self, code: str, stdin: str | None) -> ExecutionResult:
         self._prepare()
@@ -349,7 +359,8 @@ class Sandbox:
             return sandbox
 
     def __repr__(self) -> str:
-        return f"Sandbox(requirements={self.requirements!r}, workers={self.n_workers}, isolation={self.isolation!r})"
+        shown = f"requirements={self.requirements!r}, workers={self.n_workers}, isolation={self.isolation!r}"
+        return f"Sandbox({shown})"
 
 
 def _over_memory(result: ExecutionResult, memory_mb: int) -> ExecutionResult:

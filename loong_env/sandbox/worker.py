@@ -216,7 +216,8 @@ def _snippet_main(req: dict, scratch: str, stdin_fd: int, out_w: int, err_w: int
             resource.RLIMIT_AS: (int(req["_vsize"]) + mem,) * 2,
             resource.RLIMIT_NOFILE: (int(req["max_open_files"]),) * 2,
             resource.RLIMIT_FSIZE: (int(req["max_file_mb"]) * 1024 * 1024,) * 2,
-            # Counted per uid in bubblewrap's user namespace: the worker and bubblewrap's init are two of them.
+            # Counted per uid in bubblewrap's user namespace: the worker and bubblewrap's init are two of
+            # them.
             resource.RLIMIT_NPROC: (int(req["max_processes"]) + 2,) * 2,
             resource.RLIMIT_CORE: (0, 0),
         }
@@ -359,7 +360,7 @@ def _classify(status_word: int, stderr: bytes) -> tuple[str, int]:
 
 
 def _remove_scratch(path: str) -> None:
-    """Remove a run's scratch dir (or a file it left), even one whose directories it made unreadable (chmod 0)."""
+    """Remove a run's scratch dir (or a file it left), even one whose directories it made unreadable."""
     try:
         os.rmdir(path)  # the common case: the snippet wrote nothing
         return

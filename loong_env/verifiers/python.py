@@ -90,8 +90,14 @@ class PythonVerifier(Verifier):
             status: VerificationStatus, reason: str, extracted: str | None = None
         ) -> VerificationResult:
             reward = 1.0 if status is VerificationStatus.correct else 0.0
-            return VerificationResult(status=status, reward=reward, extracted=extracted, reference=reference,
-                                      reason=reason, duration_s=time.monotonic() - t0)  # fmt: skip
+            return VerificationResult(
+                status=status,
+                reward=reward,
+                extracted=extracted,
+                reference=reference,
+                reason=reason,
+                duration_s=time.monotonic() - t0,
+            )
 
         code = extract_code(response)
         if code is None:
