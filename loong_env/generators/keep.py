@@ -299,7 +299,7 @@ class KeepRule:
         agreed = sum(s.outcome == "agree" for s in verdict.solves)
         if step == "reject":
             needed = majority_needed(cfg.solve_attempts, cfg.agreement)
-            return _reject(verdict, *_disagreement_reason(verdict.solves, agreed, needed, answer))
+            return _reject(verdict, *disagreement_reason(verdict.solves, agreed, needed, answer))
 
         # Last novelty check and pool update with no await in between: concurrent twins cannot both pass.
         if found := self.novelty(candidate.question, candidate.parent_id):
@@ -311,8 +311,8 @@ class KeepRule:
         return verdict
 
     async def run_code(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
-        """Route 1: run the code, repairing it up to `repair_attempts` times; sets `verdict.answer` or says why
-        it has none (the reject reason and detail)."""
+        """Route 1: run the code, repaired up to `repair_attempts` times; sets `verdict.answer`, or returns
+        why there is none (reject reason, detail)."""
         cfg = self.config
         result = await self._run(candidate.code, verdict)
         found = _execution_problem(result, cfg)
@@ -395,7 +395,7 @@ class KeepRule:
         return repair
 
     async def solve_once(self, question: str, answer: str, index: int, attempt: int) -> SolveAttempt:
-        """Route 2, once: the `index`-th independent solve of `question`, compared with the code's `answer`."""
+        """Route 2, once: the `index`-th independent solve of `question`, compared with the code's answer."""
         # imported here so `loong --help` does not pay for sympy and the openai client
         from loong_env.equivalence import compare
         from loong_env.llm import LLMError
@@ -514,9 +514,10 @@ def _execution_problem(result: ExecutionResult, cfg: KeepConfig) -> tuple[Reject
     return None
 
 
-def _disagreement_reason(
+def disagreement_reason(
     solves: list[SolveAttempt], agreed: int, needed: int, answer: str
 ) -> tuple[RejectReason, str]:
+    """The one reject reason of a candidate the agreement rule turned down: the strongest evidence wins."""
     outcomes = [s.outcome for s in solves]
     summary = f"{agreed}/{len(solves)} solves agreed, needed {needed}; code printed {answer[:60]!r}"
     if "disagree" in outcomes:

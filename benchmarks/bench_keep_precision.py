@@ -1,0 +1,225 @@
+"""Keep-rule precision: seeds with known answers, judged as if freshly generated, under each agreement rule.
+
+    .venv/bin/python benchmarks/bench_keep_precision.py [--seeds PATH] [--limit 36] [--difficulty 1,2,3]
+        [--alt-temperature 1.0] [--alt-local smollm2-135m | --alt-base-url URL --alt-model M]
+        [--requirements R1,R2] [--out report.json]
+
+For each selected seed (stratified across domains, seeded) the local model (Qwen2.5-Coder-0.5B) writes code
+for the seed's question at temperature 0 (the generation prompt's code part); the keep rule's code route
+runs it in the domain's sandbox with one repair round; then each setting (1/any = today's default,
+3/majority, 3/all; the same at `--alt-temperature` for every solve; the same with an alternative solver
+model if one is given) decides from independent solves. Solves are drawn once per question and shared by
+every setting that reads them (the request the live rule would send: same prompt, temperature and seed),
+and each setting reads them through the keep rule's own `KeepConfig.decide`.
+
+Reported per setting: kept / questions (acceptance), precision (kept answers equivalent to the seed's
+known answer / kept), recall (kept and right / questions whose written code printed the known answer),
+false keeps with their questions, solves read, tokens and summed request + sandbox seconds per kept item.
+The first row, "code only (no solve)", is the baseline: every answer the code printed, kept unchecked.
+Works on our seeds folder (default) and on any Loong-format folder (`--seeds ../shared/loong_sample/...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from _hardware import hardware
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from loong_env import local
+from loong_env.generators import KeepConfig
+from loong_env.generators.keep_precision import (
+    PrecisionReport,
+    QuestionResult,
+    measure_keep,
+    standard_settings,
+)
+from loong_env.llm import LLMClient
+from loong_env.sandbox import Sandbox
+from loong_env.seeds import default_root, load_seeds
+from loong_env.types import DataPoint
+
+
+def stratified(seeds: Sequence[DataPoint], limit: int, *, seed: int, levels: set[int]) -> list[DataPoint]:
+    """Up to `limit` seeds at the given difficulties (unrated ones too), round-robin over domains, seeded."""
+    rng = random.Random(seed)
+    by_domain: dict[str, list[DataPoint]] = {}
+    for dp in seeds:
+        if dp.difficulty is None or dp.difficulty in levels:
+            by_domain.setdefault(dp.domain, []).append(dp)
+    for items in by_domain.values():
+        rng.shuffle(items)
+    picked: list[DataPoint] = []
+    while len(picked) < limit and any(by_domain.values()):
+        for domain in sorted(by_domain):
+            if by_domain[domain] and len(picked) < limit:
+                picked.append(by_domain[domain].pop())
+    return picked
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0%}"
+
+
+def _num(x: float | None, spec: str = ".0f") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def print_report(report: PrecisionReport) -> None:
+    """The per-setting table, the code route's outcomes, and every false keep."""
+    qs = report.questions
+    ran = [q for q in qs if q.code.answer is not None]
+    print(
+        f"\ncode route: {len(ran)}/{len(qs)} printed an answer "
+        f"({sum(q.code.repaired for q in ran)} after a repair),"
+        f" {sum(q.code.correct is True for q in qs)} of them the known answer; no answer: "
+        f"{dict(Counter(q.code.status for q in qs if q.code.answer is None))}"
+    )
+    print(
+        f"solves: {report.solve_requests} requests drawn, {report.solves_read} read by the settings "
+        "(samples shared across settings)"
+    )
+    header = f"{'setting':<22}{'kept':>7}{'accept':>8}{'precision':>11}{'recall':>8}{'false':>7}"
+    print("\n" + header + f"{'solves':>8}{'tok/kept':>10}{'s/kept':>8}  rejected")
+    for s in report.settings:
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected.items()))
+        print(
+            f"{s.name:<22}{f'{s.kept}/{s.questions}':>7}{_pct(s.acceptance):>8}{_pct(s.precision):>11}"
+            f"{_pct(s.recall):>8}{len(s.false_keeps):>7}{s.solves_read:>8}{_num(s.tokens_per_kept):>10}"
+            f"{_num(s.seconds_per_kept):>8}  {rejected}"
+        )
+    print(
+        f"(recall denominator: {report.settings[0].code_correct} questions whose code printed the known "
+        "answer; "
+        "s/kept sums request and sandbox seconds, run 4 at a time)"
+    )
+    for s in report.settings:
+        for f in s.false_keeps:
+            print(
+                f"  false keep [{s.name}] {f.domain}: {f.question[:110]!r} kept {f.kept_answer!r}, "
+                f"known {f.known_answer!r}"
+            )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--seeds", default=str(default_root()), help="our seeds root, a domain or a Loong folder"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=36, help="questions to measure (stratified over domains)"
+    )
+    parser.add_argument(
+        "--difficulty", default="1,2,3", help="difficulty levels to draw from (unrated: always)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="selection seed")
+    parser.add_argument("--concurrency", type=int, default=4, help="server slots = requests in flight")
+    parser.add_argument("--code-max-tokens", type=int, default=512)
+    parser.add_argument("--solve-max-tokens", type=int, default=512)
+    parser.add_argument(
+        "--alt-temperature", default="1.0", help="temperature of every solve in the alt family; 'none'"
+    )
+    parser.add_argument("--alt-local", default=None, help="a second local model as alternative solver")
+    parser.add_argument(
+        "--alt-base-url", default=None, help="an OpenAI-compatible server as alternative solver"
+    )
+    parser.add_argument(
+        "--alt-model", default=None, help="the alternative solver's model name (with --alt-base-url)"
+    )
+    parser.add_argument(
+        "--requirements",
+        default=None,
+        help="comma-separated requirement set for every seed's sandbox (e.g. for Loong folders)",
+    )
+    parser.add_argument("--out", default=None, help="write the full report (every question) as JSON here")
+    args = parser.parse_args()
+
+    print(f"hardware: {hardware()}")
+    print(f"load average at start: {os.getloadavg()}")
+    print(f"command: {' '.join(sys.argv)}")
+    levels = {int(x) for x in args.difficulty.split(",") if x}
+    pool = load_seeds(args.seeds, on_error="skip")
+    picked = stratified(list(pool), args.limit, seed=args.seed, levels=levels)
+    if args.requirements is not None:
+        reqs = [r for r in args.requirements.split(",") if r]
+        picked = [dp.model_copy(update={"required_dependencies": reqs}) for dp in picked]
+    print(
+        f"seeds: {len(picked)} of {len(pool)} from {args.seeds} ({dict(Counter(dp.domain for dp in picked))})"
+    )
+
+    t0 = time.perf_counter()
+    server = await asyncio.to_thread(local.shared_server, local.DEFAULT_MODEL, n_parallel=args.concurrency)
+    print(
+        f"writer + solver: {server.model} ({args.concurrency} slots), "
+        f"ready in {time.perf_counter() - t0:.1f}s"
+    )
+    client = LLMClient(
+        base_url=server.base_url, model=server.model, max_concurrency=args.concurrency, timeout_s=900
+    )
+    solvers = {"default": client}
+    alt_name = None
+    if args.alt_local:
+        alt = await asyncio.to_thread(local.shared_server, args.alt_local, n_parallel=args.concurrency)
+        alt_name = args.alt_local
+        solvers[alt_name] = LLMClient(
+            base_url=alt.base_url, model=alt.model, max_concurrency=args.concurrency, timeout_s=900
+        )
+    elif args.alt_base_url:
+        alt_name = args.alt_model or "alt"
+        solvers[alt_name] = LLMClient(
+            base_url=args.alt_base_url, model=args.alt_model, max_concurrency=args.concurrency, timeout_s=900
+        )
+
+    # One warm sandbox per requirement set, before timing.
+    t0 = time.perf_counter()
+    boxes: dict[tuple[str, ...], Sandbox] = {}
+    for reqs in sorted({tuple(dp.required_dependencies) for dp in picked}):
+        boxes[reqs] = Sandbox.shared(list(reqs), timeout_s=10.0, workers=1)
+        await boxes[reqs].run("print(1)")
+    print(f"{len(boxes)} sandbox(es) ready in {time.perf_counter() - t0:.1f}s (not counted)")
+
+    base = KeepConfig(solve_max_tokens=args.solve_max_tokens, repair_max_tokens=args.code_max_tokens)
+    alt_t = None if args.alt_temperature.lower() == "none" else float(args.alt_temperature)
+    settings = standard_settings(base, alt_temperature=alt_t, alt_solver=alt_name)
+    print(f"settings: {[s.name for s in settings]}")
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns) as progress:
+        task = progress.add_task("questions (code ran 0)", total=len(picked))
+        ran = 0
+
+        def done(q: QuestionResult) -> None:
+            nonlocal ran
+            ran += q.code.answer is not None
+            progress.update(task, advance=1, description=f"questions (code ran {ran})")
+
+        report = await measure_keep(
+            picked,
+            writer=client,
+            solvers=solvers,
+            settings=settings,
+            sandbox_for=lambda dp: boxes[tuple(dp.required_dependencies)],
+            code_config=base,
+            code_max_tokens=args.code_max_tokens,
+            in_flight=args.concurrency,
+            on_question=done,
+        )
+    print_report(report)
+    print(f"wall time {report.elapsed_s:.0f}s; load average at end: {os.getloadavg()}")
+    if args.out:
+        Path(args.out).write_text(report.model_dump_json(indent=1))
+        print(f"report: {args.out}")
+    for c in solvers.values():
+        await c.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
