@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import sys
@@ -37,10 +38,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from loong_env import local
 from loong_env.generators import KeepConfig
 from loong_env.generators.keep_precision import (
+    CODE_ONLY,
     PrecisionReport,
     QuestionResult,
     measure_keep,
     standard_settings,
+    summarize_all,
 )
 from loong_env.llm import LLMClient
 from loong_env.sandbox import Sandbox
@@ -65,12 +68,20 @@ def stratified(seeds: Sequence[DataPoint], limit: int, *, seed: int, levels: set
     return picked
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.0%}"
+def _ratio(num: int, den: int) -> str:
+    """A count over its denominator with the percentage: small samples should show their size."""
+    return f"{num}/{den} {num / den:.0%}" if den else f"{num}/0"
 
 
 def _num(x: float | None, spec: str = ".0f") -> str:
     return "n/a" if x is None else format(x, spec)
+
+
+_WIDTHS = (22, 12, 12, 12, 12, 7, 9, 7)
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, _WIDTHS)))
 
 
 def print_report(report: PrecisionReport) -> None:
@@ -87,19 +98,26 @@ def print_report(report: PrecisionReport) -> None:
         f"solves: {report.solve_requests} requests drawn, {report.solves_read} read by the settings "
         "(samples shared across settings)"
     )
-    header = f"{'setting':<22}{'kept':>7}{'accept':>8}{'precision':>11}{'recall':>8}{'false':>7}"
-    print("\n" + header + f"{'solves':>8}{'tok/kept':>10}{'s/kept':>8}  rejected")
-    for s in report.settings:
-        rejected = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected.items()))
-        print(
-            f"{s.name:<22}{f'{s.kept}/{s.questions}':>7}{_pct(s.acceptance):>8}{_pct(s.precision):>11}"
-            f"{_pct(s.recall):>8}{len(s.false_keeps):>7}{s.solves_read:>8}{_num(s.tokens_per_kept):>10}"
-            f"{_num(s.seconds_per_kept):>8}  {rejected}"
-        )
     print(
-        f"(recall denominator: {report.settings[0].code_correct} questions whose code printed the known "
-        "answer; "
-        "s/kept sums request and sandbox seconds, run 4 at a time)"
+        "\n" + _row(("setting", "kept", "precision", "recall", "wrong kept", "solves", "tok/kept", "s/kept"))
+    )
+    for s in report.settings:
+        cells = (
+            s.name,
+            _ratio(s.kept, s.questions),
+            _ratio(s.kept_correct, s.kept),
+            _ratio(s.kept_correct, s.code_correct),
+            _ratio(len(s.false_keeps), s.code_wrong),
+            str(s.solves_read),
+            _num(s.tokens_per_kept),
+            _num(s.seconds_per_kept),
+        )
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected.items()))
+        print(f"{_row(cells)}  {rejected}")
+    print(
+        "(kept: of all questions; precision: right among kept; recall: kept among the questions whose code "
+        "printed the known answer; wrong kept: kept among those whose code printed a wrong one; s/kept sums "
+        "request and sandbox seconds, 4 requests at a time)"
     )
     for s in report.settings:
         for f in s.false_keeps:
@@ -140,7 +158,15 @@ async def main() -> None:
         help="comma-separated requirement set for every seed's sandbox (e.g. for Loong folders)",
     )
     parser.add_argument("--out", default=None, help="write the full report (every question) as JSON here")
+    parser.add_argument("--replay", default=None, help="print the tables of a saved --out report and exit")
     args = parser.parse_args()
+    if args.replay:
+        saved = json.loads(Path(args.replay).read_text())  # summaries are recomputed from the questions
+        questions = [QuestionResult.model_validate(q) for q in saved["questions"]]
+        names = [s["name"] for s in saved["settings"] if s["name"] != CODE_ONLY]
+        saved["settings"] = summarize_all(questions, names)
+        print_report(PrecisionReport.model_validate({**saved, "questions": questions}))
+        return
 
     print(f"hardware: {hardware()}")
     print(f"load average at start: {os.getloadavg()}")
@@ -200,6 +226,14 @@ async def main() -> None:
             nonlocal ran
             ran += q.code.answer is not None
             progress.update(task, advance=1, description=f"questions (code ran {ran})")
+            if not progress.console.is_terminal:  # a log file gets one line per question instead of a bar
+                kept = [name for name, d in q.decisions.items() if d.kept]
+                right = {True: "right", False: "WRONG", None: "-"}[q.code.correct]
+                print(
+                    f"[{progress.tasks[0].completed}/{len(picked)}] {q.domain}: code {q.code.status} "
+                    f"({right}), kept by {kept}",
+                    flush=True,
+                )
 
         report = await measure_keep(
             picked,

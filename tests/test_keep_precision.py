@@ -97,6 +97,7 @@ async def test_each_setting_reports_the_precision_and_recall_its_solves_imply_fr
         assert s.precision == pytest.approx(precision) and s.recall == pytest.approx(recall), name
         assert s.acceptance == pytest.approx(kept / 4), name
         assert [f.known_answer for f in s.false_keeps] == (["15"] if right < kept else []), name
+        assert s.code_wrong == 1 and s.false_keep_rate == (kept - right) / 1, name
         assert s.rejected.get("code_error") == 1, name  # crashing code: no setting sees it
     assert [(f.kept_answer, f.question) for f in by_name["1/any"].false_keeps] == [
         ("30", WRONG_AGREES_GREEDY)

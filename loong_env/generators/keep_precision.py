@@ -134,9 +134,14 @@ class SettingSummary(BaseModel):
     code_correct: int = Field(
         description="Recall denominator: questions whose code printed the known answer."
     )
+    code_wrong: int = Field(description="Questions whose code printed an answer other than the known one.")
     acceptance: float
     precision: float | None
     recall: float | None
+    false_keep_rate: float | None = Field(
+        None,
+        description="False keeps / code_wrong: how often a wrong answer gets through, whatever the writer.",
+    )
     false_keeps: list[FalseKeep] = Field(default_factory=list)
     solves_read: int = 0
     tokens_per_kept: float | None = None
@@ -288,10 +293,8 @@ async def measure_keep(
             return result
 
     questions = list(await asyncio.gather(*(one(i, dp) for i, dp in enumerate(seeds))))
-    summaries = [summarize(CODE_ONLY, questions, None)]
-    summaries += [summarize(s.name, questions, s.name) for s in settings]
     return PrecisionReport(
-        settings=summaries,
+        settings=summarize_all(questions, [s.name for s in settings]),
         questions=questions,
         solve_requests=sum(q.solve_requests for q in questions),
         solves_read=sum(len(d.outcomes) for q in questions for d in q.decisions.values()),
@@ -299,14 +302,20 @@ async def measure_keep(
     )
 
 
+def summarize_all(questions: Sequence[QuestionResult], names: Sequence[str]) -> list[SettingSummary]:
+    """The code route alone first (the no-solve baseline), then each named setting."""
+    return [summarize(CODE_ONLY, questions, None)] + [summarize(n, questions, n) for n in names]
+
+
 def summarize(name: str, questions: Sequence[QuestionResult], setting: str | None) -> SettingSummary:
     """One setting's numbers over all questions; `setting=None` scores the code route alone (no solve)."""
-    kept = kept_correct = code_correct = solves_read = tokens = 0
+    kept = kept_correct = code_correct = code_wrong = solves_read = tokens = 0
     seconds = 0.0
     false_keeps: list[FalseKeep] = []
     rejected: Counter[str] = Counter()
     for q in questions:
         code_correct += q.code.correct is True
+        code_wrong += q.code.correct is False
         tokens += q.code.tokens
         seconds += q.code.seconds
         if q.code.answer is None:
@@ -344,9 +353,11 @@ def summarize(name: str, questions: Sequence[QuestionResult], setting: str | Non
         kept=kept,
         kept_correct=kept_correct,
         code_correct=code_correct,
+        code_wrong=code_wrong,
         acceptance=kept / len(questions) if questions else 0.0,
         precision=kept_correct / kept if kept else None,
         recall=kept_correct / code_correct if code_correct else None,
+        false_keep_rate=len(false_keeps) / code_wrong if code_wrong else None,
         false_keeps=false_keeps,
         solves_read=solves_read,
         tokens_per_kept=tokens / kept if kept else None,
