@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_keep_precision.py [--seeds PATH] [--limit 36] [--difficulty 1,2,3]
         [--alt-temperature 1.0] [--alt-local smollm2-135m | --alt-base-url URL --alt-model M]
-        [--requirements R1,R2] [--out report.json]
+        [--requirements R1,R2] [--code writer|seed] [--out report.json]
 
 For each selected seed (stratified across domains, seeded) the local model (Qwen2.5-Coder-0.5B) writes code
 for the seed's question at temperature 0 (the generation prompt's code part); the keep rule's code route
@@ -16,6 +16,10 @@ Reported per setting: kept / questions (acceptance), precision (kept answers equ
 known answer / kept), recall (kept and right / questions whose written code printed the known answer),
 false keeps with their questions, solves read, tokens and summed request + sandbox seconds per kept item.
 The first row, "code only (no solve)", is the baseline: every answer the code printed, kept unchecked.
+"wrong kept" = false keeps / questions whose code printed a wrong answer: how often a wrong answer gets
+through, whatever the writer's skill. `--code seed` runs each seed's own code instead of writing it: every
+code answer is right, so such a run measures recall and cost per kept item only (cheaply: no writing).
+`--replay report.json` prints the tables of a saved `--out` report again.
 Works on our seeds folder (default) and on any Loong-format folder (`--seeds ../shared/loong_sample/...`).
 """
 
@@ -157,6 +161,13 @@ async def main() -> None:
         default=None,
         help="comma-separated requirement set for every seed's sandbox (e.g. for Loong folders)",
     )
+    parser.add_argument(
+        "--code",
+        choices=["writer", "seed"],
+        default="writer",
+        help="writer: the model writes the code (the default); seed: each seed's own code, so every code "
+        "answer is right and only recall and cost are measured",
+    )
     parser.add_argument("--out", default=None, help="write the full report (every question) as JSON here")
     parser.add_argument("--replay", default=None, help="print the tables of a saved --out report and exit")
     args = parser.parse_args()
@@ -243,6 +254,7 @@ async def main() -> None:
             sandbox_for=lambda dp: boxes[tuple(dp.required_dependencies)],
             code_config=base,
             code_max_tokens=args.code_max_tokens,
+            seed_code=args.code == "seed",
             in_flight=args.concurrency,
             on_question=done,
         )

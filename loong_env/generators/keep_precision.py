@@ -160,34 +160,20 @@ class PrecisionReport(BaseModel):
 
 
 async def write_and_run(
-    dp: DataPoint, rule: KeepRule, writer: ChatClient, *, number: int, max_tokens: int
+    dp: DataPoint, rule: KeepRule, writer: ChatClient | None, *, number: int, max_tokens: int
 ) -> CodeRoute:
-    """The writer's code for a known question, through the keep rule's code route, checked on the answer."""
+    """The writer's code (or, with no writer, the seed's own) through the keep rule's code route, checked."""
     from loong_env.equivalence import compare
-    from loong_env.generators.parsing import ParseFailure, candidate_response_format, parse_code
-    from loong_env.llm import LLMError
 
     started = time.perf_counter()
-    try:
-        completion = await writer.chat(
-            prompts.write_code(dp.question, dp.domain, rule.requirements),
-            temperature=0.0,
-            max_tokens=max_tokens,
-            response_format=candidate_response_format(),
-            seed=number * 1000 + 900,
-        )
-    except LLMError as exc:
-        seconds = time.perf_counter() - started
-        return CodeRoute(status=RejectReason.llm_error.value, detail=str(exc)[:300], seconds=seconds)
-    tokens = usage_tokens(completion)
-    try:
-        code = parse_code(completion.text or "")
-    except ParseFailure as exc:
-        truncated = completion.finish_reason == "length"
-        status = RejectReason.truncated if truncated else RejectReason.unparsable
-        return CodeRoute(
-            status=status.value, detail=str(exc)[:300], tokens=tokens, seconds=time.perf_counter() - started
-        )
+    if writer is None:
+        code, tokens = dp.rationale, 0
+    else:
+        written = await _write(dp, rule, writer, number=number, max_tokens=max_tokens)
+        if isinstance(written, CodeRoute):
+            written.seconds = round(time.perf_counter() - started, 4)
+            return written
+        code, tokens = written
     candidate = Candidate(
         question=dp.question, code=code, domain=dp.domain, method=METHOD, attempt=number, seed_ids=[dp.id]
     )
@@ -208,6 +194,33 @@ async def write_and_run(
         ).equal
     route.seconds = round(time.perf_counter() - started, 4)
     return route
+
+
+async def _write(
+    dp: DataPoint, rule: KeepRule, writer: ChatClient, *, number: int, max_tokens: int
+) -> tuple[str, int] | CodeRoute:
+    """(code, tokens) the writer wrote for the question at temperature 0, or the route's failure."""
+    from loong_env.generators.parsing import ParseFailure, candidate_response_format, parse_code
+    from loong_env.llm import LLMError
+
+    try:
+        completion = await writer.chat(
+            prompts.write_code(dp.question, dp.domain, rule.requirements),
+            temperature=0.0,
+            max_tokens=max_tokens,
+            response_format=candidate_response_format(),
+            seed=number * 1000 + 900,
+        )
+    except LLMError as exc:
+        return CodeRoute(status=RejectReason.llm_error.value, detail=str(exc)[:300])
+    tokens = usage_tokens(completion)
+    try:
+        code = parse_code(completion.text or "")
+    except ParseFailure as exc:
+        truncated = completion.finish_reason == "length"
+        status = RejectReason.truncated if truncated else RejectReason.unparsable
+        return CodeRoute(status=status.value, detail=str(exc)[:300], tokens=tokens)
+    return code, tokens
 
 
 async def decide_all(
@@ -250,13 +263,16 @@ async def measure_keep(
     sandbox_for: Callable[[DataPoint], Runner],
     code_config: KeepConfig | None = None,
     code_max_tokens: int = 512,
+    seed_code: bool = False,
     in_flight: int = 8,
     on_question: Callable[[QuestionResult], None] | None = None,
 ) -> PrecisionReport:
     """Run every seed through the keep rule under every setting; the known answers say which keeps are right.
 
-    `code_config` sets the code route's knobs (repairs); `in_flight` questions run at once (the clients'
-    own concurrency limits bound the requests). Results keep the seeds' order.
+    `code_config` sets the code route's knobs (repairs); `seed_code=True` runs each seed's own rationale
+    instead of writing code (its answers are right, so only recall and cost are measured). `in_flight`
+    questions run at once (the clients' own concurrency limits bound the requests). Results keep the seeds'
+    order.
     """
     if missing := sorted({s.solver for s in settings} - set(solvers)):
         raise ConfigError(f"settings name solver(s) {missing}; solvers given: {sorted(solvers)}")
@@ -278,7 +294,11 @@ async def measure_keep(
                 )
 
             code = await write_and_run(
-                dp, rule(code_config, writer), writer, number=number, max_tokens=code_max_tokens
+                dp,
+                rule(code_config, writer),
+                None if seed_code else writer,
+                number=number,
+                max_tokens=code_max_tokens,
             )
             result = QuestionResult(
                 id=dp.id, domain=dp.domain, question=dp.question, known_answer=dp.final_answer, code=code
