@@ -233,6 +233,26 @@ async def test_evol_parent_bar_is_the_novelty_bar_unless_loosened(
         assert v.reason == RejectReason.no_information_gain and "to its parent" in v.detail
 
 
+@pytest.mark.parametrize(
+    ("attempts", "rule", "outcomes", "step"),
+    [
+        (1, "any", [], "solve"),
+        (1, "any", ["agree"], "keep"),
+        (1, "any", ["disagree"], "reject"),
+        (1, "any", ["truncated"], "solve"),  # boxed nothing: the slot asks again (one retry)
+        (1, "any", ["truncated", "no_answer"], "reject"),  # the retry budget is spent
+        (3, "majority", ["agree", "agree"], "keep"),  # certain after two: the third is never drawn
+        (3, "majority", ["disagree", "disagree"], "reject"),
+        (3, "majority", ["agree", "disagree"], "solve"),
+        (3, "all", ["agree", "gave_up"], "reject"),
+        (3, "all", ["agree", "llm_error", "agree", "agree"], "keep"),
+    ],
+)
+def test_agreement_decision_draws_solves_only_until_the_outcome_is_certain(attempts, rule, outcomes, step):
+    config = KeepConfig(solve_attempts=attempts, agreement=rule, unanswered_retries=1)
+    assert config.decide(outcomes) == step
+
+
 @pytest.mark.parametrize(("rule", "kept"), [("majority", True), ("all", False)])
 async def test_agreement_rule_counts_independent_solves(rule, kept, seeds_root, tmp_path, sandbox):
     solves = [Answer("\\boxed{41}"), Answer("\\boxed{40}"), Answer("\\boxed{41}")]

@@ -51,11 +51,27 @@ def register(subparsers: Any) -> None:
         "--concurrency", type=int, default=4, help="candidates in flight (match the server's slots)"
     )
     p.add_argument("--max-tokens", type=int, default=512, help="token limit of the question+code reply")
-    p.add_argument("--solve-max-tokens", type=int, default=1024, help="token limit of each CoT solve")
-    p.add_argument("--solve-attempts", type=int, default=1)
-    p.add_argument("--agreement", choices=["any", "majority", "all"], default="any")
+    keep = KeepConfig()  # the keep rule's defaults are the CLI's: one place decides them
     p.add_argument(
-        "--novelty-threshold", type=float, default=0.7, help="max ROUGE-L to any seed or kept item"
+        "--solve-max-tokens", type=int, default=keep.solve_max_tokens, help="token limit of each CoT solve"
+    )
+    p.add_argument(
+        "--solve-attempts",
+        type=int,
+        default=keep.solve_attempts,
+        help="independent solves the agreement rule counts (default: %(default)s)",
+    )
+    p.add_argument(
+        "--agreement",
+        choices=["any", "majority", "all"],
+        default=keep.agreement,
+        help="how many solves must agree with the code's answer (default: %(default)s)",
+    )
+    p.add_argument(
+        "--novelty-threshold",
+        type=float,
+        default=keep.novelty_threshold,
+        help="max ROUGE-L to any seed or kept item",
     )
     p.add_argument(
         "--seeds-root", default=None, help="seed library root (default: seeds/ or $LOONG_SEEDS_DIR)"

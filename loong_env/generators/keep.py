@@ -12,12 +12,20 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from loong_env.generators import prompts
+from loong_env.generators.agreement import (
+    AgreementRule,
+    AgreementStep,
+    SolveOutcome,
+    agreement_decision,
+    majority_needed,
+)
 from loong_env.generators.novelty import NoveltyIndex
 from loong_env.types import DataPoint, ExecutionResult, Tolerance, normalize_question
 from loong_env.verifiers.code_output import OutputStatus, execution_problem, read_answer
@@ -68,7 +76,7 @@ class KeepConfig(BaseModel):
         description="Evol only: bar for similarity to the candidate's own parent; None = novelty_threshold.",
     )
     solve_attempts: int = Field(1, ge=1, description="Independent answered solves the agreement rule counts.")
-    agreement: Literal["any", "majority", "all"] = "any"
+    agreement: AgreementRule = "any"
     unanswered_retries: int = Field(
         1,
         ge=0,
@@ -88,11 +96,24 @@ class KeepConfig(BaseModel):
     repair_temperature: float = 0.2
     repair_traceback_lines: int = Field(6, ge=1, description="Last stderr lines shown to the writer.")
 
+    def decide(self, outcomes: Sequence[str]) -> AgreementStep:
+        """The agreement rule after these solve outcomes: draw another solve, keep or reject."""
+        return agreement_decision(
+            outcomes,
+            attempts=self.solve_attempts,
+            rule=self.agreement,
+            unanswered_retries=self.unanswered_retries,
+        )
+
+    def solve_temperature_at(self, index: int) -> float:
+        """The first solve is greedy; later ones (retries, further slots) sample so they are not copies."""
+        return self.solve_temperature if index == 0 else self.retry_temperature
+
 
 class SolveAttempt(BaseModel):
     """One independent CoT solve and how it compared with the code's answer."""
 
-    outcome: Literal["agree", "disagree", "truncated", "no_answer", "gave_up", "llm_error"]
+    outcome: SolveOutcome
     boxed: str | None = None
     finish_reason: str | None = None
     reason: str = ""
@@ -203,7 +224,6 @@ def shape_problem(question: str, config: KeepConfig) -> tuple[RejectReason, str]
 
 # Failures the writer may fix from a traceback; timeouts and limits are left alone (a rewrite rarely helps).
 REPAIRABLE = (RejectReason.code_error, RejectReason.empty_output)
-_UNANSWERED = ("truncated", "no_answer", "llm_error")
 
 
 def novelty_problem(
@@ -222,11 +242,6 @@ def novelty_problem(
         detail = f"ROUGE-L {sim:.3f} > {bar} to {nearest.kind} {nearest.item_id}"
         return RejectReason.too_similar, detail, nearest.similarity
     return None
-
-
-def majority_needed(attempts: int, rule: str) -> int:
-    """How many agreeing solves the agreement rule asks for out of `attempts`."""
-    return {"any": 1, "majority": attempts // 2 + 1, "all": attempts}[rule]
 
 
 class KeepRule:
@@ -296,6 +311,33 @@ class KeepRule:
         if found := await self.screen(candidate, verdict):
             return _reject(verdict, *found)
 
+        if found := await self.run_code(candidate, verdict):
+            return _reject(verdict, *found)
+        answer = verdict.answer
+        assert answer is not None
+
+        started = time.perf_counter()
+        while (step := cfg.decide([s.outcome for s in verdict.solves])) == "solve":
+            solve = await self.solve_once(candidate.question, answer, len(verdict.solves), candidate.attempt)
+            verdict.solves.append(solve)
+            verdict.tokens += solve.tokens
+        verdict.timings["solve_s"] = round(time.perf_counter() - started, 4)
+        agreed = sum(s.outcome == "agree" for s in verdict.solves)
+        if step == "reject":
+            needed = majority_needed(cfg.solve_attempts, cfg.agreement)
+            return _reject(verdict, *disagreement_reason(verdict.solves, agreed, needed, answer))
+
+        datapoint = self._datapoint(candidate, verdict, agreed)
+        if found := await self.claim(candidate, verdict, datapoint):
+            return _reject(verdict, *found)
+        verdict.datapoint = datapoint
+        verdict.accepted = True
+        return verdict
+
+    async def run_code(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
+        """Route 1: run the code, repaired up to `repair_attempts` times; sets `verdict.answer`, or returns
+        why there is none (reject reason, detail)."""
+        cfg = self.config
         result = await self._run(candidate.code, verdict)
         found = _execution_problem(result, cfg)
         while found and found[0] in REPAIRABLE and len(verdict.repairs) < cfg.repair_attempts:
@@ -315,39 +357,14 @@ class KeepRule:
             if found:
                 found = (found[0], f"after {len(verdict.repairs)} repair(s): {found[1]}")
         if found:
-            return _reject(verdict, *found)
+            return found
         # The shared reading rule (a box, else the whole output, else its last line after a log): the kept
         # item's final_answer is then exactly what seed validation compares.
         read = read_answer(result.stdout)
         assert read is not None  # _execution_problem rejects silent runs
         answer = read.answer
         verdict.answer, verdict.answer_rule = answer, read.rule.value
-
-        needed = majority_needed(cfg.solve_attempts, cfg.agreement)
-        retries_left = cfg.unanswered_retries
-        started = time.perf_counter()
-        for slot in range(cfg.solve_attempts):
-            while True:
-                solve = await self._solve(candidate.question, answer, len(verdict.solves), candidate.attempt)
-                verdict.solves.append(solve)
-                verdict.tokens += solve.tokens
-                if solve.outcome not in _UNANSWERED or retries_left <= 0:
-                    break
-                retries_left -= 1  # boxed nothing: no evidence either way, ask once more
-            agreed = sum(s.outcome == "agree" for s in verdict.solves)
-            if agreed >= needed or agreed + (cfg.solve_attempts - slot - 1) < needed:
-                break
-        verdict.timings["solve_s"] = round(time.perf_counter() - started, 4)
-        agreed = sum(s.outcome == "agree" for s in verdict.solves)
-        if agreed < needed:
-            return _reject(verdict, *_disagreement_reason(verdict.solves, agreed, needed, answer))
-
-        datapoint = self._datapoint(candidate, verdict, agreed)
-        if found := await self.claim(candidate, verdict, datapoint):
-            return _reject(verdict, *found)
-        verdict.datapoint = datapoint
-        verdict.accepted = True
-        return verdict
+        return None
 
     async def _run(self, code: str, verdict: Verdict) -> ExecutionResult:
         """Run code in the sandbox; the verdict remembers the code that ran last and the time spent."""
@@ -401,14 +418,15 @@ class KeepRule:
             repair.detail = f"hit max_tokens={cfg.repair_max_tokens}" if truncated else str(exc)[:300]
         return repair
 
-    async def _solve(self, question: str, answer: str, index: int, attempt: int) -> SolveAttempt:
+    async def solve_once(self, question: str, answer: str, index: int, attempt: int) -> SolveAttempt:
+        """Route 2, once: the `index`-th independent solve of `question`, compared with the code's answer."""
         # imported here so `loong --help` does not pay for sympy and the openai client
         from loong_env.equivalence import compare
         from loong_env.llm import LLMError
         from loong_env.verifiers.boxed import extract_boxed
 
         cfg = self.config
-        temperature = cfg.solve_temperature if index == 0 else cfg.retry_temperature
+        temperature = cfg.solve_temperature_at(index)
         started = time.perf_counter()
         try:
             completion = await self.solver.chat(
@@ -520,9 +538,10 @@ def _execution_problem(result: ExecutionResult, cfg: KeepConfig) -> tuple[Reject
     return None
 
 
-def _disagreement_reason(
+def disagreement_reason(
     solves: list[SolveAttempt], agreed: int, needed: int, answer: str
 ) -> tuple[RejectReason, str]:
+    """The one reject reason of a candidate the agreement rule turned down: the strongest evidence wins."""
     outcomes = [s.outcome for s in solves]
     summary = f"{agreed}/{len(solves)} solves agreed, needed {needed}; code printed {answer[:60]!r}"
     if "disagree" in outcomes:

@@ -14,9 +14,10 @@ from loong_env.types import DataPoint
 SYSTEM_WRITER = "You write new math problems together with Python code that computes the exact answer."
 SYSTEM_SOLVER = "You are a careful math solver. You solve problems step by step without writing code."
 
+CODE_RULE = "The code must compute the answer and print only the answer."
 FORMAT_RULES = (
     "The problem must be self-contained and have one exact answer (a number or short expression). "
-    "The code must compute the answer and print only the answer. "
+    f"{CODE_RULE} "
     'Reply with JSON only: {"question": "...", "code": "..."}'
 )
 
@@ -102,6 +103,16 @@ def evolve(
     user = (
         f"{domain_hint(domain, requirements)}\n\nTask: {task}\n\nGiven problem:\n{example_json(parent)}\n\n"
         f"{task} Do not repeat the given problem: the new one must have a different answer. {FORMAT_RULES}"
+    )
+    return [{"role": "system", "content": SYSTEM_WRITER}, {"role": "user", "content": user}]
+
+
+def write_code(question: str, domain: str, requirements: Sequence[str]) -> list[dict[str, str]]:
+    """The generation prompt's code part for a GIVEN problem: seeds with known answers test the keep rule."""
+    user = (
+        f"{domain_hint(domain, requirements)}\n\nProblem: {question}\n\n"
+        f"Write Python code for this problem. {CODE_RULE} "
+        'Reply with JSON only: {"question": "<the same problem>", "code": "..."}'
     )
     return [{"role": "system", "content": SYSTEM_WRITER}, {"role": "user", "content": user}]
 

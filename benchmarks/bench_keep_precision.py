@@ -1,0 +1,271 @@
+"""Keep-rule precision: seeds with known answers, judged as if freshly generated, under each agreement rule.
+
+    .venv/bin/python benchmarks/bench_keep_precision.py [--seeds PATH] [--limit 36] [--difficulty 1,2,3]
+        [--alt-temperature 1.0] [--alt-local smollm2-135m | --alt-base-url URL --alt-model M]
+        [--requirements R1,R2] [--code writer|seed] [--out report.json]
+
+For each selected seed (stratified across domains, seeded) the local model (Qwen2.5-Coder-0.5B) writes code
+for the seed's question at temperature 0 (the generation prompt's code part); the keep rule's code route
+runs it in the domain's sandbox with one repair round; then each setting (1/any = today's default,
+3/majority, 3/all; the same at `--alt-temperature` for every solve; the same with an alternative solver
+model if one is given) decides from independent solves. Solves are drawn once per question and shared by
+every setting that reads them (the request the live rule would send: same prompt, temperature and seed),
+and each setting reads them through the keep rule's own `KeepConfig.decide`.
+
+Reported per setting: kept / questions (acceptance), precision (kept answers equivalent to the seed's
+known answer / kept), recall (kept and right / questions whose written code printed the known answer),
+false keeps with their questions, solves read, tokens and summed request + sandbox seconds per kept item.
+The first row, "code only (no solve)", is the baseline: every answer the code printed, kept unchecked.
+"wrong kept" = false keeps / questions whose code printed a wrong answer: how often a wrong answer gets
+through, whatever the writer's skill. `--code seed` runs each seed's own code instead of writing it: every
+code answer is right, so such a run measures recall and cost per kept item only (cheaply: no writing).
+`--replay report.json` prints the tables of a saved `--out` report again.
+Works on our seeds folder (default) and on any Loong-format folder (`--seeds ../shared/loong_sample/...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from _hardware import hardware
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from loong_env import local
+from loong_env.generators import KeepConfig
+from loong_env.generators.keep_precision import (
+    CODE_ONLY,
+    PrecisionReport,
+    QuestionResult,
+    measure_keep,
+    standard_settings,
+    summarize_all,
+)
+from loong_env.llm import LLMClient
+from loong_env.sandbox import Sandbox
+from loong_env.seeds import default_root, load_seeds
+from loong_env.types import DataPoint
+
+
+def stratified(seeds: Sequence[DataPoint], limit: int, *, seed: int, levels: set[int]) -> list[DataPoint]:
+    """Up to `limit` seeds at the given difficulties (unrated ones too), round-robin over domains, seeded."""
+    rng = random.Random(seed)
+    by_domain: dict[str, list[DataPoint]] = {}
+    for dp in seeds:
+        if dp.difficulty is None or dp.difficulty in levels:
+            by_domain.setdefault(dp.domain, []).append(dp)
+    for items in by_domain.values():
+        rng.shuffle(items)
+    picked: list[DataPoint] = []
+    while len(picked) < limit and any(by_domain.values()):
+        for domain in sorted(by_domain):
+            if by_domain[domain] and len(picked) < limit:
+                picked.append(by_domain[domain].pop())
+    return picked
+
+
+def _ratio(num: int, den: int) -> str:
+    """A count over its denominator with the percentage: small samples should show their size."""
+    return f"{num}/{den} {num / den:.0%}" if den else f"{num}/0"
+
+
+def _num(x: float | None, spec: str = ".0f") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+_WIDTHS = (22, 12, 12, 12, 12, 7, 9, 7)
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, _WIDTHS)))
+
+
+def print_report(report: PrecisionReport) -> None:
+    """The per-setting table, the code route's outcomes, and every false keep."""
+    qs = report.questions
+    ran = [q for q in qs if q.code.answer is not None]
+    print(
+        f"\ncode route: {len(ran)}/{len(qs)} printed an answer "
+        f"({sum(q.code.repaired for q in ran)} after a repair),"
+        f" {sum(q.code.correct is True for q in qs)} of them the known answer; no answer: "
+        f"{dict(Counter(q.code.status for q in qs if q.code.answer is None))}"
+    )
+    print(
+        f"solves: {report.solve_requests} requests drawn, {report.solves_read} read by the settings "
+        "(samples shared across settings)"
+    )
+    print(
+        "\n" + _row(("setting", "kept", "precision", "recall", "wrong kept", "solves", "tok/kept", "s/kept"))
+    )
+    for s in report.settings:
+        cells = (
+            s.name,
+            _ratio(s.kept, s.questions),
+            _ratio(s.kept_correct, s.kept),
+            _ratio(s.kept_correct, s.code_correct),
+            _ratio(len(s.false_keeps), s.code_wrong),
+            str(s.solves_read),
+            _num(s.tokens_per_kept),
+            _num(s.seconds_per_kept),
+        )
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected.items()))
+        print(f"{_row(cells)}  {rejected}")
+    print(
+        "(kept: of all questions; precision: right among kept; recall: kept among the questions whose code "
+        "printed the known answer; wrong kept: kept among those whose code printed a wrong one; s/kept sums "
+        "request and sandbox seconds, 4 requests at a time)"
+    )
+    for s in report.settings:
+        for f in s.false_keeps:
+            print(
+                f"  false keep [{s.name}] {f.domain}: {f.question[:110]!r} kept {f.kept_answer!r}, "
+                f"known {f.known_answer!r}"
+            )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--seeds", default=str(default_root()), help="our seeds root, a domain or a Loong folder"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=36, help="questions to measure (stratified over domains)"
+    )
+    parser.add_argument(
+        "--difficulty", default="1,2,3", help="difficulty levels to draw from (unrated: always)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="selection seed")
+    parser.add_argument("--concurrency", type=int, default=4, help="server slots = requests in flight")
+    parser.add_argument("--code-max-tokens", type=int, default=512)
+    parser.add_argument("--solve-max-tokens", type=int, default=512)
+    parser.add_argument(
+        "--alt-temperature", default="1.0", help="temperature of every solve in the alt family; 'none'"
+    )
+    parser.add_argument("--alt-local", default=None, help="a second local model as alternative solver")
+    parser.add_argument(
+        "--alt-base-url", default=None, help="an OpenAI-compatible server as alternative solver"
+    )
+    parser.add_argument(
+        "--alt-model", default=None, help="the alternative solver's model name (with --alt-base-url)"
+    )
+    parser.add_argument(
+        "--requirements",
+        default=None,
+        help="comma-separated requirement set for every seed's sandbox (e.g. for Loong folders)",
+    )
+    parser.add_argument(
+        "--code",
+        choices=["writer", "seed"],
+        default="writer",
+        help="writer: the model writes the code (the default); seed: each seed's own code, so every code "
+        "answer is right and only recall and cost are measured",
+    )
+    parser.add_argument("--out", default=None, help="write the full report (every question) as JSON here")
+    parser.add_argument("--replay", default=None, help="print the tables of a saved --out report and exit")
+    args = parser.parse_args()
+    if args.replay:
+        saved = json.loads(Path(args.replay).read_text())  # summaries are recomputed from the questions
+        questions = [QuestionResult.model_validate(q) for q in saved["questions"]]
+        names = [s["name"] for s in saved["settings"] if s["name"] != CODE_ONLY]
+        saved["settings"] = summarize_all(questions, names)
+        print_report(PrecisionReport.model_validate({**saved, "questions": questions}))
+        return
+
+    print(f"hardware: {hardware()}")
+    print(f"load average at start: {os.getloadavg()}")
+    print(f"command: {' '.join(sys.argv)}")
+    levels = {int(x) for x in args.difficulty.split(",") if x}
+    pool = load_seeds(args.seeds, on_error="skip")
+    picked = stratified(list(pool), args.limit, seed=args.seed, levels=levels)
+    if args.requirements is not None:
+        reqs = [r for r in args.requirements.split(",") if r]
+        picked = [dp.model_copy(update={"required_dependencies": reqs}) for dp in picked]
+    print(
+        f"seeds: {len(picked)} of {len(pool)} from {args.seeds} ({dict(Counter(dp.domain for dp in picked))})"
+    )
+
+    t0 = time.perf_counter()
+    server = await asyncio.to_thread(local.shared_server, local.DEFAULT_MODEL, n_parallel=args.concurrency)
+    print(
+        f"writer + solver: {server.model} ({args.concurrency} slots), "
+        f"ready in {time.perf_counter() - t0:.1f}s"
+    )
+    client = LLMClient(
+        base_url=server.base_url, model=server.model, max_concurrency=args.concurrency, timeout_s=900
+    )
+    solvers = {"default": client}
+    alt_name = None
+    if args.alt_local:
+        alt = await asyncio.to_thread(local.shared_server, args.alt_local, n_parallel=args.concurrency)
+        alt_name = args.alt_local
+        solvers[alt_name] = LLMClient(
+            base_url=alt.base_url, model=alt.model, max_concurrency=args.concurrency, timeout_s=900
+        )
+    elif args.alt_base_url:
+        alt_name = args.alt_model or "alt"
+        solvers[alt_name] = LLMClient(
+            base_url=args.alt_base_url, model=args.alt_model, max_concurrency=args.concurrency, timeout_s=900
+        )
+
+    # One warm sandbox per requirement set, before timing.
+    t0 = time.perf_counter()
+    boxes: dict[tuple[str, ...], Sandbox] = {}
+    for reqs in sorted({tuple(dp.required_dependencies) for dp in picked}):
+        boxes[reqs] = Sandbox.shared(list(reqs), timeout_s=10.0, workers=1)
+        await boxes[reqs].run("print(1)")
+    print(f"{len(boxes)} sandbox(es) ready in {time.perf_counter() - t0:.1f}s (not counted)")
+
+    base = KeepConfig(solve_max_tokens=args.solve_max_tokens, repair_max_tokens=args.code_max_tokens)
+    alt_t = None if args.alt_temperature.lower() == "none" else float(args.alt_temperature)
+    settings = standard_settings(base, alt_temperature=alt_t, alt_solver=alt_name)
+    print(f"settings: {[s.name for s in settings]}")
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns) as progress:
+        task = progress.add_task("questions (code ran 0)", total=len(picked))
+        ran = 0
+
+        def done(q: QuestionResult) -> None:
+            nonlocal ran
+            ran += q.code.answer is not None
+            progress.update(task, advance=1, description=f"questions (code ran {ran})")
+            if not progress.console.is_terminal:  # a log file gets one line per question instead of a bar
+                kept = [name for name, d in q.decisions.items() if d.kept]
+                right = {True: "right", False: "WRONG", None: "-"}[q.code.correct]
+                print(
+                    f"[{progress.tasks[0].completed}/{len(picked)}] {q.domain}: code {q.code.status} "
+                    f"({right}), kept by {kept}",
+                    flush=True,
+                )
+
+        report = await measure_keep(
+            picked,
+            writer=client,
+            solvers=solvers,
+            settings=settings,
+            sandbox_for=lambda dp: boxes[tuple(dp.required_dependencies)],
+            code_config=base,
+            code_max_tokens=args.code_max_tokens,
+            seed_code=args.code == "seed",
+            in_flight=args.concurrency,
+            on_question=done,
+        )
+    print_report(report)
+    print(f"wall time {report.elapsed_s:.0f}s; load average at end: {os.getloadavg()}")
+    if args.out:
+        Path(args.out).write_text(report.model_dump_json(indent=1))
+        print(f"report: {args.out}")
+    for c in solvers.values():
+        await c.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
