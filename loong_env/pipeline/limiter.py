@@ -1,0 +1,130 @@
+"""AdaptiveLimiter: how many LLM requests may be in flight, adjusted like TCP's AIMD congestion control.
+
+Additive increase: every `limit` clean completions raise the limit by one (up to `max_limit`).
+Multiplicative decrease: a sign of overload halves it (down to `min_limit`): a 429, a 5xx, a timeout or a
+dropped connection seen in a request's attempts (LLMClient retries them; the limiter still hears about
+them), or a completion whose time per generated token is `latency_factor` times the best seen. Requests
+already in flight when the limit drops cannot trigger a second drop for the same burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loong_env.errors import ConfigError
+from loong_env.llm import Attempt
+
+OVERLOAD = frozenset({"rate_limited", "server_error", "timeout", "connection"})
+
+
+class LimiterConfig(BaseModel):
+    """Bounds and reaction of the adaptive concurrency limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_limit: int = Field(default=8, ge=1, description="Never more requests in flight than this.")
+    initial: int | None = Field(default=None, ge=1, description="Start here (default: max_limit).")
+    min_limit: int = Field(default=1, ge=1)
+    decrease: float = Field(default=0.5, gt=0, lt=1, description="Multiply the limit by this on overload.")
+    latency_factor: float | None = Field(
+        default=4.0, gt=1, description="Seconds per token this many times the best seen is overload (None: off)."
+    )
+    latency_min_tokens: int = Field(default=16, ge=1, description="Shorter completions say nothing of speed.")
+
+
+class LimiterStats(BaseModel):
+    """What the limiter did, for the live display and the manifest."""
+
+    limit: float
+    in_flight: int = 0
+    increases: int = 0
+    decreases: int = 0
+    overloads: dict[str, int] = Field(default_factory=dict)
+
+
+class AdaptiveLimiter:
+    """A weighted semaphore whose size follows the server's health (see the module docstring)."""
+
+    def __init__(self, config: LimiterConfig | None = None) -> None:
+        self.config = config or LimiterConfig()
+        start = self.config.initial or self.config.max_limit
+        if self.config.min_limit > self.config.max_limit:
+            raise ConfigError(f"min_limit {self.config.min_limit} exceeds max_limit {self.config.max_limit}")
+        self.stats = LimiterStats(limit=float(min(max(start, self.config.min_limit), self.config.max_limit)))
+        self._cond: asyncio.Condition | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_decrease = float("-inf")
+        self._best_s_per_token: float | None = None
+
+    @property
+    def limit(self) -> int:
+        return max(self.config.min_limit, int(self.stats.limit))
+
+    def _condition(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()
+        if self._cond is None or self._loop is not loop:
+            self._cond, self._loop = asyncio.Condition(), loop
+            self.stats.in_flight = 0
+        return self._cond
+
+    @asynccontextmanager
+    async def slot(self, weight: int = 1) -> AsyncIterator[float]:
+        """Hold `weight` slots (an n>1 request holds n) for the body; yields the time it was granted."""
+        cond = self._condition()
+        async with cond:
+            # a request wider than the whole limit runs alone rather than never
+            await cond.wait_for(lambda: self.stats.in_flight == 0 or self.stats.in_flight + weight <= self.limit)
+            self.stats.in_flight += weight
+        try:
+            yield time.monotonic()
+        finally:
+            async with cond:
+                self.stats.in_flight -= weight
+                cond.notify_all()
+
+    def observe(self, started_at: float, attempts: Sequence[Attempt], *, latency_s: float = 0.0,
+                completion_tokens: int = 0) -> None:  # fmt: skip
+        """Adjust the limit after one request that was granted at `started_at` (monotonic time)."""
+        overloads = [a.outcome for a in attempts if a.outcome in OVERLOAD]
+        for outcome in overloads:
+            self.stats.overloads[outcome] = self.stats.overloads.get(outcome, 0) + 1
+        slow = False
+        cfg = self.config
+        if not overloads and cfg.latency_factor is not None and completion_tokens >= cfg.latency_min_tokens:
+            per_token = latency_s / completion_tokens
+            best = self._best_s_per_token
+            slow = best is not None and per_token > cfg.latency_factor * best
+            self._best_s_per_token = per_token if best is None else min(best, per_token)
+            if slow:
+                self.stats.overloads["slow"] = self.stats.overloads.get("slow", 0) + 1
+        if overloads or slow:
+            if started_at > self._last_decrease:  # one decrease per burst
+                self.stats.limit = max(float(cfg.min_limit), self.stats.limit * cfg.decrease)
+                self._last_decrease = time.monotonic()
+                self.stats.decreases += 1
+            return
+        if self.stats.limit < cfg.max_limit:
+            before = self.limit
+            self.stats.limit = min(float(cfg.max_limit), self.stats.limit + 1.0 / self.stats.limit)
+            if self.limit > before:
+                self.stats.increases += 1
+                self._wake()
+
+    def _wake(self) -> None:
+        cond = self._cond
+        if cond is None:
+            return
+
+        async def notify() -> None:
+            async with cond:
+                cond.notify_all()
+
+        try:
+            asyncio.get_running_loop().create_task(notify())
+        except RuntimeError:  # no running loop: nobody is waiting
+            pass
