@@ -38,6 +38,8 @@ class Answer:
     completion_tokens: int = 10
     delay_s: float = 0.0
     status: int = 200
+    choices: tuple[str, ...] = ()  # several choices (an n>1 reply); `text` is ignored when set
+    headers: tuple[tuple[str, str], ...] = ()  # extra response headers (e.g. Retry-After)
 
 
 @dataclass
@@ -100,9 +102,11 @@ class ScriptedServer:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
+            def _send(self, status: int, payload: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -127,17 +131,17 @@ class ScriptedServer:
                 if answer.delay_s:
                     time.sleep(answer.delay_s)
                 if answer.status != 200:
-                    self._send(
-                        answer.status, {"error": {"message": answer.text or "scripted error", "type": "x"}}
-                    )
+                    error = {"error": {"message": answer.text or "scripted error", "type": "x"}}
+                    self._send(answer.status, error, answer.headers)
                     return
+                texts = answer.choices or (answer.text,)
                 self._send(200, {
                     "id": f"chatcmpl-{len(server.requests)}",
                     "object": "chat.completion",
                     "created": int(time.time()),
                     "model": body.get("model", "scripted"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
-                                 "finish_reason": answer.finish_reason}],
+                    "choices": [{"index": i, "message": {"role": "assistant", "content": text},
+                                 "finish_reason": answer.finish_reason} for i, text in enumerate(texts)],
                     "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
                               "total_tokens": answer.prompt_tokens + answer.completion_tokens},
                 })  # fmt: skip

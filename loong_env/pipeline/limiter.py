@@ -60,6 +60,7 @@ class AdaptiveLimiter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_decrease = float("-inf")
         self._best_s_per_token: float | None = None
+        self._clean = 0  # clean completions since the limit last changed
 
     @property
     def limit(self) -> int:
@@ -107,11 +108,13 @@ class AdaptiveLimiter:
                 self.stats.limit = max(float(cfg.min_limit), self.stats.limit * cfg.decrease)
                 self._last_decrease = time.monotonic()
                 self.stats.decreases += 1
+            self._clean = 0
             return
         if self.stats.limit < cfg.max_limit:
-            before = self.limit
-            self.stats.limit = min(float(cfg.max_limit), self.stats.limit + 1.0 / self.stats.limit)
-            if self.limit > before:
+            self._clean += 1
+            if self._clean >= self.limit:  # a full window of clean completions
+                self._clean = 0
+                self.stats.limit = min(float(cfg.max_limit), float(self.limit + 1))
                 self.stats.increases += 1
                 self._wake()
 
