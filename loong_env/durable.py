@@ -39,7 +39,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def repair_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file; a torn tail (no final newline, or an unparsable last line) is truncated away."""
+    """Records of a JSONL file; a torn tail (no final newline, or an unparsable last line) is cut away."""
     if not path.exists():
         return []
     data = path.read_bytes()

@@ -102,7 +102,9 @@ class ScriptedServer:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
-            def _send(self, status: int, payload: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()) -> None:
+            def _send(
+                self, status: int, payload: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()
+            ) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 for name, value in headers:

@@ -1,4 +1,4 @@
-"""Evaluators: the LLM judge survives garbage, reward models are read over real HTTP, the verifier never leaks."""
+"""Evaluators: the LLM judge survives garbage, reward models are read over HTTP, the verifier never leaks."""
 
 from __future__ import annotations
 
@@ -18,10 +18,14 @@ from loong_env.pipeline.records import Problem
 from loong_env.routing import VerifierRouter
 from loong_env.types import DataPoint
 
-FARMER = DataPoint(question="A farmer has 12 cows and buys 7 more. How many cows does the farmer have?",
-                   final_answer="19", domain="toy_math")
-SUM10 = DataPoint(question="What is the sum of the first 10 positive integers?", final_answer="55",
-                  domain="toy_math")
+FARMER = DataPoint(
+    question="A farmer has 12 cows and buys 7 more. How many cows does the farmer have?",
+    final_answer="19",
+    domain="toy_math",
+)
+SUM10 = DataPoint(
+    question="What is the sum of the first 10 positive integers?", final_answer="55", domain="toy_math"
+)
 
 
 def client_for(server: ScriptedServer) -> LLMClient:
@@ -34,8 +38,9 @@ def is_judge(req: Request) -> bool:
 
 
 def judge_json(feedback: str, correctness: int, clarity: int, completeness: int) -> str:
-    return json.dumps({"feedback": feedback, "correctness": correctness, "clarity": clarity,
-                       "completeness": completeness})
+    return json.dumps(
+        {"feedback": feedback, "correctness": correctness, "clarity": clarity, "completeness": completeness}
+    )
 
 
 async def test_judge_garbage_is_retried_then_recorded_and_the_run_goes_on(tmp_path):
@@ -72,12 +77,18 @@ async def test_judge_scores_are_validated_scaled_and_feed_the_refinement(tmp_pat
 
     config = CoTConfig(thresholds={"verifier.correct": 1.0, "judge.clarity": 0.8})
     with ScriptedServer(script) as server:
-        summary = await run_cot([FARMER], out=tmp_path, client=client_for(server), judge="self", config=config)
+        summary = await run_cot(
+            [FARMER], out=tmp_path, client=client_for(server), judge="self", config=config
+        )
         [turn] = [r for r in server.requests if FEEDBACK_MARKER in r.user]
     [result] = summary.results
     first, refined = result.traces
-    assert first.scores() == {"verifier.correct": 1.0, "judge.correctness": 0.8, "judge.clarity": 0.4,
-                              "judge.completeness": 0.6}
+    assert first.scores() == {
+        "verifier.correct": 1.0,
+        "judge.correctness": 0.8,
+        "judge.clarity": 0.4,
+        "judge.completeness": 0.6,
+    }
     assert "Say why 12 and 7 are added." in turn.user
     assert refined.scores()["judge.clarity"] == 0.9 and result.stop_reason == "thresholds_met"
     assert result.best == 1  # both verified; the refined one scores higher
@@ -86,11 +97,13 @@ async def test_judge_scores_are_validated_scaled_and_feed_the_refinement(tmp_pat
 
 async def test_a_broken_judge_on_a_judged_threshold_stops_the_loop_instead_of_spinning(tmp_path):
     def script(req: Request) -> Answer:
-        return Answer("{\"feedback\": 3}") if is_judge(req) else Answer("\\boxed{19}")
+        return Answer('{"feedback": 3}') if is_judge(req) else Answer("\\boxed{19}")
 
     config = CoTConfig(max_iterations=5, thresholds={"judge.clarity": 0.5})
     with ScriptedServer(script) as server:
-        summary = await run_cot([FARMER], out=tmp_path, client=client_for(server), judge="self", config=config)
+        summary = await run_cot(
+            [FARMER], out=tmp_path, client=client_for(server), judge="self", config=config
+        )
         solves = [r for r in server.requests if not is_judge(r)]
     [result] = summary.results
     assert result.stop_reason == "evaluation_failed" and len(solves) == 1 and result.solved
@@ -142,14 +155,17 @@ async def test_reward_model_over_plain_http_scores_every_trace_and_gates_refinem
 
     def script(req: Request) -> Answer:
         if FEEDBACK_MARKER in req.user:
-            return Answer("We start with 12 cows. The farmer buys 7 more, so we add: 12 + 7 = 19. "
-                          "The farmer now has \\boxed{19}")
+            return Answer(
+                "We start with 12 cows. The farmer buys 7 more, so we add: 12 + 7 = 19. "
+                "The farmer now has \\boxed{19}"
+            )
         return Answer("\\boxed{19}")
 
     config = CoTConfig(thresholds={"verifier.correct": 1.0, "reward.score": 0.5})
     with ScriptedServer(script) as server:
-        summary = await run_cot([FARMER], out=tmp_path, client=client_for(server), config=config,
-                                evaluators=[RewardModel(url)])
+        summary = await run_cot(
+            [FARMER], out=tmp_path, client=client_for(server), config=config, evaluators=[RewardModel(url)]
+        )
     [result] = summary.results
     short, long = result.traces
     assert short.scores()["reward.score"] == pytest.approx(0.1) and long.scores()["reward.score"] == 1.0
@@ -158,9 +174,14 @@ async def test_reward_model_over_plain_http_scores_every_trace_and_gates_refinem
     assert seen[-1] == {"question": FARMER.question, "response": long.text}
 
 
-async def test_reward_model_on_an_openai_style_endpoint_reads_logprob_scores_and_reports_bad_replies(http_server):
+async def test_reward_model_on_an_openai_style_endpoint_reads_logprob_scores_and_reports_bad_replies(
+    http_server,
+):
     def nemotron(path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        assert path == "/v1/chat/completions" and [m["role"] for m in body["messages"]] == ["user", "assistant"]
+        assert path == "/v1/chat/completions" and [m["role"] for m in body["messages"]] == [
+            "user",
+            "assistant",
+        ]
         if "broken" in body["messages"][1]["content"]:
             return 200, {"choices": [{"message": {"content": "no numbers here"}}]}
         pairs = [{"token": "helpfulness", "logprob": 3.5}, {"token": "correctness", "logprob": 2.25}]

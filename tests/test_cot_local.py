@@ -1,4 +1,4 @@
-"""The CoT pipeline with the real local model (Qwen2.5-Coder-0.5B): a refinement and rejection sampling on seeds.
+"""The CoT pipeline with the real local model (Qwen2.5-Coder-0.5B): a refinement, rejection sampling on seeds.
 
 Outcomes of a 0.5B model are not scripted, so these tests check what must hold whatever it writes: the
 history is complete and consistent with the verifier, pass@k agrees with the verified count, the n>1
@@ -17,8 +17,11 @@ from loong_env.types import DataPoint
 
 # A 0.5B model does not count the divisors of a seven-digit number in 96 tokens, so its first greedy trace
 # is wrong or unfinished and the loop must refine it; what the refinement concludes is the model's business.
-DIVISORS = DataPoint(question="How many positive divisors does 7207200 have?", final_answer="432",
-                     domain="number_theory_combinatorics")
+DIVISORS = DataPoint(
+    question="How many positive divisors does 7207200 have?",
+    final_answer="432",
+    domain="number_theory_combinatorics",
+)
 
 
 @pytest.mark.timeout(600)
@@ -32,7 +35,9 @@ async def test_the_local_model_refines_a_wrong_trace_end_to_end(tmp_path, local_
     router = VerifierRouter()
     for trace in result.traces:  # each verdict is the verifier's on that very text
         verdict, _ = await router.judge(trace.text, router.key(DIVISORS))
-        assert trace.status == verdict.status and trace.evaluations[0].scores["correct"] == float(verdict.correct)
+        assert trace.status == verdict.status and trace.evaluations[0].scores["correct"] == float(
+            verdict.correct
+        )
         assert trace.tokens > 0 and trace.latency_s > 0
     assert result.solved == refined.correct and summary.stats.first_correct == 0
     assert read_results(tmp_path) == summary.results

@@ -1,4 +1,4 @@
-"""CoT output: one durable line per problem, kill -9 then resume loses and duplicates nothing, TRL-shaped exports."""
+"""CoT output: a durable line per problem, kill -9 then resume loses and duplicates nothing, TRL exports."""
 
 from __future__ import annotations
 
@@ -42,11 +42,22 @@ def trace(text: str, status: str, *, kind: str = "sample", hinted: bool = False)
     return Trace(kind=kind, round=0, text=text, status=VerificationStatus(status), hinted=hinted, tokens=5)  # type: ignore[arg-type]
 
 
-def result(index: int, traces: list[Trace], best: int | None, rationalized: int | None = None) -> ProblemResult:
+def result(
+    index: int, traces: list[Trace], best: int | None, rationalized: int | None = None
+) -> ProblemResult:
     question = f"Problem {index}: what is {index} + {index}?"
-    return ProblemResult(index=index, id=f"id{index}", question=question, reference=str(2 * index), domain="toy",
-                         mode="rejection", prompt=solve(question), traces=traces, best=best,
-                         rationalized=rationalized)
+    return ProblemResult(
+        index=index,
+        id=f"id{index}",
+        question=question,
+        reference=str(2 * index),
+        domain="toy",
+        mode="rejection",
+        prompt=solve(question),
+        traces=traces,
+        best=best,
+        rationalized=rationalized,
+    )
 
 
 def test_a_finished_problem_is_written_once_and_a_reopen_resumes_after_it(tmp_path):
@@ -71,10 +82,21 @@ def test_a_finished_problem_is_written_once_and_a_reopen_resumes_after_it(tmp_pa
 
 def test_sft_export_is_conversational_with_the_best_verified_trace(tmp_path):
     results = [
-        result(0, [trace("wrong \\boxed{1}", "incorrect"), trace("long right \\boxed{0}", "correct"),
-                   trace("right \\boxed{0}", "correct")], best=2),
-        result(1, [trace("\\boxed{5}", "incorrect"), trace("hinted \\boxed{2}", "correct", hinted=True)],
-               best=None, rationalized=1),
+        result(
+            0,
+            [
+                trace("wrong \\boxed{1}", "incorrect"),
+                trace("long right \\boxed{0}", "correct"),
+                trace("right \\boxed{0}", "correct"),
+            ],
+            best=2,
+        ),
+        result(
+            1,
+            [trace("\\boxed{5}", "incorrect"), trace("hinted \\boxed{2}", "correct", hinted=True)],
+            best=None,
+            rationalized=1,
+        ),
     ]
     sft = to_sft_dataset(results)
     assert sft.num_rows == 1
@@ -85,8 +107,15 @@ def test_sft_export_is_conversational_with_the_best_verified_trace(tmp_path):
 
 def test_preference_export_follows_trl_conversational_and_standard_formats():
     results = [
-        result(0, [trace("no box at all", "no_answer"), trace("wrong \\boxed{1}", "incorrect"),
-                   trace("right \\boxed{0}", "correct")], best=2),
+        result(
+            0,
+            [
+                trace("no box at all", "no_answer"),
+                trace("wrong \\boxed{1}", "incorrect"),
+                trace("right \\boxed{0}", "correct"),
+            ],
+            best=2,
+        ),
         result(1, [trace("\\boxed{2}", "correct"), trace("\\boxed{2}", "correct")], best=0),  # nothing wrong
     ]
     dpo = to_preference_dataset(results)
@@ -95,26 +124,43 @@ def test_preference_export_follows_trl_conversational_and_standard_formats():
     # TRL conversational preference: prompt = messages; chosen / rejected = one assistant message each
     assert pair["prompt"] == results[0].prompt
     assert pair["chosen"] == [{"role": "assistant", "content": "right \\boxed{0}"}]
-    assert pair["rejected"] == [{"role": "assistant", "content": "wrong \\boxed{1}"}]  # wrong before unanswered
+    assert pair["rejected"] == [
+        {"role": "assistant", "content": "wrong \\boxed{1}"}
+    ]  # wrong before unanswered
     standard = preference_rows(results, conversational=False, pairs_per_problem=2)
     assert [(r["chosen"], r["rejected"]) for r in standard] == [
-        ("right \\boxed{0}", "wrong \\boxed{1}"), ("right \\boxed{0}", "no box at all")]
+        ("right \\boxed{0}", "wrong \\boxed{1}"),
+        ("right \\boxed{0}", "no box at all"),
+    ]
     assert all(isinstance(r["prompt"], str) and r["prompt"].startswith("Problem 0") for r in standard)
 
 
 def test_problems_come_from_jsonl_seeds_generation_runs_and_datasets(tmp_path):
     path = tmp_path / "p.jsonl"
-    path.write_text(json.dumps({"problem": "What is 2 + 2?", "answer": 4, "difficulty": 1}) + "\n\n"
-                    + json.dumps({"question": "What is 3 * 3?", "final_answer": "9", "domain": "arith"}) + "\n")
+    path.write_text(
+        json.dumps({"problem": "What is 2 + 2?", "answer": 4, "difficulty": 1})
+        + "\n\n"
+        + json.dumps({"question": "What is 3 * 3?", "final_answer": "9", "domain": "arith"})
+        + "\n"
+    )
     items = load_problems(path, domain="toy")
-    assert [(p.question, p.final_answer, p.domain) for p in items] == [("What is 2 + 2?", "4", "toy"),
-                                                                         ("What is 3 * 3?", "9", "arith")]
+    assert [(p.question, p.final_answer, p.domain) for p in items] == [
+        ("What is 2 + 2?", "4", "toy"),
+        ("What is 3 * 3?", "9", "arith"),
+    ]
     logic = load_problems("seeds:logic", difficulty=[1], limit=2)
     assert len(logic) == 2 and {p.domain for p in logic} == {"logic"} and {p.difficulty for p in logic} == {1}
     run = tmp_path / "run"
     with GenerationWriter(run, domain="toy").open(method="few-shot") as writer:
-        writer.record(Verdict(attempt=0, method="few-shot", accepted=True, question=items[1].question,
-                              datapoint=items[1].model_copy(update={"domain": "toy"})))
+        writer.record(
+            Verdict(
+                attempt=0,
+                method="few-shot",
+                accepted=True,
+                question=items[1].question,
+                datapoint=items[1].model_copy(update={"domain": "toy"}),
+            )
+        )
     assert [p.final_answer for p in load_problems(run)] == ["9"]
     import datasets
 
@@ -144,14 +190,38 @@ def baskets(req: Request) -> Answer:
 @pytest.mark.timeout(150)
 def test_kill_9_mid_run_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path):
     problems = tmp_path / "problems.jsonl"
-    problems.write_text("".join(
-        json.dumps({"question": f"Basket {k} holds {1000 + k} apples and {7 * k} pears. How many fruits are "
-                                f"in basket {k}?", "answer": str(1000 + 8 * k)}) + "\n"
-        for k in range(N_PROBLEMS)))
+    problems.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "question": f"Basket {k} holds {1000 + k} apples and {7 * k} pears. How many fruits are "
+                    f"in basket {k}?",
+                    "answer": str(1000 + 8 * k),
+                }
+            )
+            + "\n"
+            for k in range(N_PROBLEMS)
+        )
+    )
     out = tmp_path / "out"
     with ScriptedServer(baskets) as server:
-        cmd = [sys.executable, "-m", "loong_env", "cot", "--input", str(problems), "--out", str(out),
-               "--base-url", server.base_url, "--model", "scripted", "--concurrency", "2", "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "loong_env",
+            "cot",
+            "--input",
+            str(problems),
+            "--out",
+            str(out),
+            "--base-url",
+            server.base_url,
+            "--model",
+            "scripted",
+            "--concurrency",
+            "2",
+            "--quiet",
+        ]
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 90
@@ -184,4 +254,7 @@ def test_kill_9_mid_run_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path
     manifest = read_manifest(out)
     assert manifest.done == len(lines(out / "results.jsonl")) == N_PROBLEMS
     assert [run.status for run in manifest.runs] == ["killed", "done"]
-    assert len(lines(out / "sft.jsonl")) == N_PROBLEMS and len(lines(out / "preference.jsonl")) == N_PROBLEMS // 2
+    assert (
+        len(lines(out / "sft.jsonl")) == N_PROBLEMS
+        and len(lines(out / "preference.jsonl")) == N_PROBLEMS // 2
+    )

@@ -26,7 +26,11 @@ def test_pass_at_k_equals_the_share_of_k_subsets_with_a_correct_sample():
     for n in range(1, 8):
         for c in range(n + 1):
             for k in range(1, n + 1):
-                assert pass_at_k(n, c, k) == pytest.approx(brute_force_pass_at_k(n, c, k), abs=1e-12), (n, c, k)
+                assert pass_at_k(n, c, k) == pytest.approx(brute_force_pass_at_k(n, c, k), abs=1e-12), (
+                    n,
+                    c,
+                    k,
+                )
 
 
 def test_pass_at_k_is_monotone_in_k_and_exact_at_the_ends():
@@ -83,7 +87,9 @@ def test_limiter_reads_a_much_slower_completion_as_overload():
     assert limiter.limit == 8
     limiter.observe(time.monotonic(), [attempt("ok")], latency_s=5.0, completion_tokens=100)
     assert limiter.limit == 4 and limiter.stats.overloads == {"slow": 1}
-    limiter.observe(time.monotonic(), [attempt("ok")], latency_s=50.0, completion_tokens=3)  # too short to say
+    limiter.observe(
+        time.monotonic(), [attempt("ok")], latency_s=50.0, completion_tokens=3
+    )  # too short to say
     assert limiter.limit == 4
 
 

@@ -1,4 +1,4 @@
-"""The CoT pipeline end to end on the scripted OpenAI server: refine, rejection sampling, STaR, failures, limits.
+"""The CoT pipeline end to end on the scripted server: refine, rejection sampling, STaR, failures, limits.
 
 Requests travel over real HTTP through LLMClient; the script answers by what a request says (a first
 solve, a refinement turn, a hinted rationalization), never by arrival order unless a test says so.
@@ -26,10 +26,18 @@ from loong_env.pipeline import (
 from loong_env.pipeline.prompts import FEEDBACK_MARKER, HINT_MARKER
 from loong_env.types import DataPoint
 
-FARMER = DataPoint(question="A farmer has 12 cows and buys 7 more. How many cows does the farmer have?",
-                   final_answer="19", domain="toy_math", difficulty=1)
-SUM10 = DataPoint(question="What is the sum of the first 10 positive integers?", final_answer="55",
-                  domain="toy_math", difficulty=1)
+FARMER = DataPoint(
+    question="A farmer has 12 cows and buys 7 more. How many cows does the farmer have?",
+    final_answer="19",
+    domain="toy_math",
+    difficulty=1,
+)
+SUM10 = DataPoint(
+    question="What is the sum of the first 10 positive integers?",
+    final_answer="55",
+    domain="toy_math",
+    difficulty=1,
+)
 SQUARE = DataPoint(question="What is the area of a square with side 6?", final_answer="36", domain="toy_math")
 
 
@@ -41,18 +49,24 @@ def client_for(server: ScriptedServer, **kwargs: object) -> LLMClient:
 def wrong_then_right(req: Request) -> Answer:
     """First solves are wrong; a refinement turn or a hint gets the farmer right and nothing else."""
     if FEEDBACK_MARKER in req.user or HINT_MARKER in req.user:
-        return Answer("12 + 7 = 19, so \\boxed{19}" if "farmer" in req.messages[1]["content"] else "\\boxed{1}")
+        return Answer(
+            "12 + 7 = 19, so \\boxed{19}" if "farmer" in req.messages[1]["content"] else "\\boxed{1}"
+        )
     return Answer("12 + 7 = 18, so \\boxed{18}")
 
 
 async def test_refine_stops_once_the_verifier_accepts_and_keeps_the_whole_history(tmp_path):
     with ScriptedServer(wrong_then_right) as server:
-        summary = await run_cot([FARMER], out=tmp_path, client=client_for(server),
-                                config=CoTConfig(max_iterations=3))
+        summary = await run_cot(
+            [FARMER], out=tmp_path, client=client_for(server), config=CoTConfig(max_iterations=3)
+        )
         refine_turns = [r for r in server.requests if FEEDBACK_MARKER in r.user]
     [result] = summary.results
     assert result.stop_reason == "thresholds_met"
-    assert [(t.kind, t.round, t.correct) for t in result.traces] == [("initial", 0, False), ("refined", 1, True)]
+    assert [(t.kind, t.round, t.correct) for t in result.traces] == [
+        ("initial", 0, False),
+        ("refined", 1, True),
+    ]
     assert result.best == 1 and not result.first_correct and result.solved
     first = result.traces[0]
     assert first.extracted == "18" and first.evaluations[0].scores == {"correct": 0.0}
@@ -65,8 +79,12 @@ async def test_refine_stops_once_the_verifier_accepts_and_keeps_the_whole_histor
 
 async def test_refine_ends_after_max_iterations_when_thresholds_are_never_met(tmp_path):
     with ScriptedServer(lambda req: Answer("I think it is \\boxed{7}")) as server:
-        summary = await run_cot([SUM10], out=tmp_path, client=client_for(server),
-                                config=CoTConfig(max_iterations=2, rationalize=False))
+        summary = await run_cot(
+            [SUM10],
+            out=tmp_path,
+            client=client_for(server),
+            config=CoTConfig(max_iterations=2, rationalize=False),
+        )
         assert len(server.requests) == 3
     [result] = summary.results
     assert result.stop_reason == "max_iterations" and result.best is None
@@ -79,7 +97,9 @@ async def test_unsolved_problems_get_one_hinted_trace_that_exports_keep_apart(tm
         summary = await run_cot([FARMER, SUM10], out=tmp_path, client=client_for(server), config=config)
     farmer, sum10 = summary.results
     for result in (farmer, sum10):
-        assert result.samples == 3 and result.correct_samples == 0 and result.pass_at == {1: 0.0, 2: 0.0, 3: 0.0}
+        assert (
+            result.samples == 3 and result.correct_samples == 0 and result.pass_at == {1: 0.0, 2: 0.0, 3: 0.0}
+        )
         hinted = [t for t in result.traces if t.hinted]
         assert [t.kind for t in hinted] == ["rationalized"] and result.traces[-1].hinted
     assert farmer.rationalized == 3 and sum10.rationalized is None  # only the farmer's hinted trace verified
@@ -160,8 +180,14 @@ async def test_rate_limits_shrink_the_concurrency_and_every_problem_still_finish
             return Answer("slow down", status=429, headers=(("Retry-After", "0"),))
         return Answer("\\boxed{19}", delay_s=0.02)
 
-    problems = [DataPoint(question=f"Farmer {i} has 12 cows and buys 7 more. How many?", final_answer="19",
-                          domain="toy_math") for i in range(8)]
+    problems = [
+        DataPoint(
+            question=f"Farmer {i} has 12 cows and buys 7 more. How many?",
+            final_answer="19",
+            domain="toy_math",
+        )
+        for i in range(8)
+    ]
     config = CoTConfig(limiter=LimiterConfig(max_limit=4, latency_factor=None))
     with ScriptedServer(busy_at_first) as server:
         summary = await run_cot(problems, out=tmp_path, client=client_for(server), config=config)
@@ -171,13 +197,22 @@ async def test_rate_limits_shrink_the_concurrency_and_every_problem_still_finish
 
 
 async def test_a_threshold_no_evaluator_gives_is_refused_with_a_suggestion(tmp_path):
-    with ScriptedServer(wrong_then_right) as server, pytest.raises(UnknownNameError, match="verifier.correct"):
-        await run_cot([FARMER], out=tmp_path, client=client_for(server),
-                      config=CoTConfig(thresholds={"verifier.corect": 1.0}))
+    with (
+        ScriptedServer(wrong_then_right) as server,
+        pytest.raises(UnknownNameError, match="verifier.correct"),
+    ):
+        await run_cot(
+            [FARMER],
+            out=tmp_path,
+            client=client_for(server),
+            config=CoTConfig(thresholds={"verifier.corect": 1.0}),
+        )
 
 
 async def test_resuming_a_directory_with_other_settings_is_refused(tmp_path):
     with ScriptedServer(wrong_then_right) as server:
         await run_cot([FARMER], out=tmp_path, client=client_for(server), config=CoTConfig(max_iterations=1))
         with pytest.raises(OutputError, match="max_iterations"):
-            await run_cot([FARMER], out=tmp_path, client=client_for(server), config=CoTConfig(max_iterations=3))
+            await run_cot(
+                [FARMER], out=tmp_path, client=client_for(server), config=CoTConfig(max_iterations=3)
+            )

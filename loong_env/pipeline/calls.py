@@ -65,8 +65,9 @@ def split_usage(completion_tokens: int, texts: Sequence[str]) -> tuple[list[int]
 class Caller:
     """Sends chat requests through an AdaptiveLimiter and keeps CallStats; safe to share across tasks."""
 
-    def __init__(self, client: Any, limiter: AdaptiveLimiter | None = None, *,
-                 n_per_request: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, client: Any, limiter: AdaptiveLimiter | None = None, *, n_per_request: int | None = None
+    ) -> None:
         self.client = client
         self.limiter = limiter or AdaptiveLimiter()
         self.stats = CallStats(n_per_request=n_per_request)
@@ -90,12 +91,16 @@ class Caller:
         self.stats.latency_s_sum += completion.latency_s
         per_choice, _ = split_usage(completion.usage.completion_tokens, completion.texts or [completion.text])
         self.stats.completion_tokens += sum(per_choice)
-        self.limiter.observe(granted, completion.attempts, latency_s=completion.latency_s,
-                             completion_tokens=max(per_choice) if per_choice else 0)  # fmt: skip
+        self.limiter.observe(
+            granted,
+            completion.attempts,
+            latency_s=completion.latency_s,
+            completion_tokens=max(per_choice) if per_choice else 0,
+        )
         return completion
 
     async def sample(self, messages: Sequence[dict[str, Any]], n: int, **kwargs: Any) -> list[Sample]:
-        """n completions of the same messages (use temperature > 0), in as few requests as the server allows."""
+        """n completions of the same messages (temperature > 0), in as few requests as the server allows."""
         width = min(n, self.stats.n_per_request or n)
         sizes = [width] * (n // width) + ([n % width] if n % width else [])
         parts = await asyncio.gather(*(self._draw(messages, size, **kwargs) for size in sizes))
@@ -125,7 +130,13 @@ def _samples(completion: Completion) -> list[Sample]:
     reasons = completion.finish_reasons or [completion.finish_reason] * len(texts)
     prompt_share = completion.usage.prompt_tokens // len(texts)
     return [
-        Sample(text=t, finish_reason=reasons[i] if i < len(reasons) else None, prompt_tokens=prompt_share,
-               completion_tokens=tokens[i], tokens_estimated=estimated, latency_s=completion.latency_s)
+        Sample(
+            text=t,
+            finish_reason=reasons[i] if i < len(reasons) else None,
+            prompt_tokens=prompt_share,
+            completion_tokens=tokens[i],
+            tokens_estimated=estimated,
+            latency_s=completion.latency_s,
+        )
         for i, t in enumerate(texts)
     ]

@@ -26,13 +26,16 @@ class CoTConfig(BaseModel):
     temperature: float = Field(
         default=0.7, ge=0, description="Sampling temperature (samples, refinements, rationalization)."
     )
-    first_temperature: float = Field(default=0.0, ge=0, description="The first trace of refine mode (greedy).")
+    first_temperature: float = Field(
+        default=0.0, ge=0, description="The first trace of refine mode (greedy)."
+    )
     max_tokens: int = Field(default=512, ge=1, description="Token limit of each trace.")
     rationalize: bool = Field(
         default=True, description="STaR: one hinted round for problems no unhinted trace solved."
     )
     select: Literal["score", "shortest"] = Field(
-        default="score", description="Best verified trace: highest evaluator score (ties: shortest), or shortest."
+        default="score",
+        description="Best verified trace: highest evaluator score (ties: shortest), or shortest.",
     )
     judge_all_samples: bool = Field(
         default=False, description="Run non-verifier evaluators on every sample, not only verified ones."
@@ -50,5 +53,7 @@ class CoTConfig(BaseModel):
 
     def fingerprint(self) -> dict[str, Any]:
         """What a result depends on: a directory made with other values cannot be resumed with these."""
-        keys = {"mode", "thresholds", "rationalize"} | ({"samples"} if self.mode == "rejection" else {"max_iterations"})
+        keys = {"mode", "thresholds", "rationalize"} | (
+            {"samples"} if self.mode == "rejection" else {"max_iterations"}
+        )
         return self.model_dump(include=keys)

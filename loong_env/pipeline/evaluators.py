@@ -1,4 +1,4 @@
-"""Evaluators: each turns one trace into named scores plus written feedback; a broken one is recorded, not raised.
+"""Evaluators: each turns a trace into scores plus written feedback; a broken one is recorded, never raised.
 
   VerifierEvaluator   correctness against the reference through `VerifierRouter.judge` (domain plug-ins
                       count), no LLM; its feedback never states the reference answer.
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 class Evaluator(ABC):
-    """Scores one trace of one problem. `evaluate` never raises for a bad reply: it returns an error Evaluation."""
+    """Scores one trace of one problem; `evaluate` never raises for a bad reply, it returns an error."""
 
     name: str = "evaluator"
     score_names: tuple[str, ...] = ()
@@ -66,8 +66,13 @@ class VerifierEvaluator(Evaluator):
             VerificationStatus.no_answer: "There is no final answer in \\boxed{}.",
             VerificationStatus.error: "The final answer could not be checked; state it plainly in \\boxed{}.",
         }[result.status]
-        return Evaluation(evaluator=self.name, scores={"correct": 1.0 if result.correct else 0.0},
-                          feedback=feedback, status=result.status, extracted=result.extracted)
+        return Evaluation(
+            evaluator=self.name,
+            scores={"correct": 1.0 if result.correct else 0.0},
+            feedback=feedback,
+            status=result.status,
+            extracted=result.extracted,
+        )
 
 
 class JudgeReply(BaseModel):
@@ -91,8 +96,16 @@ class LLMJudge(Evaluator):
 
     score_names = ("correctness", "clarity", "completeness")
 
-    def __init__(self, client: Any, *, name: str = "judge", show_reference: bool = False, attempts: int = 2,
-                 max_tokens: int = 256, temperature: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: Any,
+        *,
+        name: str = "judge",
+        show_reference: bool = False,
+        attempts: int = 2,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+    ) -> None:
         self.client = client
         self.name = name
         self.sees_reference = show_reference
@@ -101,17 +114,24 @@ class LLMJudge(Evaluator):
         self.temperature = temperature
 
     async def evaluate(self, problem: Problem, trace: str) -> Evaluation:
-        messages = prompts.judge(problem.question, trace, problem.key.reference if self.sees_reference else None)
+        messages = prompts.judge(
+            problem.question, trace, problem.key.reference if self.sees_reference else None
+        )
         tokens, problem_text, raw = 0, "", None
         for attempt in range(1, self.attempts + 1):
             # a retry at temperature 0 would get the same garbage back
             temperature = self.temperature if attempt == 1 else max(self.temperature, 0.7)
             try:
-                completion = await self.client.chat(messages, response_format=JudgeReply,
-                                                    max_tokens=self.max_tokens, temperature=temperature)  # fmt: skip
+                completion = await self.client.chat(
+                    messages, response_format=JudgeReply, max_tokens=self.max_tokens, temperature=temperature
+                )
             except LLMError as exc:
-                return Evaluation(evaluator=self.name, error=f"judge request failed: {str(exc).splitlines()[0]}",
-                                  attempts=attempt, tokens=tokens)  # fmt: skip
+                return Evaluation(
+                    evaluator=self.name,
+                    error=f"judge request failed: {str(exc).splitlines()[0]}",
+                    attempts=attempt,
+                    tokens=tokens,
+                )
             tokens += completion.usage.total_tokens
             try:
                 reply = completion.parse(JudgeReply)
@@ -120,10 +140,20 @@ class LLMJudge(Evaluator):
                 log.info("judge: malformed reply (attempt %d/%d): %s", attempt, self.attempts, problem_text)
                 continue
             scores = {name: getattr(reply, name) / 10.0 for name in self.score_names}
-            return Evaluation(evaluator=self.name, scores=scores, feedback=reply.feedback.strip(),
-                              attempts=attempt, tokens=tokens)  # fmt: skip
-        return Evaluation(evaluator=self.name, attempts=self.attempts, tokens=tokens, raw=(raw or "")[:4000],
-                          error=f"malformed judge reply after {self.attempts} attempts: {problem_text}")  # fmt: skip
+            return Evaluation(
+                evaluator=self.name,
+                scores=scores,
+                feedback=reply.feedback.strip(),
+                attempts=attempt,
+                tokens=tokens,
+            )
+        return Evaluation(
+            evaluator=self.name,
+            attempts=self.attempts,
+            tokens=tokens,
+            raw=(raw or "")[:4000],
+            error=f"malformed judge reply after {self.attempts} attempts: {problem_text}",
+        )
 
 
 _PAIR = re.compile(r"([A-Za-z_][\w-]*)\s*[:=]\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
@@ -136,9 +166,18 @@ class RewardModel(Evaluator):
     pairs (Nemotron-reward style), else the message text (`name: value, ...` or a bare number).
     """
 
-    def __init__(self, url: str, *, protocol: Literal["http", "openai"] = "http", model: str | None = None,
-                 api_key: str | None = None, name: str = "reward", score_names: Sequence[str] = ("score",),
-                 timeout_s: float = 60.0, attempts: int = 2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        *,
+        protocol: Literal["http", "openai"] = "http",
+        model: str | None = None,
+        api_key: str | None = None,
+        name: str = "reward",
+        score_names: Sequence[str] = ("score",),
+        timeout_s: float = 60.0,
+        attempts: int = 2,
+    ) -> None:
         self.url = url
         self.protocol = protocol
         self.model = model
@@ -171,17 +210,26 @@ class RewardModel(Evaluator):
                 continue
             missing = [s for s in self.score_names if s not in scores]
             if missing:
-                error = f"reward reply from {url} has no {', '.join(missing)} (got {', '.join(scores) or 'nothing'})"
+                got = ", ".join(scores) or "nothing"
+                error = f"reward reply from {url} has no {', '.join(missing)} (got {got})"
                 break
             shown = ", ".join(f"{k} {v:.3g}" for k, v in scores.items())
-            return Evaluation(evaluator=self.name, scores=scores, attempts=attempt,
-                              feedback=f"Reward model scores: {shown}.")  # fmt: skip
+            return Evaluation(
+                evaluator=self.name,
+                scores=scores,
+                attempts=attempt,
+                feedback=f"Reward model scores: {shown}.",
+            )
         return Evaluation(evaluator=self.name, error=error or "no usable reply", attempts=self.attempts)
 
     def _request(self, problem: Problem, trace: str) -> tuple[str, dict[str, Any]]:
         if self.protocol == "http":
             return self.url, {"question": problem.question, "response": trace}
-        url = self.url if self.url.rstrip("/").endswith("/chat/completions") else self.url.rstrip("/") + "/chat/completions"
+        url = (
+            self.url
+            if self.url.rstrip("/").endswith("/chat/completions")
+            else self.url.rstrip("/") + "/chat/completions"
+        )
         messages = [{"role": "user", "content": problem.question}, {"role": "assistant", "content": trace}]
         return url, {"model": self.model or "reward", "messages": messages}
 
@@ -212,6 +260,8 @@ async def evaluate_all(evaluators: Sequence[Evaluator], problem: Problem, trace:
             return await ev.evaluate(problem, trace)
         except Exception as exc:  # noqa: BLE001 - a broken evaluator must not take the problem down
             log.warning("evaluator %s failed on problem %s: %s", ev.name, problem.id, exc)
-            return Evaluation(evaluator=ev.name, error=f"evaluator crashed: {type(exc).__name__}: {exc}"[:300])
+            return Evaluation(
+                evaluator=ev.name, error=f"evaluator crashed: {type(exc).__name__}: {exc}"[:300]
+            )
 
     return list(await asyncio.gather(*(one(ev) for ev in evaluators)))

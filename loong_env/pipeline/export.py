@@ -45,20 +45,29 @@ def sft_rows(source: Results, *, include_rationalized: bool = False) -> list[dic
         if picked is None:
             continue
         trace, rationalized = picked
-        rows.append({
-            "messages": [*result.prompt, {"role": "assistant", "content": trace.text}],
-            "id": result.id, "domain": result.domain, "difficulty": result.difficulty,
-            "rationalized": rationalized, "kind": trace.kind,
-        })
+        rows.append(
+            {
+                "messages": [*result.prompt, {"role": "assistant", "content": trace.text}],
+                "id": result.id,
+                "domain": result.domain,
+                "difficulty": result.difficulty,
+                "rationalized": rationalized,
+                "kind": trace.kind,
+            }
+        )
     return rows
 
 
 def preference_rows(
-    source: Results, *, conversational: bool = True, pairs_per_problem: int = 1, include_rationalized: bool = False
+    source: Results,
+    *,
+    conversational: bool = True,
+    pairs_per_problem: int = 1,
+    include_rationalized: bool = False,
 ) -> list[dict[str, Any]]:
     """Preference rows: chosen = the best verified trace, rejected = distinct wrong traces of the same prompt.
 
-    Wrong answers (`incorrect`) are used before traces with no answer at all; hinted traces are never rejected.
+    Wrong answers (`incorrect`) come before traces with no answer at all; hinted traces are never rejected.
     """
     rows = []
     for result in _results(source):
@@ -74,12 +83,22 @@ def preference_rows(
                 continue
             seen.add(bad.text)
             if conversational:
-                pair = {"prompt": result.prompt, "chosen": [{"role": "assistant", "content": chosen.text}],
-                        "rejected": [{"role": "assistant", "content": bad.text}]}
+                pair = {
+                    "prompt": result.prompt,
+                    "chosen": [{"role": "assistant", "content": chosen.text}],
+                    "rejected": [{"role": "assistant", "content": bad.text}],
+                }
             else:
                 pair = {"prompt": result.prompt[-1]["content"], "chosen": chosen.text, "rejected": bad.text}
-            rows.append({**pair, "id": result.id, "domain": result.domain, "rationalized": rationalized,
-                         "rejected_status": str(bad.status)})
+            rows.append(
+                {
+                    **pair,
+                    "id": result.id,
+                    "domain": result.domain,
+                    "rationalized": rationalized,
+                    "rejected_status": str(bad.status),
+                }
+            )
     return rows
 
 
@@ -96,20 +115,30 @@ def to_sft_dataset(source: Results, *, include_rationalized: bool = False) -> An
 
 
 def to_preference_dataset(
-    source: Results, *, conversational: bool = True, pairs_per_problem: int = 1, include_rationalized: bool = False
+    source: Results,
+    *,
+    conversational: bool = True,
+    pairs_per_problem: int = 1,
+    include_rationalized: bool = False,
 ) -> Any:
     """A `datasets.Dataset` with prompt / chosen / rejected columns, as TRL's DPOTrainer reads them."""
-    rows = preference_rows(source, conversational=conversational, pairs_per_problem=pairs_per_problem,
-                           include_rationalized=include_rationalized)
+    rows = preference_rows(
+        source,
+        conversational=conversational,
+        pairs_per_problem=pairs_per_problem,
+        include_rationalized=include_rationalized,
+    )
     return _dataset(rows, ["prompt", "chosen", "rejected", "id", "domain", "rationalized", "rejected_status"])
 
 
 def write_exports(out_dir: str | os.PathLike[str], *, include_rationalized: bool = False) -> dict[str, Path]:
-    """Write sft.jsonl and preference.jsonl next to the results (`datasets.load_dataset("json", ...)` reads them)."""
+    """Write sft.jsonl and preference.jsonl next to the results (for `datasets.load_dataset("json")`)."""
     results = read_results(out_dir)
     written = {}
-    for name, rows in (("sft", sft_rows(results, include_rationalized=include_rationalized)),
-                       ("preference", preference_rows(results, include_rationalized=include_rationalized))):
+    for name, rows in (
+        ("sft", sft_rows(results, include_rationalized=include_rationalized)),
+        ("preference", preference_rows(results, include_rationalized=include_rationalized)),
+    ):
         path = Path(out_dir) / f"{name}.jsonl"
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -32,7 +32,9 @@ class LimiterConfig(BaseModel):
     min_limit: int = Field(default=1, ge=1)
     decrease: float = Field(default=0.5, gt=0, lt=1, description="Multiply the limit by this on overload.")
     latency_factor: float | None = Field(
-        default=4.0, gt=1, description="Seconds per token this many times the best seen is overload (None: off)."
+        default=4.0,
+        gt=1,
+        description="Seconds per token this many times the best seen is overload (None: off).",
     )
     latency_min_tokens: int = Field(default=16, ge=1, description="Shorter completions say nothing of speed.")
 
@@ -79,7 +81,9 @@ class AdaptiveLimiter:
         cond = self._condition()
         async with cond:
             # a request wider than the whole limit runs alone rather than never
-            await cond.wait_for(lambda: self.stats.in_flight == 0 or self.stats.in_flight + weight <= self.limit)
+            await cond.wait_for(
+                lambda: self.stats.in_flight == 0 or self.stats.in_flight + weight <= self.limit
+            )
             self.stats.in_flight += weight
         try:
             yield time.monotonic()
@@ -88,8 +92,14 @@ class AdaptiveLimiter:
                 self.stats.in_flight -= weight
                 cond.notify_all()
 
-    def observe(self, started_at: float, attempts: Sequence[Attempt], *, latency_s: float = 0.0,
-                completion_tokens: int = 0) -> None:  # fmt: skip
+    def observe(
+        self,
+        started_at: float,
+        attempts: Sequence[Attempt],
+        *,
+        latency_s: float = 0.0,
+        completion_tokens: int = 0,
+    ) -> None:
         """Adjust the limit after one request that was granted at `started_at` (monotonic time)."""
         overloads = [a.outcome for a in attempts if a.outcome in OVERLOAD]
         for outcome in overloads:

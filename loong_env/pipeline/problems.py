@@ -52,7 +52,9 @@ def load_problems(
             elif isinstance(item, Mapping):
                 items.extend(_from_rows([item], f"item {n}", question_field, answer_field, domain))
             else:
-                raise ConfigError(f"problem {n}: expected a DataPoint or a mapping, got {type(item).__name__}")
+                raise ConfigError(
+                    f"problem {n}: expected a DataPoint or a mapping, got {type(item).__name__}"
+                )
     if difficulty is not None:
         levels = set(difficulty)
         items = [dp for dp in items if dp.difficulty in levels]
@@ -63,7 +65,9 @@ def _is_hf_dataset(obj: Any) -> bool:
     return type(obj).__module__.startswith("datasets.") and hasattr(obj, "column_names")
 
 
-def _from_spec(spec: str, question_field: str | None, answer_field: str | None, domain: str) -> list[DataPoint]:
+def _from_spec(
+    spec: str, question_field: str | None, answer_field: str | None, domain: str
+) -> list[DataPoint]:
     from loong_env.generators.output import ACCEPTED, read_accepted
     from loong_env.seeds import SeedDataset, load_seeds
 
@@ -86,7 +90,9 @@ def _from_spec(spec: str, question_field: str | None, answer_field: str | None, 
     )
 
 
-def _from_jsonl(path: Path, question_field: str | None, answer_field: str | None, domain: str) -> list[DataPoint]:
+def _from_jsonl(
+    path: Path, question_field: str | None, answer_field: str | None, domain: str
+) -> list[DataPoint]:
     rows = []
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -106,11 +112,17 @@ def _pick(row: Mapping[str, Any], asked: str | None, candidates: Sequence[str], 
     for name in names:
         if row.get(name) not in (None, ""):
             return row[name]
-    raise ConfigError(f"{where}: no {what} field (looked for {', '.join(names)}; found {', '.join(row) or 'none'})")
+    raise ConfigError(
+        f"{where}: no {what} field (looked for {', '.join(names)}; found {', '.join(row) or 'none'})"
+    )
 
 
 def _from_rows(
-    rows: Iterable[Mapping[str, Any]], where: str, question_field: str | None, answer_field: str | None, domain: str
+    rows: Iterable[Mapping[str, Any]],
+    where: str,
+    question_field: str | None,
+    answer_field: str | None,
+    domain: str,
 ) -> list[DataPoint]:
     out = []
     for n, raw in enumerate(rows):
@@ -126,8 +138,15 @@ def _from_rows(
         if isinstance(fields.get("answer_tolerance"), str):
             fields["answer_tolerance"] = json.loads(fields["answer_tolerance"])
         try:
-            out.append(DataPoint(question=str(question), final_answer=str(answer),
-                                 domain=str(row.get("domain") or domain), metadata=dict(meta), **fields))
+            out.append(
+                DataPoint(
+                    question=str(question),
+                    final_answer=str(answer),
+                    domain=str(row.get("domain") or domain),
+                    metadata=dict(meta),
+                    **fields,
+                )
+            )
         except ValidationError as exc:
             raise ConfigError(f"{at}: not a usable problem: {exc}") from None
     return out

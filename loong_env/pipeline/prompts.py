@@ -20,8 +20,9 @@ __all__ = ["FEEDBACK_MARKER", "HINT_MARKER", "judge", "rationalize", "refine", "
 def refine(prompt: Messages, trace: str, feedback: str) -> Messages:
     """The conversation so far plus the evaluators' feedback, asking for a complete improved solution."""
     follow_up = (
-        f"{FEEDBACK_MARKER}:\n{feedback.strip()}\n\nWrite an improved, complete solution step by step, fixing "
-        "every problem above. End with the final answer as \\boxed{} with only the final number or expression."
+        f"{FEEDBACK_MARKER}:\n{feedback.strip()}\n\nWrite an improved, complete solution step by step, "
+        "fixing every problem above. End with the final answer as \\boxed{} with only the final number or "
+        "expression."
     )
     return [*prompt, {"role": "assistant", "content": trace}, {"role": "user", "content": follow_up}]
 
@@ -30,7 +31,8 @@ def rationalize(prompt: Messages, reference: str) -> Messages:
     """STaR: the unhinted prompt with the reference answer as a hint; the trace must reason its way there."""
     *head, last = prompt
     hint = (
-        f"\n\n{HINT_MARKER} {reference}. Solve the problem step by step so that the reasoning itself arrives at "
+        f"\n\n{HINT_MARKER} {reference}. Solve the problem step by step so that the reasoning itself "
+        "arrives at "
         "this answer; do not mention the hint. End with \\boxed{} holding the final answer."
     )
     return [*head, {"role": last["role"], "content": last["content"] + hint}]
@@ -43,7 +45,8 @@ def judge(question: str, trace: str, reference: str | None) -> Messages:
         f"Problem:\n{question}\n{known}\nSolution to grade:\n{trace}\n\n"
         "Grade the solution. correctness: are the steps and the final answer right; clarity: is it easy to "
         "follow; completeness: are all needed steps shown. Each is an integer from 0 to 10. In feedback, say "
-        "in one or two sentences what to fix" + (" without stating the correct answer." if reference else ".")
+        "in one or two sentences what to fix"
+        + (" without stating the correct answer." if reference else ".")
         + ' Reply with JSON only: {"feedback": "...", "correctness": 0, "clarity": 0, "completeness": 0}'
     )
     return [{"role": "system", "content": SYSTEM_JUDGE}, {"role": "user", "content": user}]

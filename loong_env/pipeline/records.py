@@ -43,7 +43,9 @@ class Evaluation(BaseModel):
     evaluator: str
     scores: dict[str, float] = Field(default_factory=dict, description="Score name (no prefix) -> value.")
     feedback: str = ""
-    error: str | None = Field(default=None, description="Why this evaluation has no scores (recorded, not raised).")
+    error: str | None = Field(
+        default=None, description="Why this evaluation has no scores (recorded, not raised)."
+    )
     attempts: int = 1
     tokens: int = 0
     raw: str | None = Field(default=None, description="The unusable reply when a judge answered garbage.")
@@ -100,8 +102,12 @@ class ProblemResult(BaseModel):
     samples: int = Field(default=0, description="Unhinted samples drawn (rejection mode).")
     correct_samples: int = 0
     pass_at: dict[int, float] = Field(default_factory=dict, description="k -> unbiased pass@k estimate.")
-    best: int | None = Field(default=None, description="Index in `traces` of the best verified unhinted trace.")
-    rationalized: int | None = Field(default=None, description="Index in `traces` of the verified hinted trace.")
+    best: int | None = Field(
+        default=None, description="Index in `traces` of the best verified unhinted trace."
+    )
+    rationalized: int | None = Field(
+        default=None, description="Index in `traces` of the verified hinted trace."
+    )
     tokens: int = 0
     seconds: float = 0.0
 

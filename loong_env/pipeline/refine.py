@@ -27,8 +27,14 @@ async def refine_problem(
     for iteration in range(config.max_iterations + 1):
         temperature = config.first_temperature if iteration == 0 else config.temperature
         [sample] = await caller.sample(messages, 1, temperature=temperature, max_tokens=config.max_tokens)
-        trace = await make_trace(problem, sample, evaluators, kind="initial" if iteration == 0 else "refined",
-                                 round=iteration, hinted=hinted)
+        trace = await make_trace(
+            problem,
+            sample,
+            evaluators,
+            kind="initial" if iteration == 0 else "refined",
+            round=iteration,
+            hinted=hinted,
+        )
         traces.append(trace)
         missing = unmet(trace, config.thresholds)
         if not missing:
@@ -43,11 +49,22 @@ async def refine_problem(
             break
         # feedback from an evaluator that saw the reference may carry it: what follows is hinted
         by_name = {e.name: e for e in evaluators}
-        hinted = hinted or any(by_name[e.evaluator].sees_reference for e in trace.evaluations
-                               if e.ok and e.feedback and e.evaluator in by_name)
+        hinted = hinted or any(
+            by_name[e.evaluator].sees_reference
+            for e in trace.evaluations
+            if e.ok and e.feedback and e.evaluator in by_name
+        )
         messages = prompts.refine(prompt, trace.text, feedback(trace))
     return ProblemResult(
-        index=problem.index, id=problem.id, question=problem.question, reference=problem.key.reference,
-        domain=problem.datapoint.domain, difficulty=problem.datapoint.difficulty, mode="refine", prompt=prompt,
-        traces=list(traces), stop_reason=stop, best=best_index(traces, config.select),
+        index=problem.index,
+        id=problem.id,
+        question=problem.question,
+        reference=problem.key.reference,
+        domain=problem.datapoint.domain,
+        difficulty=problem.datapoint.difficulty,
+        mode="refine",
+        prompt=prompt,
+        traces=list(traces),
+        stop_reason=stop,
+        best=best_index(traces, config.select),
     )

@@ -44,7 +44,7 @@ class CoTSummary(BaseModel):
 
 
 def build_problems(items: Sequence[DataPoint], router: VerifierRouter) -> tuple[list[Problem], int]:
-    """Problems with their answer keys, first occurrence of each id only; and how many duplicates were dropped."""
+    """Problems with their answer keys (first occurrence of each id only), and how many were dropped."""
     seen: set[str] = set()
     out = []
     for index, dp in enumerate(items):
@@ -56,7 +56,7 @@ def build_problems(items: Sequence[DataPoint], router: VerifierRouter) -> tuple[
 
 
 def check_thresholds(config: CoTConfig, evaluators: Sequence[Evaluator]) -> None:
-    """Every threshold must name a score some evaluator gives (a typo would make refinement never stop early)."""
+    """Every threshold must name a score some evaluator gives (a typo would never let refinement stop)."""
     known = [name for ev in evaluators for name in ev.qualified()]
     for name in config.thresholds:
         if name not in known:
@@ -93,8 +93,9 @@ async def run_cot(
     if client is None:
         from loong_env.llm import LLMClient
 
-        client = LLMClient(base_url=base_url, model=model, api_key=api_key,
-                           max_concurrency=config.limiter.max_limit)
+        client = LLMClient(
+            base_url=base_url, model=model, api_key=api_key, max_concurrency=config.limiter.max_limit
+        )
     caller = Caller(client, AdaptiveLimiter(config.limiter))
     chain: list[Evaluator] = [VerifierEvaluator(router)]
     if judge:
@@ -114,8 +115,17 @@ async def run_cot(
     stats.mode, stats.total, stats.resumed = config.mode, len(todo), len(problems) - len(todo)
     stats.started = time.monotonic()
     if on_start is not None:
-        on_start({"out": str(out), "mode": config.mode, "model": model_name, "problems": len(problems),
-                  "resumed": stats.resumed, "todo": len(todo), "duplicates": duplicates})
+        on_start(
+            {
+                "out": str(out),
+                "mode": config.mode,
+                "model": model_name,
+                "problems": len(problems),
+                "resumed": stats.resumed,
+                "todo": len(todo),
+                "duplicates": duplicates,
+            }
+        )
     solve = refine_problem if config.mode == "refine" else sample_problem
 
     async def attempt(problem: Problem) -> Outcome:
@@ -155,11 +165,24 @@ async def run_cot(
         store.close(status)
         if own_client:
             await client.close()
-    return CoTSummary(out_dir=Path(out), mode=config.mode, model=model_name, status=status, stats=stats,
-                      results=read_results(out), skipped_duplicates=duplicates)
+    return CoTSummary(
+        out_dir=Path(out),
+        mode=config.mode,
+        model=model_name,
+        status=status,
+        stats=stats,
+        results=read_results(out),
+        skipped_duplicates=duplicates,
+    )
 
 
 def _failure(problem: Problem, error: str, traces: list[Trace], started: float) -> ProblemFailure:
-    return ProblemFailure(index=problem.index, id=problem.id, question=problem.question, error=error,
-                          traces=list(traces), tokens=sum(t.tokens for t in traces),
-                          seconds=round(time.monotonic() - started, 3))
+    return ProblemFailure(
+        index=problem.index,
+        id=problem.id,
+        question=problem.question,
+        error=error,
+        traces=list(traces),
+        tokens=sum(t.tokens for t in traces),
+        seconds=round(time.monotonic() - started, 3),
+    )

@@ -1,4 +1,4 @@
-"""run_in_order: work on many items concurrently, hand each result on as it finishes, return them in input order."""
+"""run_in_order: work on items concurrently, pass each result on when it finishes, return input order."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ async def run_in_order(
     workers: int,
     on_done: Callable[[T, R], Awaitable[None] | None] | None = None,
 ) -> list[R]:
-    """`work(item)` for every item with at most `workers` at once; `on_done` sees each result when it finishes.
+    """`work(item)` for every item, at most `workers` at once; `on_done` sees each result when it finishes.
 
     `work` should turn its own failures into results; an exception it lets out stops the run (the other
     workers are cancelled) and is raised here. Cancelling the caller cancels everything in flight, so only

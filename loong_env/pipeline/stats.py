@@ -31,7 +31,9 @@ class RunStats(BaseModel):
     tokens: int = 0
     problem_seconds_sum: float = 0.0
     trace_latency_s_sum: float = 0.0
-    concurrency: float | None = Field(default=None, description="The adaptive request limit at the last record.")
+    concurrency: float | None = Field(
+        default=None, description="The adaptive request limit at the last record."
+    )
     started: float = Field(default_factory=time.monotonic)
 
     def record(self, outcome: Outcome) -> None:

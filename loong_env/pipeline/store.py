@@ -70,10 +70,13 @@ class CoTStore:
         old = _read_manifest(self.dir)
         if old is not None and old.settings != settings:
             self._folder.close()
-            changed = sorted(k for k in set(old.settings) | set(settings) if old.settings.get(k) != settings.get(k))
+            changed = sorted(
+                k for k in set(old.settings) | set(settings) if old.settings.get(k) != settings.get(k)
+            )
             raise OutputError(
                 f"{self.dir} holds results made with other settings ({', '.join(changed)}: "
-                f"{ {k: old.settings.get(k) for k in changed} } there, { {k: settings.get(k) for k in changed} } "
+                f"{ {k: old.settings.get(k) for k in changed} } there, "
+                f"{ {k: settings.get(k) for k in changed} } "
                 "now); use another --out or the same settings"
             )
         self.existing = [ProblemResult.model_validate(r) for r in self._results.open()]
@@ -85,8 +88,13 @@ class CoTStore:
                 run.status = "killed"
         self._run = RunEntry(started_at=time.time(), model=model)
         runs.append(self._run)
-        self.manifest = CoTManifest(settings=settings, done=len(self.existing), failures_logged=len(failures),
-                                    tokens=sum(t.tokens for r in self.existing for t in r.traces), runs=runs)
+        self.manifest = CoTManifest(
+            settings=settings,
+            done=len(self.existing),
+            failures_logged=len(failures),
+            tokens=sum(t.tokens for r in self.existing for t in r.traces),
+            runs=runs,
+        )
         self.write_manifest()
         return self
 

@@ -1,4 +1,4 @@
-"""Making and judging traces, shared by both modes: score one, check thresholds, pick the best, rationalize."""
+"""Making and judging traces for both modes: score one, check thresholds, pick the best, rationalize."""
 
 from __future__ import annotations
 
@@ -31,13 +31,22 @@ async def make_trace(
     others = [e for e in evaluators if not isinstance(e, VerifierEvaluator)]
     evaluations = await evaluate_all(verifiers, problem, sample.text)
     verdict = next((e for e in evaluations if e.status is not None), None)
-    status = verdict.status if verdict is not None and verdict.status is not None else VerificationStatus.error
+    status = (
+        verdict.status if verdict is not None and verdict.status is not None else VerificationStatus.error
+    )
     if others and (not others_if_correct_only or status is VerificationStatus.correct):
         evaluations += await evaluate_all(others, problem, sample.text)
     return Trace(
-        kind=kind, round=round, text=sample.text, hinted=hinted, status=status,
-        extracted=verdict.extracted if verdict is not None else None, evaluations=evaluations,
-        finish_reason=sample.finish_reason, tokens=sample.tokens, tokens_estimated=sample.tokens_estimated,
+        kind=kind,
+        round=round,
+        text=sample.text,
+        hinted=hinted,
+        status=status,
+        extracted=verdict.extracted if verdict is not None else None,
+        evaluations=evaluations,
+        finish_reason=sample.finish_reason,
+        tokens=sample.tokens,
+        tokens_estimated=sample.tokens_estimated,
         latency_s=sample.latency_s,
     )
 
@@ -56,7 +65,10 @@ def unscored(trace: Trace, thresholds: Mapping[str, float]) -> list[str]:
 
 def feedback(trace: Trace) -> str:
     """What the evaluators said about a trace, one line each (errors left out)."""
-    return "\n".join(f"- {e.feedback}" for e in trace.evaluations if e.ok and e.feedback) or "- Check every step."
+    return (
+        "\n".join(f"- {e.feedback}" for e in trace.evaluations if e.ok and e.feedback)
+        or "- Check every step."
+    )
 
 
 def best_index(traces: Sequence[Trace], select: str) -> int | None:
@@ -74,8 +86,11 @@ async def rationalize(
 ) -> Trace:
     """STaR's second chance: one trace written with the reference answer as a hint, marked `hinted`."""
     [sample] = await caller.sample(
-        prompts.rationalize(prompt, problem.key.reference), 1,
-        temperature=config.temperature, max_tokens=config.max_tokens,
+        prompts.rationalize(prompt, problem.key.reference),
+        1,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
     )
-    return await make_trace(problem, sample, evaluators, kind="rationalized", round=0, hinted=True,
-                            others_if_correct_only=True)
+    return await make_trace(
+        problem, sample, evaluators, kind="rationalized", round=0, hinted=True, others_if_correct_only=True
+    )
