@@ -15,10 +15,11 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from loong_env.errors import LoongError
 
@@ -83,6 +84,28 @@ def write_json_atomic(path: Path, data: BaseModel | str) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+class RunEntry(BaseModel):
+    """One invocation against a run directory, as its manifest lists it (each kind of run adds its counts)."""
+
+    started_at: float = Field(default_factory=time.time)
+    ended_at: float | None = None
+    model: str | None = None
+    status: str = "running"  # running until closed; `killed` when a later open finds it still running
+    tokens: int = 0
+
+    def finish(self, status: str) -> None:
+        """Close the entry with the run's final status."""
+        self.status = status
+        self.ended_at = time.time()
+
+
+def mark_killed(runs: list[Any]) -> None:
+    """Runs still marked running when a directory is opened again never closed: they were killed."""
+    for run in runs:
+        if run.status == "running":
+            run.status = "killed"
 
 
 class JsonlLog:

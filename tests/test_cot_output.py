@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from kill9 import kill_9_then_resume
 from scripted_openai_server import Answer, Request, ScriptedServer
 
 from loong_env.errors import ConfigError, NotFoundError
@@ -222,25 +220,8 @@ def test_kill_9_mid_run_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path
             "2",
             "--quiet",
         ]
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 90
-            while len(lines(out / "results.jsonl")) < 3:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "the first run never finished 3 problems"
-                time.sleep(0.02)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        before = (out / "results.jsonl").read_bytes()
-        complete_before = before[: before.rfind(b"\n") + 1]
+        complete_before, rerun = kill_9_then_resume(cmd, cwd=REPO, log=out / "results.jsonl")
         assert 3 <= len(complete_before.splitlines()) < N_PROBLEMS
-
-        live = [c for c in cmd if c != "--quiet"]  # the resumed run also exercises the live display
-        rerun = subprocess.run(live, check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr[-2000:]
         assert "already done" in rerun.stderr and "exports:" in rerun.stderr
 

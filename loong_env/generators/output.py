@@ -21,7 +21,15 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
-from loong_env.durable import JsonlLog, OutputError, RunDirectory, read_jsonl, write_json_atomic
+from loong_env.durable import (
+    JsonlLog,
+    OutputError,
+    RunDirectory,
+    RunEntry,
+    mark_killed,
+    read_jsonl,
+    write_json_atomic,
+)
 from loong_env.generators.keep import RejectReason, Verdict
 from loong_env.types import DataPoint, normalize_question
 
@@ -30,18 +38,13 @@ REJECTED = "rejected.jsonl"
 MANIFEST = "manifest.json"
 
 
-class RunRecord(BaseModel):
-    """One invocation against the directory."""
+class RunRecord(RunEntry):
+    """One invocation against the directory (status: target, max_attempts, time_budget, interrupted...)."""
 
-    started_at: float
-    ended_at: float | None = None
     method: str
-    model: str | None = None
-    status: str = "running"  # running | target | max_attempts | time_budget | interrupted | exhausted
     accepted: int = 0
     rejected: int = 0
     abandoned: int = 0
-    tokens: int = 0
 
 
 class Manifest(BaseModel):
@@ -112,9 +115,7 @@ class GenerationWriter:
             tokens=old.tokens if old else 0,
             runs=old.runs if old else [],
         )
-        for run in self.manifest.runs:  # a run that never closed was killed
-            if run.status == "running":
-                run.status = "killed"
+        mark_killed(self.manifest.runs)
         self._run = RunRecord(started_at=time.time(), method=method, model=model)
         self.manifest.runs.append(self._run)
         self.write_manifest()
@@ -123,8 +124,7 @@ class GenerationWriter:
     def close(self, status: str, *, abandoned: int = 0) -> None:
         """Finish the run record, write the final manifest, release files and the lock."""
         if self._run is not None and self.manifest is not None:
-            self._run.status = status
-            self._run.ended_at = time.time()
+            self._run.finish(status)
             self._run.abandoned = abandoned
             self.write_manifest()
         self._acc.close()

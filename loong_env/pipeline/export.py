@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +28,19 @@ def _results(source: Results) -> list[ProblemResult]:
     return sorted(source, key=lambda r: r.index)
 
 
-def _chosen(result: ProblemResult, include_rationalized: bool) -> tuple[Trace, bool] | None:
-    """The trace to learn from, and whether it is rationalized."""
-    if result.best is not None:
-        return result.traces[result.best], False
-    if include_rationalized and result.rationalized is not None:
-        return result.traces[result.rationalized], True
-    return None
+def _picked(source: Results, include_rationalized: bool) -> Iterator[tuple[ProblemResult, Trace, bool]]:
+    """Each result with a trace to learn from: the best verified one, else (if asked) the hinted one."""
+    for result in _results(source):
+        if result.best is not None:
+            yield result, result.traces[result.best], False
+        elif include_rationalized and result.rationalized is not None:
+            yield result, result.traces[result.rationalized], True
 
 
 def sft_rows(source: Results, *, include_rationalized: bool = False) -> list[dict[str, Any]]:
     """SFT rows as dicts: messages, id, domain, difficulty, rationalized, trace kind."""
     rows = []
-    for result in _results(source):
-        picked = _chosen(result, include_rationalized)
-        if picked is None:
-            continue
-        trace, rationalized = picked
+    for result, trace, rationalized in _picked(source, include_rationalized):
         rows.append(
             {
                 "messages": [*result.prompt, {"role": "assistant", "content": trace.text}],
@@ -70,11 +66,7 @@ def preference_rows(
     Wrong answers (`incorrect`) come before traces with no answer at all; hinted traces are never rejected.
     """
     rows = []
-    for result in _results(source):
-        picked = _chosen(result, include_rationalized)
-        if picked is None:
-            continue
-        chosen, rationalized = picked
+    for result, chosen, rationalized in _picked(source, include_rationalized):
         wrong = [t for t in result.traces if not t.correct and not t.hinted]
         wrong.sort(key=lambda t: t.status is not VerificationStatus.incorrect)  # stable: keeps trace order
         seen: set[str] = set()

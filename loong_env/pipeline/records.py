@@ -7,7 +7,7 @@ One `ProblemResult` is one line of results.jsonl; a problem that could not be fi
 from __future__ import annotations
 
 from statistics import fmean
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -110,6 +110,25 @@ class ProblemResult(BaseModel):
     )
     tokens: int = 0
     seconds: float = 0.0
+
+    @classmethod
+    def of(
+        cls, problem: Problem, *, mode: Mode, prompt: Messages, traces: list[Trace], **fields: object
+    ) -> Self:
+        """A result for `problem` with its identifying fields filled in from the problem itself."""
+        dp = problem.datapoint
+        return cls(
+            index=problem.index,
+            id=problem.id,
+            question=problem.question,
+            reference=problem.key.reference,
+            domain=dp.domain,
+            difficulty=dp.difficulty,
+            mode=mode,
+            prompt=prompt,
+            traces=list(traces),
+            **fields,
+        )  # type: ignore[arg-type]
 
     @property
     def first_correct(self) -> bool:

@@ -55,16 +55,11 @@ async def refine_problem(
             if e.ok and e.feedback and e.evaluator in by_name
         )
         messages = prompts.refine(prompt, trace.text, feedback(trace))
-    return ProblemResult(
-        index=problem.index,
-        id=problem.id,
-        question=problem.question,
-        reference=problem.key.reference,
-        domain=problem.datapoint.domain,
-        difficulty=problem.datapoint.difficulty,
+    return ProblemResult.of(
+        problem,
         mode="refine",
         prompt=prompt,
-        traces=list(traces),
+        traces=traces,
         stop_reason=stop,
         best=best_index(traces, config.select),
     )

@@ -40,16 +40,11 @@ async def sample_problem(
     )
     traces.extend(made)
     correct = sum(t.correct for t in made)
-    return ProblemResult(
-        index=problem.index,
-        id=problem.id,
-        question=problem.question,
-        reference=problem.key.reference,
-        domain=problem.datapoint.domain,
-        difficulty=problem.datapoint.difficulty,
+    return ProblemResult.of(
+        problem,
         mode="rejection",
         prompt=prompt,
-        traces=list(traces),
+        traces=traces,
         stop_reason="sampled",
         samples=len(made),
         correct_samples=correct,

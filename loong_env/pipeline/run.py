@@ -89,13 +89,14 @@ async def run_cot(
     config = config or CoTConfig()
     router = router or VerifierRouter()
     problems, duplicates = build_problems(load_problems(source), router)
-    own_client = client is None
+    owned: list[Any] = []  # clients made here, closed at the end
     if client is None:
         from loong_env.llm import LLMClient
 
         client = LLMClient(
             base_url=base_url, model=model, api_key=api_key, max_concurrency=config.limiter.max_limit
         )
+        owned.append(client)
     caller = Caller(client, AdaptiveLimiter(config.limiter))
     chain: list[Evaluator] = [VerifierEvaluator(router)]
     if judge:
@@ -104,6 +105,7 @@ async def run_cot(
             from loong_env.llm import LLMClient
 
             judge_client = Caller(LLMClient(config=client.config, model=judge), caller.limiter)
+            owned.append(judge_client.client)
         chain.append(LLMJudge(judge_client))
     chain.extend(e for e in evaluators if not isinstance(e, VerifierEvaluator))
     check_thresholds(config, chain)
@@ -163,8 +165,8 @@ async def run_cot(
         status = "done"
     finally:
         store.close(status)
-        if own_client:
-            await client.close()
+        for made in owned:
+            await made.close()
     return CoTSummary(
         out_dir=Path(out),
         mode=config.mode,

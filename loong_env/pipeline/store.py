@@ -18,7 +18,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
-from loong_env.durable import OutputError, RunDirectory, read_jsonl, write_json_atomic
+from loong_env.durable import OutputError, RunDirectory, RunEntry, mark_killed, read_jsonl, write_json_atomic
 from loong_env.pipeline.records import Outcome, ProblemFailure, ProblemResult
 
 RESULTS = "results.jsonl"
@@ -26,16 +26,11 @@ FAILED = "failed.jsonl"
 MANIFEST = "manifest.json"
 
 
-class RunEntry(BaseModel):
-    """One invocation against the directory."""
+class CoTRun(RunEntry):
+    """One invocation against the directory (status: done | interrupted | killed)."""
 
-    started_at: float
-    ended_at: float | None = None
-    model: str | None = None
-    status: str = "running"  # running | done | interrupted | killed (found still running on a later open)
     done: int = 0
     failed: int = 0
-    tokens: int = 0
 
 
 class CoTManifest(BaseModel):
@@ -47,7 +42,7 @@ class CoTManifest(BaseModel):
     failures_logged: int = 0
     tokens: int = 0
     updated_at: float = 0.0
-    runs: list[RunEntry] = Field(default_factory=list)
+    runs: list[CoTRun] = Field(default_factory=list)
     stats: dict[str, Any] | None = Field(default=None, description="The latest RunStats snapshot.")
 
 
@@ -62,7 +57,7 @@ class CoTStore:
         self.done_ids: set[str] = set()
         self.existing: list[ProblemResult] = []
         self.manifest: CoTManifest | None = None
-        self._run: RunEntry | None = None
+        self._run: CoTRun | None = None
 
     def open(self, settings: dict[str, Any], *, model: str | None = None) -> Self:
         """Lock, check the settings match earlier runs, repair torn tails, and load what is done."""
@@ -83,10 +78,8 @@ class CoTStore:
         failures = self._failed.open()
         self.done_ids = {r.id for r in self.existing}
         runs = old.runs if old else []
-        for run in runs:  # a run that never closed was killed
-            if run.status == "running":
-                run.status = "killed"
-        self._run = RunEntry(started_at=time.time(), model=model)
+        mark_killed(runs)
+        self._run = CoTRun(model=model)
         runs.append(self._run)
         self.manifest = CoTManifest(
             settings=settings,
@@ -129,8 +122,7 @@ class CoTStore:
     def close(self, status: str) -> None:
         """Finish the run record, write the last manifest, release the files and the lock."""
         if self._run is not None and self.manifest is not None:
-            self._run.status = status
-            self._run.ended_at = time.time()
+            self._run.finish(status)
             self.write_manifest()
             self._run = None
         self._results.close()
