@@ -93,6 +93,16 @@ def test_limiter_reads_a_much_slower_completion_as_overload():
     assert limiter.limit == 4
 
 
+def test_limiter_takes_a_lasting_slowdown_as_the_new_normal():
+    limiter = AdaptiveLimiter(LimiterConfig(max_limit=8, latency_factor=3.0, latency_window=4))
+    limiter.observe(time.monotonic(), [attempt("ok")], latency_s=1.0, completion_tokens=100)
+    limiter.observe(time.monotonic(), [attempt("ok")], latency_s=5.0, completion_tokens=100)  # busier
+    assert limiter.stats.decreases == 1
+    for _ in range(8):  # it stays busy: 5 s is the new normal, not a reason to halve again and again
+        limiter.observe(time.monotonic(), [attempt("ok")], latency_s=5.0, completion_tokens=100)
+    assert limiter.stats.decreases == 1 and limiter.stats.increases >= 1
+
+
 async def test_limiter_never_lets_more_than_the_limit_run_at_once():
     limiter = AdaptiveLimiter(LimiterConfig(max_limit=3))
     running, peak = 0, 0

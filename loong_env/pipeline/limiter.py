@@ -3,7 +3,9 @@
 Additive increase: every `limit` clean completions raise the limit by one (up to `max_limit`).
 Multiplicative decrease: a sign of overload halves it (down to `min_limit`): a 429, a 5xx, a timeout or a
 dropped connection seen in a request's attempts (LLMClient retries them; the limiter still hears about
-them), or a completion whose time per generated token is `latency_factor` times the best seen. Requests
+them), or a completion whose time per generated token is `latency_factor` times the best of the recent
+ones (a window, cleared at such a jump, so a machine that stays busier sets a new normal instead of
+halving forever). Requests
 already in flight when the limit drops cannot trigger a second drop for the same burst.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -37,6 +40,7 @@ class LimiterConfig(BaseModel):
         description="Seconds per token this many times the best seen is overload (None: off).",
     )
     latency_min_tokens: int = Field(default=16, ge=1, description="Shorter completions say nothing of speed.")
+    latency_window: int = Field(default=32, ge=1, description="Recent completions the best speed comes from.")
 
 
 class LimiterStats(BaseModel):
@@ -61,7 +65,7 @@ class AdaptiveLimiter:
         self._cond: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_decrease = float("-inf")
-        self._best_s_per_token: float | None = None
+        self._recent_s_per_token: deque[float] = deque(maxlen=self.config.latency_window)
         self._clean = 0  # clean completions since the limit last changed
 
     @property
@@ -108,9 +112,11 @@ class AdaptiveLimiter:
         cfg = self.config
         if not overloads and cfg.latency_factor is not None and completion_tokens >= cfg.latency_min_tokens:
             per_token = latency_s / completion_tokens
-            best = self._best_s_per_token
-            slow = best is not None and per_token > cfg.latency_factor * best
-            self._best_s_per_token = per_token if best is None else min(best, per_token)
+            recent = self._recent_s_per_token
+            slow = bool(recent) and per_token > cfg.latency_factor * min(recent)
+            if slow:  # one decrease per jump: the speed after it is measured afresh
+                recent.clear()
+            recent.append(per_token)
             if slow:
                 self.stats.overloads["slow"] = self.stats.overloads.get("slow", 0) + 1
         if overloads or slow:
