@@ -216,3 +216,17 @@ async def test_resuming_a_directory_with_other_settings_is_refused(tmp_path):
             await run_cot(
                 [FARMER], out=tmp_path, client=client_for(server), config=CoTConfig(max_iterations=3)
             )
+
+
+async def test_a_trace_cut_off_by_the_length_limit_is_told_so_in_the_refinement_turn(tmp_path):
+    def long_then_short(req: Request) -> Answer:
+        if FEEDBACK_MARKER in req.user:
+            return Answer("12 + 7 = 19. \\boxed{19}")
+        return Answer("Let us think about cows in great detail. First", finish_reason="length")
+
+    with ScriptedServer(long_then_short) as server:
+        summary = await run_cot([FARMER], out=tmp_path, client=client_for(server))
+        [turn] = [r for r in server.requests if FEEDBACK_MARKER in r.user]
+    assert "cut off by the length limit" in turn.user and "no final answer" in turn.user
+    first, refined = summary.results[0].traces
+    assert (first.finish_reason, str(first.status), refined.correct) == ("length", "no_answer", True)

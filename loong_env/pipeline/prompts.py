@@ -18,9 +18,9 @@ __all__ = ["FEEDBACK_MARKER", "HINT_MARKER", "judge", "rationalize", "refine", "
 
 
 def refine(prompt: Messages, trace: str, feedback: str) -> Messages:
-    """The conversation so far plus the evaluators' feedback, asking for a complete improved solution."""
+    """The conversation so far plus the evaluators' feedback, asking for a brief improved solution."""
     follow_up = (
-        f"{FEEDBACK_MARKER}:\n{feedback.strip()}\n\nWrite an improved, complete solution step by step, "
+        f"{FEEDBACK_MARKER}:\n{feedback.strip()}\n\nWrite an improved solution, brief and step by step, "
         "fixing every problem above. End with the final answer as \\boxed{} with only the final number or "
         "expression."
     )
@@ -31,9 +31,8 @@ def rationalize(prompt: Messages, reference: str) -> Messages:
     """STaR: the unhinted prompt with the reference answer as a hint; the trace must reason its way there."""
     *head, last = prompt
     hint = (
-        f"\n\n{HINT_MARKER} {reference}. Solve the problem step by step so that the reasoning itself "
-        "arrives at "
-        "this answer; do not mention the hint. End with \\boxed{} holding the final answer."
+        f"\n\n{HINT_MARKER} {reference}. Solve the problem in a few short steps so that the reasoning "
+        "itself arrives at this answer; do not mention the hint. End with \\boxed{} holding the final answer."
     )
     return [*head, {"role": last["role"], "content": last["content"] + hint}]
 

@@ -90,81 +90,87 @@ async def run_cot(
     router = router or VerifierRouter()
     problems, duplicates = build_problems(load_problems(source), router)
     owned: list[Any] = []  # clients made here, closed at the end
-    if client is None:
-        from loong_env.llm import LLMClient
-
-        client = LLMClient(
-            base_url=base_url, model=model, api_key=api_key, max_concurrency=config.limiter.max_limit
-        )
-        owned.append(client)
-    caller = Caller(client, AdaptiveLimiter(config.limiter))
-    chain: list[Evaluator] = [VerifierEvaluator(router)]
-    if judge:
-        judge_client = caller
-        if isinstance(judge, str) and judge != "self":
+    try:
+        if client is None:
             from loong_env.llm import LLMClient
 
-            judge_client = Caller(LLMClient(config=client.config, model=judge), caller.limiter)
-            owned.append(judge_client.client)
-        chain.append(LLMJudge(judge_client))
-    chain.extend(e for e in evaluators if not isinstance(e, VerifierEvaluator))
-    check_thresholds(config, chain)
-    model_name = str(getattr(client, "model", None) or model or "") or None
-    settings = {**config.fingerprint(), "evaluators": [e.name for e in chain], "model": model_name}
-    store = CoTStore(out).open(settings, model=model_name)
-    todo = [p for p in problems if p.id not in store.done_ids]
-    stats = stats or RunStats()
-    stats.mode, stats.total, stats.resumed = config.mode, len(todo), len(problems) - len(todo)
-    stats.started = time.monotonic()
-    if on_start is not None:
-        on_start(
-            {
-                "out": str(out),
-                "mode": config.mode,
-                "model": model_name,
-                "problems": len(problems),
-                "resumed": stats.resumed,
-                "todo": len(todo),
-                "duplicates": duplicates,
-            }
-        )
-    solve = refine_problem if config.mode == "refine" else sample_problem
+            client = LLMClient(
+                base_url=base_url, model=model, api_key=api_key, max_concurrency=config.limiter.max_limit
+            )
+            owned.append(client)
+        caller = Caller(client, AdaptiveLimiter(config.limiter))
+        chain: list[Evaluator] = [VerifierEvaluator(router)]
+        if judge:
+            judge_client = caller
+            if isinstance(judge, str) and judge != "self":
+                from loong_env.llm import LLMClient
 
-    async def attempt(problem: Problem) -> Outcome:
-        from loong_env.llm import LLMError
+                judge_client = Caller(LLMClient(config=client.config, model=judge), caller.limiter)
+                owned.append(judge_client.client)
+            chain.append(LLMJudge(judge_client))
+        chain.extend(e for e in evaluators if not isinstance(e, VerifierEvaluator))
+        check_thresholds(config, chain)
+        model_name = str(getattr(client, "model", None) or model or "") or None
+        settings = {**config.fingerprint(), "evaluators": [e.name for e in chain], "model": model_name}
+        store = CoTStore(out).open(settings, model=model_name)
+        todo = [p for p in problems if p.id not in store.done_ids]
+        stats = stats or RunStats()
+        stats.mode, stats.total, stats.resumed = config.mode, len(todo), len(problems) - len(todo)
+        stats.started = time.monotonic()
+        if on_start is not None:
+            on_start(
+                {
+                    "out": str(out),
+                    "mode": config.mode,
+                    "model": model_name,
+                    "problems": len(problems),
+                    "resumed": stats.resumed,
+                    "todo": len(todo),
+                    "duplicates": duplicates,
+                }
+            )
+        solve = refine_problem if config.mode == "refine" else sample_problem
 
-        started = time.monotonic()
-        traces: list[Trace] = []
+        async def attempt(problem: Problem) -> Outcome:
+            from loong_env.llm import LLMError
+
+            started = time.monotonic()
+            traces: list[Trace] = []
+            try:
+                result = await solve(problem, caller, chain, config, traces)
+                if config.rationalize and result.best is None:
+                    hinted = await rationalize(problem, result.prompt, caller, chain, config)
+                    result.traces.append(hinted)
+                    if hinted.correct:
+                        result.rationalized = len(result.traces) - 1
+            except LLMError as exc:  # the first line says what failed, the last what the server said last
+                lines = [line.strip() for line in str(exc).splitlines()]
+                why = lines[0] + (f" Last: {lines[-1]}" if len(lines) > 1 else "")
+                return _failure(problem, f"LLM request failed: {why}"[:500], traces, started)
+            except Exception as exc:  # noqa: BLE001 - one broken problem must not end a long run
+                return _failure(problem, f"{type(exc).__name__}: {exc}"[:500], traces, started)
+            result.tokens = sum(t.tokens for t in result.traces)
+            result.seconds = round(time.monotonic() - started, 3)
+            return result
+
+        def finished(_: Problem, outcome: Outcome) -> None:
+            if (
+                outcome.id in store.done_ids
+            ):  # cannot happen (todo skips them); the store would refuse it anyway
+                return
+            stats.record(outcome)
+            stats.concurrency = caller.limiter.stats.limit
+            store.record(outcome, stats)
+            if on_outcome is not None:
+                on_outcome(outcome)
+
+        status = "interrupted"
         try:
-            result = await solve(problem, caller, chain, config, traces)
-            if config.rationalize and result.best is None:
-                hinted = await rationalize(problem, result.prompt, caller, chain, config)
-                result.traces.append(hinted)
-                if hinted.correct:
-                    result.rationalized = len(result.traces) - 1
-        except LLMError as exc:
-            return _failure(problem, f"LLM request failed: {str(exc).splitlines()[0]}", traces, started)
-        except Exception as exc:  # noqa: BLE001 - one broken problem must not end a long run
-            return _failure(problem, f"{type(exc).__name__}: {exc}"[:500], traces, started)
-        result.tokens = sum(t.tokens for t in result.traces)
-        result.seconds = round(time.monotonic() - started, 3)
-        return result
-
-    def finished(_: Problem, outcome: Outcome) -> None:
-        if outcome.id in store.done_ids:  # cannot happen (todo skips them); the store would refuse it anyway
-            return
-        stats.record(outcome)
-        stats.concurrency = caller.limiter.stats.limit
-        store.record(outcome, stats)
-        if on_outcome is not None:
-            on_outcome(outcome)
-
-    status = "interrupted"
-    try:
-        await run_in_order(todo, attempt, workers=max(2, config.limiter.max_limit), on_done=finished)
-        status = "done"
+            await run_in_order(todo, attempt, workers=max(2, config.limiter.max_limit), on_done=finished)
+            status = "done"
+        finally:
+            store.close(status)
     finally:
-        store.close(status)
         for made in owned:
             await made.close()
     return CoTSummary(

@@ -62,9 +62,15 @@ class CoTStore:
     def open(self, settings: dict[str, Any], *, model: str | None = None) -> Self:
         """Lock, check the settings match earlier runs, repair torn tails, and load what is done."""
         self._folder.open()
+        try:
+            return self._load(settings, model)
+        except BaseException:
+            self.close("refused")
+            raise
+
+    def _load(self, settings: dict[str, Any], model: str | None) -> Self:
         old = _read_manifest(self.dir)
         if old is not None and old.settings != settings:
-            self._folder.close()
             changed = sorted(
                 k for k in set(old.settings) | set(settings) if old.settings.get(k) != settings.get(k)
             )

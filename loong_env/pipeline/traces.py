@@ -63,12 +63,17 @@ def unscored(trace: Trace, thresholds: Mapping[str, float]) -> list[str]:
     return [name for name in thresholds if name not in scores]
 
 
+CUT_OFF = (
+    "The solution was cut off by the length limit before it ended: write a much shorter one, only the key "
+    "steps, and reach the final answer."
+)
+
+
 def feedback(trace: Trace) -> str:
-    """What the evaluators said about a trace, one line each (errors left out)."""
-    return (
-        "\n".join(f"- {e.feedback}" for e in trace.evaluations if e.ok and e.feedback)
-        or "- Check every step."
-    )
+    """What the evaluators said about a trace, one line each (errors left out), and whether it was cut off."""
+    lines = [CUT_OFF] if trace.finish_reason == "length" else []
+    lines += [e.feedback for e in trace.evaluations if e.ok and e.feedback]
+    return "\n".join(f"- {line}" for line in lines) or "- Check every step."
 
 
 def best_index(traces: Sequence[Trace], select: str) -> int | None:
