@@ -74,7 +74,7 @@ async def quality(problems: list[DataPoint], client: LLMClient, args: argparse.N
     """Refine and rejection runs over the same problems; their headline numbers."""
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench_cot_") as tmp:
-        for mode in ("refine", "rejection"):
+        for mode in args.modes.split(","):
             config = CoTConfig(
                 mode=mode, max_iterations=2, samples=args.samples, temperature=0.8, max_tokens=args.max_tokens
             )
@@ -205,6 +205,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=8, help="most requests in flight, both sides")
     parser.add_argument("--throughput-problems", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved pipeline/bare rounds")
+    parser.add_argument("--modes", default="refine,rejection", help="quality runs to make (comma-separated)")
     parser.add_argument("--skip-quality", action="store_true", help="only the throughput comparison")
     parser.add_argument("--json", default=None, help="also write the report here")
     args = parser.parse_args()

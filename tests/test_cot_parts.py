@@ -119,6 +119,36 @@ async def test_limiter_never_lets_more_than_the_limit_run_at_once():
     assert peak == 3 and limiter.stats.in_flight == 0
 
 
+async def test_limiter_serves_requests_in_arrival_order_so_a_wide_one_is_never_overtaken():
+    limiter = AdaptiveLimiter(LimiterConfig(max_limit=4))
+    order: list[str] = []
+
+    async def request(name: str, weight: int, hold_s: float) -> None:
+        async with limiter.slot(weight):
+            order.append(name)
+            await asyncio.sleep(hold_s)
+
+    first = asyncio.create_task(request("narrow-1", 1, 0.05))
+    await asyncio.sleep(0)
+    wide = asyncio.create_task(request("wide", 4, 0.0))  # must wait for narrow-1 to leave
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(request(f"narrow-{i}", 1, 0.0)) for i in (2, 3)]  # fit now, but came later
+    await asyncio.gather(first, wide, *later)
+    assert order == ["narrow-1", "wide", "narrow-2", "narrow-3"]
+
+
+async def test_a_request_cancelled_while_waiting_gives_no_slot_away():
+    limiter = AdaptiveLimiter(LimiterConfig(max_limit=1))
+    async with limiter.slot():
+        waiting = asyncio.create_task(limiter.slot().__aenter__())
+        await asyncio.sleep(0)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+    assert limiter.stats.in_flight == 0
+    async with limiter.slot():  # still usable
+        assert limiter.stats.in_flight == 1
+
+
 def test_usage_of_an_n_choice_reply_is_split_whether_it_counts_one_choice_or_all():
     texts = ["a" * 400, "b" * 200, "c" * 400]
     per_choice, estimated = split_usage(100, texts)  # llama.cpp: usage of the first choice only

@@ -62,8 +62,8 @@ class AdaptiveLimiter:
         if self.config.min_limit > self.config.max_limit:
             raise ConfigError(f"min_limit {self.config.min_limit} exceeds max_limit {self.config.max_limit}")
         self.stats = LimiterStats(limit=float(min(max(start, self.config.min_limit), self.config.max_limit)))
-        self._cond: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._last_decrease = float("-inf")
         self._recent_s_per_token: deque[float] = deque(maxlen=self.config.latency_window)
         self._clean = 0  # clean completions since the limit last changed
@@ -72,29 +72,49 @@ class AdaptiveLimiter:
     def limit(self) -> int:
         return max(self.config.min_limit, int(self.stats.limit))
 
-    def _condition(self) -> asyncio.Condition:
+    def _queue(self) -> deque[tuple[int, asyncio.Future[None]]]:
         loop = asyncio.get_running_loop()
-        if self._cond is None or self._loop is not loop:
-            self._cond, self._loop = asyncio.Condition(), loop
+        if self._loop is not loop:  # a new event loop: waiters and holders of the old one are gone
+            self._loop, self._waiters = loop, deque()
             self.stats.in_flight = 0
-        return self._cond
+        return self._waiters
+
+    def _grant(self) -> None:
+        """Admit waiters strictly in arrival order while they fit (a wide request is never overtaken)."""
+        while self._waiters:
+            weight, future = self._waiters[0]
+            if future.done():  # cancelled while waiting
+                self._waiters.popleft()
+                continue
+            # a request wider than the whole limit runs alone rather than never
+            if self.stats.in_flight and self.stats.in_flight + weight > self.limit:
+                return
+            self._waiters.popleft()
+            self.stats.in_flight += weight
+            future.set_result(None)
 
     @asynccontextmanager
     async def slot(self, weight: int = 1) -> AsyncIterator[float]:
-        """Hold `weight` slots (an n>1 request holds n) for the body; yields the time it was granted."""
-        cond = self._condition()
-        async with cond:
-            # a request wider than the whole limit runs alone rather than never
-            await cond.wait_for(
-                lambda: self.stats.in_flight == 0 or self.stats.in_flight + weight <= self.limit
-            )
-            self.stats.in_flight += weight
+        """Hold `weight` slots (an n>1 request holds n) for the body, first come first served.
+
+        Yields the time it was granted.
+        """
+        queue = self._queue()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.append((weight, future))
+        self._grant()
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # granted just as it was cancelled: give it back
+                self.stats.in_flight -= weight
+                self._grant()
+            raise
         try:
             yield time.monotonic()
         finally:
-            async with cond:
-                self.stats.in_flight -= weight
-                cond.notify_all()
+            self.stats.in_flight -= weight
+            self._grant()
 
     def observe(
         self,
@@ -132,18 +152,13 @@ class AdaptiveLimiter:
                 self._clean = 0
                 self.stats.limit = min(float(cfg.max_limit), float(self.limit + 1))
                 self.stats.increases += 1
-                self._wake()
+                self._grant_if_in_loop()
 
-    def _wake(self) -> None:
-        cond = self._cond
-        if cond is None:
-            return
-
-        async def notify() -> None:
-            async with cond:
-                cond.notify_all()
-
+    def _grant_if_in_loop(self) -> None:
+        """A raised limit admits waiters now (observe() may also be called with no loop, e.g. in a test)."""
         try:
-            asyncio.get_running_loop().create_task(notify())
-        except RuntimeError:  # no running loop: nobody is waiting
-            pass
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if running is self._loop:
+            self._grant()
