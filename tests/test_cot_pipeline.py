@@ -140,12 +140,23 @@ async def test_n_choices_come_from_one_request_and_a_capped_server_gets_narrower
 
     with ScriptedServer(capped) as server:
         config = CoTConfig(mode="rejection", samples=4)
-        summary = await run_cot([SQUARE], out=tmp_path, client=client_for(server), config=config)
+        summary = await run_cot([SQUARE], out=tmp_path / "one", client=client_for(server), config=config)
         sent = [r.body.get("n", 1) for r in server.requests]
+        squares = [
+            DataPoint(question=f"What is the area of a square with side 6 (take {i})?", final_answer="36",
+                      domain="toy_math")
+            for i in range(6)
+        ]
+        server.requests.clear()
+        many = await run_cot(squares, out=tmp_path / "many", client=client_for(server), config=config)
+        sent_by_many = [r.body.get("n", 1) for r in server.requests]
     [result] = summary.results
     assert result.correct_samples == 4 and result.pass_at[1] == 1.0
     assert sent == [4, 2, 2]  # refused once, then two requests of two choices
     assert all(t.tokens_estimated for t in result.traces)
+    # problems refused at the same time all learn the cap, none narrows below it
+    assert min(sent_by_many) == 2 and sent_by_many.count(2) == 12
+    assert all(r.correct_samples == 4 for r in many.results)
 
 
 async def test_a_failing_problem_is_recorded_with_why_and_the_others_finish_in_input_order(tmp_path):

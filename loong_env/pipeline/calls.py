@@ -113,8 +113,10 @@ class Caller:
             completion = await self.chat(messages, n=size, **kwargs)
         except LLMRejectedError:
             # the server refused this many choices in one request: narrow, remember, and try again
-            narrower = max(1, min(self.stats.n_per_request or size, size) // 2)
-            self.stats.n_per_request = narrower
+            # (from the size refused, not from what others learned meanwhile: concurrent refusals of the
+            # same width must not halve it again and again)
+            narrower = max(1, size // 2)
+            self.stats.n_per_request = min(self.stats.n_per_request or narrower, narrower)
             return await self.sample(messages, size, **kwargs)
         got = _samples(completion)
         if len(got) < size:  # the server ignores n: the rest as single requests
