@@ -12,6 +12,7 @@ from loong_env.errors import ConfigError
 from loong_env.llm import Attempt
 from loong_env.pipeline import AdaptiveLimiter, LimiterConfig, mean_pass_at, pass_at_k, pass_at_ks
 from loong_env.pipeline.calls import split_usage
+from loong_env.pipeline.limiter import request_priority
 from loong_env.pipeline.runner import run_in_order
 
 
@@ -135,6 +136,23 @@ async def test_limiter_serves_requests_in_arrival_order_so_a_wide_one_is_never_o
     later = [asyncio.create_task(request(f"narrow-{i}", 1, 0.0)) for i in (2, 3)]  # fit now, but came later
     await asyncio.gather(first, wide, *later)
     assert order == ["narrow-1", "wide", "narrow-2", "narrow-3"]
+
+
+async def test_limiter_lets_an_earlier_problem_go_first_among_waiting_requests():
+    limiter = AdaptiveLimiter(LimiterConfig(max_limit=1))
+    order: list[int] = []
+
+    async def request(problem: int) -> None:
+        request_priority.set(problem)
+        async with limiter.slot():
+            order.append(problem)
+            await asyncio.sleep(0.01)
+
+    blocker = asyncio.create_task(request(0))
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(request(p)) for p in (5, 3, 4, 1)]
+    await asyncio.gather(blocker, *waiting)
+    assert order == [0, 1, 3, 4, 5]
 
 
 async def test_a_request_cancelled_while_waiting_gives_no_slot_away():

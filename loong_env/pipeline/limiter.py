@@ -5,17 +5,25 @@ Multiplicative decrease: a sign of overload halves it (down to `min_limit`): a 4
 dropped connection seen in a request's attempts (LLMClient retries them; the limiter still hears about
 them), or a completion whose time per generated token is `latency_factor` times the best of the recent
 ones (a window, cleared at such a jump, so a machine that stays busier sets a new normal instead of
-halving forever). Requests
-already in flight when the limit drops cannot trigger a second drop for the same burst.
+halving forever). Requests already in flight when the limit drops cannot trigger a second drop for the
+same burst.
+
+Waiting requests are admitted by priority, then arrival: the pipeline gives each request its problem's
+input index (`request_priority`), so an earlier problem's follow-up (a refinement, a hint) goes before a
+later problem's first samples and problems finish roughly in input order instead of all at the end. A
+request that does not fit yet is never overtaken by a lower-priority one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +31,9 @@ from loong_env.errors import ConfigError
 from loong_env.llm import Attempt
 
 OVERLOAD = frozenset({"rate_limited", "server_error", "timeout", "connection"})
+
+# Lower goes first; set per problem (its input index) by the pipeline, inherited by the tasks it starts.
+request_priority: ContextVar[float] = ContextVar("request_priority", default=0.0)
 
 
 class LimiterConfig(BaseModel):
@@ -63,7 +74,8 @@ class AdaptiveLimiter:
             raise ConfigError(f"min_limit {self.config.min_limit} exceeds max_limit {self.config.max_limit}")
         self.stats = LimiterStats(limit=float(min(max(start, self.config.min_limit), self.config.max_limit)))
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._waiters: list[tuple[float, int, int, asyncio.Future[None]]] = []  # heap: priority, arrival
+        self._arrivals = itertools.count()
         self._last_decrease = float("-inf")
         self._recent_s_per_token: deque[float] = deque(maxlen=self.config.latency_window)
         self._clean = 0  # clean completions since the limit last changed
@@ -72,36 +84,35 @@ class AdaptiveLimiter:
     def limit(self) -> int:
         return max(self.config.min_limit, int(self.stats.limit))
 
-    def _queue(self) -> deque[tuple[int, asyncio.Future[None]]]:
+    def _queue(self) -> list[tuple[float, int, int, asyncio.Future[None]]]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop: waiters and holders of the old one are gone
-            self._loop, self._waiters = loop, deque()
+            self._loop, self._waiters = loop, []
             self.stats.in_flight = 0
         return self._waiters
 
     def _grant(self) -> None:
-        """Admit waiters strictly in arrival order while they fit (a wide request is never overtaken)."""
+        """Admit waiters by priority, then arrival, while they fit; the first that does not fit waits."""
         while self._waiters:
-            weight, future = self._waiters[0]
+            _, _, weight, future = self._waiters[0]
             if future.done():  # cancelled while waiting
-                self._waiters.popleft()
+                heapq.heappop(self._waiters)
                 continue
             # a request wider than the whole limit runs alone rather than never
             if self.stats.in_flight and self.stats.in_flight + weight > self.limit:
                 return
-            self._waiters.popleft()
+            heapq.heappop(self._waiters)
             self.stats.in_flight += weight
             future.set_result(None)
 
     @asynccontextmanager
     async def slot(self, weight: int = 1) -> AsyncIterator[float]:
-        """Hold `weight` slots (an n>1 request holds n) for the body, first come first served.
-
-        Yields the time it was granted.
+        """Hold `weight` slots (an n>1 request holds n) for the body; waiters go by `request_priority`, then
+        arrival. Yields the time it was granted.
         """
         queue = self._queue()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue.append((weight, future))
+        heapq.heappush(queue, (request_priority.get(), next(self._arrivals), weight, future))
         self._grant()
         try:
             await future

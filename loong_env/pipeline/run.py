@@ -14,7 +14,7 @@ from loong_env.errors import UnknownNameError
 from loong_env.pipeline.calls import Caller
 from loong_env.pipeline.config import CoTConfig
 from loong_env.pipeline.evaluators import Evaluator, LLMJudge, VerifierEvaluator
-from loong_env.pipeline.limiter import AdaptiveLimiter
+from loong_env.pipeline.limiter import AdaptiveLimiter, request_priority
 from loong_env.pipeline.problems import load_problems
 from loong_env.pipeline.records import Outcome, Problem, ProblemFailure, ProblemResult, Trace
 from loong_env.pipeline.refine import refine_problem
@@ -136,6 +136,7 @@ async def run_cot(
 
             started = time.monotonic()
             traces: list[Trace] = []
+            request_priority.set(problem.index)  # an earlier problem's requests go first
             try:
                 result = await solve(problem, caller, chain, config, traces)
                 if config.rationalize and result.best is None:
