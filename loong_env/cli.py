@@ -10,6 +10,7 @@ import sys
 COMMANDS = {
     "seeds": "loong_env.seeds_cli",
     "generate": "loong_env.generators.cli",
+    "cot": "loong_env.pipeline.cli",
     "serve": "loong_env.serve_cli",
     "serve-reward": "loong_env.integrations.reward_cli",
     "report": "loong_env.report_cli",

@@ -42,6 +42,7 @@ class Reply:
     completion_tokens: int = 10
     model: str | None = None  # the model the completion names (default: the one requested)
     delay_s: float = 0.0
+    choices: tuple[str, ...] = ()  # the texts of an n>1 reply, one choice each (`text` is then ignored)
 
 
 Answer = Reply
@@ -129,14 +130,16 @@ Script = Callable[[Request], Action]
 
 
 def _completion(reply: Reply, body: dict[str, Any], number: int) -> dict[str, Any]:
-    n = int(body.get("n") or 1)
-    choice = {"message": {"role": "assistant", "content": reply.text}, "finish_reason": reply.finish_reason}
+    texts = reply.choices or (reply.text,) * int(body.get("n") or 1)
     return {
         "id": f"chatcmpl-{number}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": reply.model or body.get("model") or "scripted",
-        "choices": [{"index": i, **choice} for i in range(n)],
+        "choices": [
+            {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": reply.finish_reason}
+            for i, text in enumerate(texts)
+        ],
         "usage": {
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,

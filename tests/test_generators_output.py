@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from kill9 import kill_9_then_resume
 from scripted_openai_server import ScriptedServer, numbered_problems
 
 from loong_env.generators import (
@@ -184,25 +185,8 @@ def test_kill_9_mid_run_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path
         cmd = [sys.executable, "-m", "loong_env", "generate", "--domain", "toy_math", "--seeds-root", str(root),
                "--method", "few-shot", "--n", str(target), "--out", str(out), "--base-url", server.base_url,
                "--model", "scripted", "--concurrency", "2", "--novelty-threshold", "0.99", "--quiet"]  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 90
-            while len(lines(out / "accepted.jsonl")) < 3:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "the first run never kept 3 items"
-                time.sleep(0.02)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        before = (out / "accepted.jsonl").read_bytes()
-        complete_before = before[: before.rfind(b"\n") + 1]
+        complete_before, rerun = kill_9_then_resume(cmd, cwd=REPO, log=out / "accepted.jsonl")
         assert 3 <= len(complete_before.splitlines()) < target
-
-        live = [c for c in cmd if c != "--quiet"]  # the resumed run also exercises the live display
-        rerun = subprocess.run(live, check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr[-2000:]
         assert "already kept" in rerun.stderr and "stopped (target)" in rerun.stderr
 

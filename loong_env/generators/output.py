@@ -1,5 +1,8 @@
 """Crash-safe generation output: what was written survives kill -9, and a re-run resumes without duplicates.
 
+The lock, durable appends, torn-tail repair and atomic manifest are loong_env.durable's, shared with the
+CoT pipeline's output.
+
 Layout of an output directory:
   accepted.jsonl   one kept DataPoint per line (append + flush + fsync per line)
   rejected.jsonl   one rejected Verdict per line (same discipline)
@@ -10,9 +13,6 @@ from the files, so the manifest can lag the files by at most one verdict and nev
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
 import time
 from collections import Counter
@@ -21,32 +21,30 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
-from loong_env.errors import LoongError
+from loong_env.durable import (
+    JsonlLog,
+    OutputError,
+    RunDirectory,
+    RunEntry,
+    mark_killed,
+    read_jsonl,
+    write_json_atomic,
+)
 from loong_env.generators.keep import RejectReason, Verdict
 from loong_env.types import DataPoint, normalize_question
 
 ACCEPTED = "accepted.jsonl"
 REJECTED = "rejected.jsonl"
 MANIFEST = "manifest.json"
-LOCK = ".lock"
 
 
-class OutputError(LoongError):
-    """The output directory cannot be used as asked (another run holds it, or it belongs to another domain)."""
+class RunRecord(RunEntry):
+    """One invocation against the directory (status: target, max_attempts, time_budget, interrupted...)."""
 
-
-class RunRecord(BaseModel):
-    """One invocation against the directory."""
-
-    started_at: float
-    ended_at: float | None = None
     method: str
-    model: str | None = None
-    status: str = "running"  # running | target | max_attempts | time_budget | interrupted | exhausted
     accepted: int = 0
     rejected: int = 0
     abandoned: int = 0
-    tokens: int = 0
 
 
 class Manifest(BaseModel):
@@ -63,43 +61,6 @@ class Manifest(BaseModel):
     tokens: int = 0
     updated_at: float = 0.0
     runs: list[RunRecord] = Field(default_factory=list)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _repair_and_read(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file; a torn tail (no final newline, or unparsable last line) is truncated away."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    keep = data.rfind(b"\n") + 1  # everything after the last newline was never completed
-    records: list[dict[str, Any]] = []
-    offset = 0
-    for raw in data[:keep].splitlines(keepends=True):
-        try:
-            records.append(json.loads(raw))
-        except json.JSONDecodeError:
-            keep = offset  # a garbled line can only be the last one written before a crash; cut from here
-            break
-        offset += len(raw)
-    if keep != len(data):
-        with path.open("r+b") as fh:
-            fh.truncate(keep)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return records
-
-
-def _append_line(fh: Any, record: dict[str, Any]) -> None:
-    fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-    fh.flush()
-    os.fsync(fh.fileno())
 
 
 def datapoint_from_record(record: dict[str, Any]) -> DataPoint:
@@ -119,32 +80,24 @@ class GenerationWriter:
         self.existing: list[DataPoint] = []
         self.manifest: Manifest | None = None
         self._hashes: set[str] = set()
-        self._lock_fh: Any = None
-        self._acc_fh: Any = None
-        self._rej_fh: Any = None
+        self._folder = RunDirectory(self.dir, command="loong generate")
+        self._acc = JsonlLog(self.accepted_path)
+        self._rej = JsonlLog(self.rejected_path)
         self._run: RunRecord | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     def open(self, *, method: str, model: str | None = None, target: int | None = None) -> Self:
         """Lock the directory, repair torn tails, load what earlier runs kept, and start a run record."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fh = (self.dir / LOCK).open("a")
-        try:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            self._lock_fh.close()
-            raise OutputError(
-                f"{self.dir} is in use by another `loong generate` run (lock {self.dir / LOCK})"
-            ) from exc
+        self._folder.open()
         old = self._read_manifest()
         if old is not None and old.domain != self.domain:
             self.close("interrupted")
             raise OutputError(
                 f"{self.dir} holds domain {old.domain!r} but this run is for {self.domain!r}; use another --out"
             )
-        accepted = _repair_and_read(self.accepted_path)
-        rejected = _repair_and_read(self.rejected_path)
+        accepted = self._acc.open()
+        rejected = self._rej.open()
         self.existing = [datapoint_from_record(r) for r in accepted]
         self._hashes = {normalize_question(dp.question) for dp in self.existing}
         attempts = [r.get("metadata", {}).get("attempt") for r in accepted] + [
@@ -162,33 +115,21 @@ class GenerationWriter:
             tokens=old.tokens if old else 0,
             runs=old.runs if old else [],
         )
-        for run in self.manifest.runs:  # a run that never closed was killed
-            if run.status == "running":
-                run.status = "killed"
+        mark_killed(self.manifest.runs)
         self._run = RunRecord(started_at=time.time(), method=method, model=model)
         self.manifest.runs.append(self._run)
-        self._acc_fh = self.accepted_path.open("a", encoding="utf-8")
-        self._rej_fh = self.rejected_path.open("a", encoding="utf-8")
-        _fsync_dir(self.dir)
         self.write_manifest()
         return self
 
     def close(self, status: str, *, abandoned: int = 0) -> None:
         """Finish the run record, write the final manifest, release files and the lock."""
         if self._run is not None and self.manifest is not None:
-            self._run.status = status
-            self._run.ended_at = time.time()
+            self._run.finish(status)
             self._run.abandoned = abandoned
             self.write_manifest()
-        for fh in (self._acc_fh, self._rej_fh):
-            if fh is not None:
-                fh.close()
-        self._acc_fh = self._rej_fh = None
-        if self._lock_fh is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
-            self._lock_fh.close()
-            self._lock_fh = None
+        self._acc.close()
+        self._rej.close()
+        self._folder.close()
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -219,7 +160,7 @@ class GenerationWriter:
                 }
             )
         if verdict.accepted and verdict.datapoint is not None:
-            _append_line(self._acc_fh, verdict.datapoint.model_dump(mode="json"))
+            self._acc.append(verdict.datapoint.model_dump(mode="json"))
             self._hashes.add(normalize_question(verdict.datapoint.question))
             self.manifest.accepted += 1
             method = str(verdict.datapoint.metadata.get("generator"))
@@ -227,7 +168,7 @@ class GenerationWriter:
             self._run.accepted += 1
             written = True
         else:
-            _append_line(self._rej_fh, verdict.model_dump(mode="json", exclude={"datapoint"}))
+            self._rej.append(verdict.model_dump(mode="json", exclude={"datapoint"}))
             reason = str(verdict.reason)
             self.manifest.rejected += 1
             self.manifest.rejected_by_reason[reason] = self.manifest.rejected_by_reason.get(reason, 0) + 1
@@ -240,13 +181,7 @@ class GenerationWriter:
         """Replace manifest.json atomically: readers see the old or the new one, never a torn file."""
         assert self.manifest is not None
         self.manifest.updated_at = time.time()
-        tmp = self.manifest_path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(self.manifest.model_dump_json(indent=2))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.manifest_path)
-        _fsync_dir(self.dir)
+        write_json_atomic(self.manifest_path, self.manifest)
 
     def _read_manifest(self) -> Manifest | None:
         try:
@@ -268,27 +203,12 @@ class GenerationWriter:
 
 def read_accepted(out_dir: str | os.PathLike[str]) -> list[DataPoint]:
     """The kept datapoints of an output directory, ignoring a torn last line (read-only: nothing is repaired)."""
-    path = Path(out_dir) / ACCEPTED
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        if not line.endswith("\n"):
-            break
-        out.append(datapoint_from_record(json.loads(line)))
-    return out
+    return [datapoint_from_record(r) for r in read_jsonl(Path(out_dir) / ACCEPTED)]
 
 
 def read_rejected(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The rejected verdicts of an output directory as dicts (complete lines only)."""
-    path = Path(out_dir) / REJECTED
-    if not path.exists():
-        return []
-    return [
-        json.loads(line)
-        for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
-        if line.endswith("\n")
-    ]
+    return read_jsonl(Path(out_dir) / REJECTED)
 
 
 def read_manifest(out_dir: str | os.PathLike[str]) -> Manifest:

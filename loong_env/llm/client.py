@@ -333,6 +333,7 @@ class LLMClient:
             text=texts[0],
             texts=texts,
             finish_reason=choices[0].finish_reason,
+            finish_reasons=[c.finish_reason for c in choices],
             model=model,
             usage=usage,
             cost_usd=self._cost(model, usage, requested=str(ep.model)),

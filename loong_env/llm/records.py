@@ -45,6 +45,7 @@ class Completion(BaseModel):
     text: str
     texts: list[str] = Field(default_factory=list, description="All choices when n > 1 (texts[0] == text).")
     finish_reason: str | None = None
+    finish_reasons: list[str | None] = Field(default_factory=list, description="Per choice when n > 1.")
     model: str
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
