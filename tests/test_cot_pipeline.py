@@ -7,6 +7,7 @@ solve, a refinement turn, a hinted rationalization), never by arrival order unle
 from __future__ import annotations
 
 import threading
+from collections import Counter
 
 import pytest
 from scripted_openai_server import Action, Answer, Request, ScriptedServer, Status
@@ -14,6 +15,7 @@ from scripted_openai_server import Action, Answer, Request, ScriptedServer, Stat
 from loong_env.durable import OutputError
 from loong_env.errors import UnknownNameError
 from loong_env.llm import LLMClient, RetryPolicy
+from loong_env.metrics import read_metrics
 from loong_env.pipeline import (
     CoTConfig,
     LimiterConfig,
@@ -129,6 +131,10 @@ async def test_rejection_sampling_counts_verified_samples_and_reports_unbiased_p
     assert result.traces[result.best].extracted == "36"
     # the scripted server ignores n: one n=4 request, then the missing three as single requests
     assert sent == [4, 1, 1, 1]
+    # the run's metrics (what `loong report` plots): one item, and one call record per request sent
+    kinds = Counter(r.kind for r in read_metrics(tmp_path).records)
+    items = [r for r in read_metrics(tmp_path).records if r.kind == "item"]
+    assert kinds["call"] == len(sent) and [(i.ok, i.outcome) for i in items] == [(True, "solved")]
     assert summary.stats.pass_at() == result.pass_at
 
 

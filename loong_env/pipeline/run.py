@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from loong_env.errors import UnknownNameError
+from loong_env.metrics import MetricsWriter
 from loong_env.pipeline.calls import Caller
 from loong_env.pipeline.config import CoTConfig
 from loong_env.pipeline.evaluators import Evaluator, LLMJudge, VerifierEvaluator
@@ -99,6 +100,7 @@ async def run_cot(
             )
             owned.append(client)
         caller = Caller(client, AdaptiveLimiter(config.limiter))
+        callers = [caller]
         chain: list[Evaluator] = [VerifierEvaluator(router)]
         if judge:
             judge_client = caller
@@ -107,12 +109,16 @@ async def run_cot(
 
                 judge_client = Caller(LLMClient(config=client.config, model=judge), caller.limiter)
                 owned.append(judge_client.client)
+                callers.append(judge_client)
             chain.append(LLMJudge(judge_client))
         chain.extend(e for e in evaluators if not isinstance(e, VerifierEvaluator))
         check_thresholds(config, chain)
         model_name = str(getattr(client, "model", None) or model or "") or None
         settings = {**config.fingerprint(), "evaluators": [e.name for e in chain], "model": model_name}
         store = CoTStore(out).open(settings, model=model_name)
+        metrics = MetricsWriter.in_dir(out, run="cot", info=settings)  # `loong report OUT` plots it live
+        for each in callers:  # every request becomes a `call` record (seconds, tokens, errors)
+            each.client = metrics.timed(each.client)
         todo = [p for p in problems if p.id not in store.done_ids]
         stats = stats or RunStats()
         stats.mode, stats.total, stats.resumed = config.mode, len(todo), len(problems) - len(todo)
@@ -154,12 +160,21 @@ async def run_cot(
             result.seconds = round(time.monotonic() - started, 3)
             return result
 
-        def finished(_: Problem, outcome: Outcome) -> None:
+        def finished(problem: Problem, outcome: Outcome) -> None:
             if (
                 outcome.id in store.done_ids
             ):  # cannot happen (todo skips them); the store would refuse it anyway
                 return
             stats.record(outcome)
+            failed = isinstance(outcome, ProblemFailure)
+            solved = not failed and outcome.solved
+            metrics.item(
+                ok=solved,
+                outcome="failed" if failed else "solved" if solved else "unsolved",
+                error=outcome.error.split(":")[0] if failed else None,
+                seconds=outcome.seconds,
+                domain=problem.datapoint.domain,
+            )
             stats.concurrency = caller.limiter.stats.limit
             store.record(outcome, stats)
             if on_outcome is not None:
@@ -171,6 +186,7 @@ async def run_cot(
             status = "done"
         finally:
             store.close(status)
+            metrics.close(status)
     finally:
         for made in owned:
             await made.close()
