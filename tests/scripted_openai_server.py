@@ -179,7 +179,7 @@ class ScriptedServer:
             except Exception as exc:  # noqa: BLE001
                 return Status(500, message=f"script error: {exc!r}")
         with self._lock:
-            queue = self._by_model[request.model] if request.model in self._by_model else self._queue
+            queue = self._by_model.get(request.model, self._queue)
             return queue.pop(0) if queue else self._default
 
     def _enter(self, request: Request) -> int:

@@ -48,7 +48,7 @@ def test_async_vector_env_works_under_fork_after_the_parent_stepped() -> None:
     vec = gymnasium.make_vec("loong_env/SingleStep-v0", num_envs=3, vectorization_mode="async",
                              vector_kwargs={"context": "fork", "shared_memory": False}, domains=[DOMAIN])
     try:
-        questions, infos = vec.reset(seed=1)
+        questions, _infos = vec.reset(seed=1)
         assert len(questions) == 3 and all(q for q in questions)
         seeds = {dp.question: dp.final_answer for dp in load_seeds(DOMAIN)}
         right = ["\\boxed{" + seeds[q.split("\n\nSolve the problem.")[0]] + "}" for q in questions]
