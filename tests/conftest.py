@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+import ray_cluster  # noqa: F401 - Ray's environment switches, set before any test module imports ray
 from scripted_openai_server import Action, ScriptedServer
 
 from loong_env import local

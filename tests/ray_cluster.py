@@ -13,6 +13,9 @@ from typing import Any
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read at ray's import: stay on loopback
+# read at ray's import: workers run this interpreter, not `uv run --no-sync` in a venv-less copy of the
+# checkout (which hangs every actor when the tests run under `make test`; see loong_env.distributed.cluster)
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": "127.0.0.1"}
 

@@ -21,6 +21,11 @@ from loong_env.errors import LoongError
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # A Ray instance started here sends no usage statistics anywhere (Ray's default is to report them).
 USAGE_STATS_ENV = "RAY_USAGE_STATS_ENABLED"
+# Ray's default, when the driver was started by `uv run`, is to start every worker with the same `uv run`
+# in a copy of the working directory. Without the project's .venv in that copy (Ray never ships it) and with
+# `--no-sync` (our Makefile's way), uv makes an empty venv there, the workers die at `import ray` and every
+# actor waits forever. Our workers run the driver's own interpreter instead; set it to 1 to get Ray's way.
+UV_HOOK_ENV = "RAY_ENABLE_UV_RUN_RUNTIME_ENV"
 # A raylet waits ~15 s for its helper agents; under heavy CPU load they can miss that, so a local start
 # is tried this many times (the first try also warms the page cache for the next).
 LOCAL_START_TRIES = 3
@@ -68,6 +73,7 @@ def require_ray(*, loopback: bool = False) -> Any:
     `loopback=True` (a local instance is about to start) keeps that instance on 127.0.0.1 (when ray has
     not been imported yet in this process) and turns Ray's usage statistics off for it.
     """
+    os.environ.setdefault(UV_HOOK_ENV, "0")  # read at ray's import (see UV_HOOK_ENV)
     if loopback:
         os.environ.setdefault(USAGE_STATS_ENV, "0")  # read when the instance starts
         if "ray" not in sys.modules:

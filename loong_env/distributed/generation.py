@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from loong_env.distributed.cluster import ClusterInfo, RayOptions
+from loong_env.distributed.cluster import ClusterError, ClusterInfo, RayOptions
 from loong_env.distributed.dispatch import Dispatch, Fleet
 from loong_env.errors import ConfigError
 from loong_env.generators.base import GenerationError, GenerationStats, VerdictCallback
@@ -30,6 +30,9 @@ from loong_env.generators.run import GenerationSummary, domain_seeds, method_cla
 from loong_env.llm.config import Endpoint, LLMConfig
 from loong_env.metrics import METRICS_FILE, Listener, MetricsWriter
 from loong_env.types import DataPoint
+
+# Building a worker (its sandbox included) takes seconds; minutes on a loaded machine.
+WORKER_START_TIMEOUT_S = 180.0
 
 if TYPE_CHECKING:
     from loong_env.distributed.attempts import WorkerSpec
@@ -107,10 +110,20 @@ def start_worker(spec: WorkerSpec, urls: Sequence[str], index: int, pool: Any, o
     return actor.remote(spec.model_copy(update={"llm": worker_llm(spec.llm, urls, index)}), pool)
 
 
-async def ready(fleet: Fleet) -> list[Any]:
-    """Wait until every worker is built: attempts start together, and a broken node fails here, not later."""
+async def ready(fleet: Fleet, timeout_s: float = WORKER_START_TIMEOUT_S) -> list[Any]:
+    """Wait until every worker is built: attempts start together, and a broken node fails here, not later.
+
+    Ray never reports a worker process that cannot start (its actor just stays pending), hence the timeout.
+    """
     try:
-        return list(await asyncio.gather(*(h.info.remote() for h in fleet.handles)))
+        return list(
+            await asyncio.wait_for(asyncio.gather(*(h.info.remote() for h in fleet.handles)), timeout_s)
+        )
+    except TimeoutError as exc:
+        raise ClusterError(
+            f"the worker actors did not start within {timeout_s:.0f} s: Ray could not start their processes "
+            "or has no free CPUs for them (`ray status`; raylet and worker logs under /tmp/ray/session_latest)"
+        ) from exc
     except Exception as exc:
         raise GenerationError(
             f"the worker actors could not start: {type(exc).__name__}: {exc}"[:800]
