@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     """One parser for all commands, so `loong --help` lists everything."""
     parser = argparse.ArgumentParser(
         prog="loong",
-        description="Grow verifiable reasoning problems from hand-checked seeds, and serve them as an RL env.",
+        description="Grow verifiable reasoning problems from hand-checked seeds; serve them as an RL env.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS.values():

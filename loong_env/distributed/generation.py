@@ -122,7 +122,7 @@ async def ready(fleet: Fleet, timeout_s: float = WORKER_START_TIMEOUT_S) -> list
     except TimeoutError as exc:
         raise ClusterError(
             f"the worker actors did not start within {timeout_s:.0f} s: Ray could not start their processes "
-            "or has no free CPUs for them (`ray status`; raylet and worker logs under /tmp/ray/session_latest)"
+            "or has no free CPUs for them (`ray status`; raylet and worker logs in /tmp/ray/session_latest)"
         ) from exc
     except Exception as exc:
         raise GenerationError(

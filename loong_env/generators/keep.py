@@ -183,8 +183,9 @@ class ChatClient(Protocol):
 
 
 _GIVE_UP = re.compile(
-    r"cannot be (?:determined|solved|computed)|can ?not solve|unable to (?:solve|determine)|not enough information"
-    r"|insufficient information|no (?:unique |valid )?solution|impossible to (?:solve|determine)|is undefined",
+    r"cannot be (?:determined|solved|computed)|can ?not solve|unable to (?:solve|determine)"
+    r"|not enough information|insufficient information|no (?:unique |valid )?solution"
+    r"|impossible to (?:solve|determine)|is undefined",
     re.IGNORECASE,
 )
 
@@ -278,7 +279,7 @@ class KeepRule:
         self.pool.add(dp.question, dp.id, kind)
 
     def novelty(self, question: str, parent_id: str | None = None) -> tuple[RejectReason, str, float] | None:
-        """Duplicate / too-similar check against the pool; an evol rewrite close to its parent gains nothing."""
+        """Duplicate or too-similar to the pool; an evol rewrite close to its parent adds nothing."""
         return novelty_problem(self.pool, self.config, question, parent_id)
 
     async def screen(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:

@@ -69,7 +69,7 @@ def datapoint_from_record(record: dict[str, Any]) -> DataPoint:
 
 
 class GenerationWriter:
-    """Owns one output directory for one run: exclusive lock, resume state, durable appends, atomic manifest."""
+    """Owns one output directory for a run: exclusive lock, resume state, durable appends, atomic manifest."""
 
     def __init__(self, out_dir: str | os.PathLike[str], *, domain: str) -> None:
         self.dir = Path(out_dir)
@@ -94,7 +94,8 @@ class GenerationWriter:
         if old is not None and old.domain != self.domain:
             self.close("interrupted")
             raise OutputError(
-                f"{self.dir} holds domain {old.domain!r} but this run is for {self.domain!r}; use another --out"
+                f"{self.dir} holds domain {old.domain!r} but this run is for {self.domain!r}; "
+                "use another --out"
             )
         accepted = self._acc.open()
         rejected = self._rej.open()
@@ -202,7 +203,7 @@ class GenerationWriter:
 
 
 def read_accepted(out_dir: str | os.PathLike[str]) -> list[DataPoint]:
-    """The kept datapoints of an output directory, ignoring a torn last line (read-only: nothing is repaired)."""
+    """The kept datapoints of an output directory, ignoring a torn last line (read-only: nothing repaired)."""
     return [datapoint_from_record(r) for r in read_jsonl(Path(out_dir) / ACCEPTED)]
 
 
