@@ -249,7 +249,7 @@ class RewardModel(Evaluator):
             if isinstance(data.get("scores"), dict):
                 data = data["scores"]
             return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
-        raise ValueError(f"unreadable reward reply: {json.dumps(data)[:200]}")
+        raise LLMResponseError(f"unreadable reward reply: {json.dumps(data)[:200]}")
 
 
 async def evaluate_all(evaluators: Sequence[Evaluator], problem: Problem, trace: str) -> list[Evaluation]:
