@@ -20,21 +20,10 @@ from pydantic import BaseModel, Field
 
 from loong_env.errors import ConfigError
 from loong_env.seed_report import Coercion, LoadReport, SeedIssue, shown, validate_point
-from loong_env.types import DataPoint, Tolerance
+from loong_env.types import LOONG_METADATA_FIELDS, DataPoint, Tolerance
 
 LOONG_FILE = "seed_dataset.json"
 
-# Loong metadata keys that map onto DataPoint fields; the rest stays in `metadata` as found.
-_FIELD_KEYS = (
-    "license",
-    "source",
-    "required_dependencies",
-    "answer_tolerance",
-    "tags",
-    "contributor",
-    "date_created",
-    "difficulty",
-)
 _RECORD_KEYS = {"question", "final_answer", "rationale", "metadata"}
 
 # Free-text difficulty words -> our 1-5 scale (see seeds/README.md); anything else becomes None.
@@ -288,7 +277,7 @@ def read_loong(path: Path, domain: str) -> LoongRead:
             if meta is not None:
                 rec.note("metadata", f"{type(meta).__name__} -> empty", meta, {}, lost=True)
             meta = {}
-        extra = {k: v for k, v in meta.items() if k not in _FIELD_KEYS}
+        extra = {k: v for k, v in meta.items() if k not in LOONG_METADATA_FIELDS}
         for key, value in record.items():  # unexpected top-level keys are kept too, never dropped
             if key not in _RECORD_KEYS:
                 extra[key if key not in extra else f"record.{key}"] = value

@@ -23,7 +23,7 @@ from loong_env.errors import ConfigError, LoongError, NotFoundError, UnknownName
 from loong_env.library import seeds_root
 from loong_env.loong_format import LOONG_FILE, read_loong
 from loong_env.seed_report import LoadReport, SeedFormatError, SeedIssue, issues_from, validate_point
-from loong_env.types import DataPoint, Tolerance
+from loong_env.types import LOONG_METADATA_FIELDS, DataPoint, Tolerance
 
 OURS_FILE = "seeds.jsonl"
 CONFIG_FILE = "domain.toml"
@@ -185,22 +185,7 @@ def _as_set(value: Any, single: type) -> set[Any] | None:
     return {value} if isinstance(value, single) else set(value)
 
 
-_ROW_KEYS = [
-    "id",
-    "question",
-    "final_answer",
-    "rationale",
-    "domain",
-    "difficulty",
-    "license",
-    "source",
-    "required_dependencies",
-    "answer_tolerance",
-    "tags",
-    "contributor",
-    "date_created",
-    "metadata",
-]
+_ROW_KEYS = ["id", "question", "final_answer", "rationale", "domain", *LOONG_METADATA_FIELDS, "metadata"]
 
 
 def _to_row(dp: DataPoint) -> dict[str, Any]:

@@ -44,6 +44,19 @@ class Tolerance(BaseModel):
         return cls.model_validate(value)
 
 
+# DataPoint fields that Loong's format keeps under `metadata` (its readers and our table columns share them)
+LOONG_METADATA_FIELDS = (
+    "difficulty",
+    "license",
+    "source",
+    "required_dependencies",
+    "answer_tolerance",
+    "tags",
+    "contributor",
+    "date_created",
+)
+
+
 class DataPoint(BaseModel):
     """One verifiable problem: a question, its answer, and the code that proves the answer."""
 
