@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from kill9 import kill_9_when
 from rich.console import Console
 from scripted_openai_server import Answer, Request, ScriptedServer, candidate_json
 
@@ -182,20 +180,13 @@ def test_report_reads_a_killed_generation_run_with_a_torn_last_line(tmp_path, ca
             *("--n", "50", "--out", str(out), "--base-url", server.base_url, "--model", "scripted"),
             *("--concurrency", "2", "--novelty-threshold", "0.99", "--quiet"),
         ]
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         metrics = out / "metrics.jsonl"
-        try:
-            deadline = time.monotonic() + 90
-            while not metrics.exists() or jsonl_counts(metrics)["items"] < 4:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "the run never finished 4 attempts"
-                time.sleep(0.05)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        kill_9_when(
+            cmd,
+            cwd=REPO,
+            ready=lambda: metrics.exists() and jsonl_counts(metrics)["items"] >= 4,
+            what="finished 4 attempts",
+        )
     with metrics.open("ab") as fh:  # a kill in the middle of a write leaves half a line
         fh.write(b'{"kind": "call", "t": 1.0, "op": "ll')
     files = len(read_accepted(out)) + len(read_rejected(out))
