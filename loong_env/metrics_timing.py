@@ -21,14 +21,14 @@ def _kind(exc: BaseException) -> str:
     return "cancelled" if isinstance(exc, asyncio.CancelledError) else type(exc).__name__
 
 
-def _tokens_and_cost(completion: Any) -> tuple[int, float | None]:
-    """Total tokens and cost of a completion, whatever shape its usage record has."""
+def usage_tokens(completion: Any) -> int:
+    """Total tokens of a completion, whatever shape its usage record has (ours, openai's, a dict)."""
     usage = getattr(completion, "usage", None)
+    if usage is None:
+        return 0
     if isinstance(usage, dict):
-        tokens = int(usage.get("total_tokens") or 0)
-    else:
-        tokens = int(getattr(usage, "total_tokens", 0) or 0)
-    return tokens, getattr(completion, "cost_usd", None)
+        return int(usage.get("total_tokens") or 0)
+    return int(getattr(usage, "total_tokens", 0) or 0)
 
 
 class TimedClient:
@@ -46,8 +46,10 @@ class TimedClient:
         except BaseException as exc:  # a cancelled call (run stopped, Ctrl-C) was still made: count it
             self.metrics.call("llm", time.perf_counter() - started, ok=False, error=_kind(exc))
             raise
-        tokens, cost = _tokens_and_cost(completion)
-        self.metrics.call("llm", time.perf_counter() - started, tokens=tokens, cost_usd=cost)
+        cost = getattr(completion, "cost_usd", None)
+        self.metrics.call(
+            "llm", time.perf_counter() - started, tokens=usage_tokens(completion), cost_usd=cost
+        )
         return completion
 
     def __getattr__(self, name: str) -> Any:

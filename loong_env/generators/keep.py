@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Any
 
 from loong_env.generators import prompts
 from loong_env.generators.agreement import majority_needed
@@ -27,6 +26,7 @@ from loong_env.generators.verdict import (
     SolveAttempt,
     Verdict,
 )
+from loong_env.metrics_timing import usage_tokens
 from loong_env.types import DataPoint, ExecutionResult, Tolerance, normalize_question
 from loong_env.verifiers.code_output import OutputStatus, execution_problem, read_answer
 
@@ -53,16 +53,6 @@ _GIVE_UP = re.compile(
     r"|impossible to (?:solve|determine)|is undefined",
     re.IGNORECASE,
 )
-
-
-def usage_tokens(completion: Any) -> int:
-    """Total tokens of a completion, whatever shape its usage record has."""
-    usage = getattr(completion, "usage", None)
-    if usage is None:
-        return 0
-    if isinstance(usage, dict):
-        return int(usage.get("total_tokens") or 0)
-    return int(getattr(usage, "total_tokens", 0) or 0)
 
 
 def shape_problem(question: str, config: KeepConfig) -> tuple[RejectReason, str] | None:

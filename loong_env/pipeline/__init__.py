@@ -11,7 +11,7 @@ concurrency), `calls` (requests through the limiter, n>1 batching), `traces` (ma
 `stats` (live numbers), `export`, `run` (run_cot), `cli` (`loong cot`).
 """
 
-from loong_env.pipeline.calls import Caller, CallStats, Sample
+from loong_env.pipeline.calls import Caller, Sample
 from loong_env.pipeline.config import CoTConfig
 from loong_env.pipeline.evaluators import Evaluator, JudgeReply, LLMJudge, RewardModel, VerifierEvaluator
 from loong_env.pipeline.export import (
@@ -31,7 +31,6 @@ from loong_env.pipeline.store import CoTManifest, CoTStore, read_failures, read_
 
 __all__ = [
     "AdaptiveLimiter",
-    "CallStats",
     "Caller",
     "CoTConfig",
     "CoTManifest",

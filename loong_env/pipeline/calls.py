@@ -34,17 +34,6 @@ class Sample(BaseModel):
         return self.prompt_tokens + self.completion_tokens
 
 
-class CallStats(BaseModel):
-    """Running totals of what the caller sent."""
-
-    requests: int = 0
-    failures: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s_sum: float = 0.0
-    n_per_request: int | None = None
-
-
 def split_usage(completion_tokens: int, texts: Sequence[str]) -> tuple[list[int], bool]:
     """Completion tokens per choice, and whether they are estimated.
 
@@ -63,14 +52,18 @@ def split_usage(completion_tokens: int, texts: Sequence[str]) -> tuple[list[int]
 
 
 class Caller:
-    """Sends chat requests through an AdaptiveLimiter and keeps CallStats; safe to share across tasks."""
+    """Sends chat requests through an AdaptiveLimiter; safe to share across tasks.
+
+    Tokens, failures and latencies are counted once, by the client (`LLMClient.usage`) and the run's metrics;
+    the caller keeps only what it learned about the server: how many choices one request may ask for.
+    """
 
     def __init__(
         self, client: Any, limiter: AdaptiveLimiter | None = None, *, n_per_request: int | None = None
     ) -> None:
         self.client = client
         self.limiter = limiter or AdaptiveLimiter()
-        self.stats = CallStats(n_per_request=n_per_request)
+        self.n_per_request = n_per_request
 
     @property
     def model(self) -> str | None:
@@ -83,14 +76,9 @@ class Caller:
             try:
                 completion: Completion = await self.client.chat(list(messages), **kwargs)
             except LLMError as exc:
-                self.stats.failures += 1
                 self.limiter.observe(granted, exc.attempts)
                 raise
-        self.stats.requests += 1
-        self.stats.prompt_tokens += completion.usage.prompt_tokens
-        self.stats.latency_s_sum += completion.latency_s
         per_choice, _ = split_usage(completion.usage.completion_tokens, completion.texts or [completion.text])
-        self.stats.completion_tokens += sum(per_choice)
         self.limiter.observe(
             granted,
             completion.attempts,
@@ -101,7 +89,7 @@ class Caller:
 
     async def sample(self, messages: Sequence[dict[str, Any]], n: int, **kwargs: Any) -> list[Sample]:
         """n completions of the same messages (temperature > 0), in as few requests as the server allows."""
-        width = min(n, self.stats.n_per_request or n)
+        width = min(n, self.n_per_request or n)
         sizes = [width] * (n // width) + ([n % width] if n % width else [])
         parts = await asyncio.gather(*(self._draw(messages, size, **kwargs) for size in sizes))
         return [s for part in parts for s in part]
@@ -116,11 +104,11 @@ class Caller:
             # (from the size refused, not from what others learned meanwhile: concurrent refusals of the
             # same width must not halve it again and again)
             narrower = max(1, size // 2)
-            self.stats.n_per_request = min(self.stats.n_per_request or narrower, narrower)
+            self.n_per_request = min(self.n_per_request or narrower, narrower)
             return await self.sample(messages, size, **kwargs)
         got = _samples(completion)
         if len(got) < size:  # the server ignores n: the rest as single requests
-            self.stats.n_per_request = max(1, len(got))
+            self.n_per_request = max(1, len(got))
             rest = await asyncio.gather(*(self._draw(messages, 1, **kwargs) for _ in range(size - len(got))))
             got += [s for part in rest for s in part]
         return got[:size]
