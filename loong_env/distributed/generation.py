@@ -28,7 +28,7 @@ from loong_env.generators.keep import KeepConfig
 from loong_env.generators.output import GenerationWriter
 from loong_env.generators.run import GenerationSummary, domain_seeds, method_class, recorder, summarize
 from loong_env.llm.config import Endpoint, LLMConfig
-from loong_env.metrics import METRICS_FILE, Listener, MetricsWriter
+from loong_env.runs.metrics import METRICS_FILE, Listener, MetricsWriter
 from loong_env.types import DataPoint
 
 # Building a worker (its sandbox included) takes seconds; minutes on a loaded machine.

@@ -17,12 +17,12 @@ from loong_env.generators.few_shot import FewShotGenerator
 from loong_env.generators.keep import ChatClient, KeepConfig, KeepRule, RejectReason, Runner, Verdict
 from loong_env.generators.output import GenerationWriter
 from loong_env.generators.self_instruct import SelfInstructGenerator
-from loong_env.metrics import METRICS_FILE, ItemRecord, Listener, MetricsWriter
-from loong_env.metrics_timing import TimedClient, TimedRunner
+from loong_env.runs.metrics import METRICS_FILE, ItemRecord, Listener, MetricsWriter
+from loong_env.runs.timing import TimedClient, TimedRunner
 from loong_env.types import DataPoint
 
 if TYPE_CHECKING:
-    from loong_env.seeds import DomainConfig, SeedDataset
+    from loong_env.seeds.dataset import DomainConfig, SeedDataset
 
 # Reject reasons that are failures of the machinery, not of the candidate: the report counts them as errors.
 ERROR_REASONS = frozenset({RejectReason.llm_error.value, RejectReason.internal_error.value})
@@ -76,8 +76,9 @@ class GenerationSummary(BaseModel):
 def default_sandbox(requirements: list[str], *, timeout_s: float = 10.0) -> Runner:
     """The project sandbox for a domain's requirement set."""
     from loong_env.sandbox import Sandbox
+    from loong_env.seeds.dataset import warmup_rationales
 
-    return Sandbox(requirements=requirements, timeout_s=timeout_s)
+    return Sandbox(requirements=requirements, timeout_s=timeout_s, warmup=warmup_rationales(requirements))
 
 
 async def run_generation(
@@ -193,7 +194,7 @@ def domain_seeds(
     domain: str | os.PathLike[str], seeds_root: str | os.PathLike[str] | None = None
 ) -> tuple[SeedDataset, str, DomainConfig]:
     """The seeds of one domain (a name or a folder), its name and its config; raises if it has none."""
-    from loong_env.seeds import load_seeds
+    from loong_env.seeds.dataset import load_seeds
 
     seeds = load_seeds(domain, root=seeds_root)
     if not seeds:

@@ -11,7 +11,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from loong_env.errors import UnknownNameError
-from loong_env.metrics import MetricsWriter
 from loong_env.pipeline.calls import Caller
 from loong_env.pipeline.config import CoTConfig
 from loong_env.pipeline.evaluators import Evaluator, LLMJudge, VerifierEvaluator
@@ -25,6 +24,8 @@ from loong_env.pipeline.stats import RunStats
 from loong_env.pipeline.store import CoTStore, read_results
 from loong_env.pipeline.traces import rationalize
 from loong_env.routing import VerifierRouter
+from loong_env.runs.metrics import MetricsWriter
+from loong_env.runs.timing import TimedClient
 from loong_env.types import DataPoint
 
 OutcomeCallback = Callable[[Outcome], None]
@@ -118,7 +119,7 @@ async def run_cot(
         store = CoTStore(out).open(settings, model=model_name)
         metrics = MetricsWriter.in_dir(out, run="cot", info=settings)  # `loong report OUT` plots it live
         for each in callers:  # every request becomes a `call` record (seconds, tokens, errors)
-            each.client = metrics.timed(each.client)
+            each.client = TimedClient(each.client, metrics)
         todo = [p for p in problems if p.id not in store.done_ids]
         stats = stats or RunStats()
         stats.mode, stats.total, stats.resumed = config.mode, len(todo), len(problems) - len(todo)

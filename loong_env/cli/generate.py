@@ -12,12 +12,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from loong_env.distributed.cli import add_ray_option
+from loong_env.cli.options import add_endpoint_options
+from loong_env.cli.ray import add_ray_option
 from loong_env.generators.base import GenerationStats
 from loong_env.generators.keep import KeepConfig, Verdict
 from loong_env.generators.run import METHODS, run_generation
-from loong_env.metrics import metrics_path, read_metrics
-from loong_env.run_figures import RunFigures, live_summary, summary_rows
+from loong_env.runs.figures import RunFigures, live_summary, summary_rows
+from loong_env.runs.metrics import metrics_path, read_metrics
 
 
 def register(subparsers: Any) -> None:
@@ -41,11 +42,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--max-attempts", type=int, default=None, help="stop after K attempts in this run")
     p.add_argument("--time-budget", type=float, default=None, metavar="S", help="stop after S seconds")
-    p.add_argument("--model", default=None, help="model id (remote) or local model name / GGUF path")
-    p.add_argument(
-        "--base-url", default=None, help="OpenAI-compatible server; default: the embedded local model"
-    )
-    p.add_argument("--api-key", default=None, help="API key (default: $LOONG_API_KEY / $OPENAI_API_KEY)")
+    add_endpoint_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--concurrency", type=int, default=4, help="candidates in flight (match the server's slots)"
