@@ -25,7 +25,7 @@ def has_zero_variance(rewards: Sequence[float], *, atol: float = 1e-9) -> bool:
 
 
 def zero_variance_fraction(groups: Mapping[str, Sequence[float]]) -> float | None:
-    """Of the groups with two or more answers, the fraction whose rewards are all equal (None: no such group)."""
+    """Of the groups of two or more answers, the fraction whose rewards are all equal (None: no group)."""
     sized = [rewards for rewards in groups.values() if len(rewards) >= 2]
     if not sized:
         return None
