@@ -24,6 +24,7 @@ from loong_env.pipeline.stats import RunStats
 from loong_env.pipeline.store import CoTStore, read_results
 from loong_env.pipeline.traces import rationalize
 from loong_env.routing import VerifierRouter
+from loong_env.runs.frame import RunFrame
 from loong_env.runs.metrics import MetricsWriter
 from loong_env.runs.timing import TimedClient
 from loong_env.types import DataPoint
@@ -181,13 +182,9 @@ async def run_cot(
             if on_outcome is not None:
                 on_outcome(outcome)
 
-        status = "interrupted"
-        try:
+        async with RunFrame(store, metrics) as frame:
             await run_in_order(todo, attempt, workers=max(2, config.limiter.max_limit), on_done=finished)
-            status = "done"
-        finally:
-            store.close(status)
-            metrics.close(status)
+            frame.status = "done"
     finally:
         for made in owned:
             await made.close()
@@ -195,7 +192,7 @@ async def run_cot(
         out_dir=Path(out),
         mode=config.mode,
         model=model_name,
-        status=status,
+        status=frame.status,
         stats=stats,
         results=read_results(out),
         skipped_duplicates=duplicates,
