@@ -4,7 +4,7 @@ UV := $(PY) -m uv
 EXTRAS := --extra local --extra notebooks --extra report --extra server --extra verifiers --extra ray
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test bench system-deps trl-venv grpo-example
+.PHONY: setup demo test test-fast bench system-deps trl-venv grpo-example
 
 system-deps:  ## bubblewrap isolates untrusted code (Debian/Ubuntu package)
 	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; }
@@ -24,6 +24,9 @@ demo: setup
 
 test: setup
 	@$(UV) run --frozen --no-sync pytest
+
+test-fast: setup  ## the development loop: everything but the real model, Ray and the notebooks
+	@$(UV) run --frozen --no-sync pytest -m "not llm and not ray and not notebook" -q
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(UV) run --frozen --no-sync python $$b || exit 1; done

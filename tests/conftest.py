@@ -28,6 +28,8 @@ from loong_env import local
 from loong_env.llm import LLMClient, RetryPolicy
 
 LLM_FIXTURES = {"local_llm", "local_qwen", "local_llm_client", "local_qwen_client"}
+# Whole modules that start a Ray cluster or execute notebooks: left out of `make test-fast` with the model.
+MODULE_MARKS = {"test_ray": "ray", "test_notebooks": "notebook"}
 
 
 def _start(model: str) -> local.LocalServer:
@@ -83,7 +85,9 @@ def openai_stub() -> Iterator[Callable[..., ScriptedServer]]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that needs a local model `llm`, so `-m "not llm"` skips the slow ones."""
+    """Mark every test that needs a local model `llm`, and Ray's and the notebooks' (see `make test-fast`)."""
     for item in items:
         if LLM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.llm)
+        if (mark := MODULE_MARKS.get(item.module.__name__ if item.module else "")) is not None:
+            item.add_marker(getattr(pytest.mark, mark))

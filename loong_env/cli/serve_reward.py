@@ -104,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"loong serve-reward: {exc}", file=sys.stderr)
         return 2
     if args.ray is not None:
-        from loong_env.distributed.serve import run_on_ray
+        from loong_env.cli.ray import serve_rewards_on_ray
 
-        return run_on_ray(config, args)
+        return serve_rewards_on_ray(config, args)
     base = f"http://{args.host}:{args.port}"
     print(f"OpenRLHF:  --reward.remote_url {base}/get_reward   (older releases: --remote_rm_url)")
     print(f"our API:   POST {base}/v1/score   (docs: {base}/docs)")

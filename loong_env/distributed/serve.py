@@ -107,40 +107,6 @@ def serve_rewards(
     return f"http://{host}:{opts.port}{opts.route_prefix.rstrip('/')}"
 
 
-def run_on_ray(config: ServerConfig, args: Any) -> int:
-    """`loong serve-reward --ray`: deploy, say where to point trainers, serve until Ctrl-C, then remove it."""
-    import time
-
-    low_high = None
-    if args.autoscale:
-        try:
-            low, high = (int(part) for part in args.autoscale.split(":"))
-        except ValueError:
-            print(
-                f"loong serve-reward: --autoscale wants MIN:MAX (two whole numbers), got {args.autoscale!r}"
-            )
-            return 2
-        low_high = (low, high)
-    options = ServeOptions(
-        replicas=args.replicas,
-        autoscale=low_high,
-        replica_cpus=args.replica_cpus,
-        host=config.host,
-        port=config.port,
-    )
-    url = serve_rewards(config, options, address=args.ray or None)
-    scale = f"autoscaling {low_high[0]}..{low_high[1]}" if low_high else f"{options.replicas} replica(s)"
-    print(f"Ray Serve, {scale}")
-    print(f"OpenRLHF:  --reward.remote_url {url}/get_reward   (older releases: --remote_rm_url)")
-    print(f"our API:   POST {url}/v1/score   (docs: {url}/docs)", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        stop_rewards(options.name)
-    return 0
-
-
 def stop_rewards(name: str = "loong-reward") -> None:
     """Remove the reward application (its replicas stop; Serve's proxy and controller stay)."""
     from ray import serve
