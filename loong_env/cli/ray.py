@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from loong_env.integrations.reward_models import ServerConfig
+    from loong_env.integrations.reward_server import ServerConfig
 
 
 def add_ray_option(parser: Any, doing: str) -> None:
