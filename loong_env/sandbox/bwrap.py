@@ -5,12 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from loong_env.sandbox.rootfs import RootPlan
-
-from loong_env.errors import LoongError
+from loong_env.sandbox.errors import SandboxUnavailableError
+from loong_env.sandbox.rootfs import RootPlan
 
 INSTALL_HINT = "install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`"
 JAIL_WORKER = "/loong/worker.py"  # where the worker script is bound in the jail (not the checkout's path)
@@ -25,14 +21,6 @@ SANDBOX_ENV = {
     "NUMEXPR_NUM_THREADS": "1",
     "MPLBACKEND": "Agg",
 }
-
-
-class SandboxUnavailableError(LoongError, RuntimeError):
-    """The requested isolation cannot be provided on this machine; the message says how to fix it."""
-
-
-class SandboxClosedError(LoongError, RuntimeError):
-    """The Sandbox was closed; its workers are gone and it takes no more runs."""
 
 
 def find_bwrap() -> str:

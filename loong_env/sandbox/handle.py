@@ -18,16 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loong_env.errors import LoongError
 from loong_env.sandbox import cgroups
-from loong_env.sandbox.bwrap import SandboxUnavailableError
+from loong_env.sandbox.errors import SandboxUnavailableError, WorkerGone
 
 START_TIMEOUT_S = 300.0
 ACK_TIMEOUT_S = 30.0
-
-
-class WorkerGone(LoongError):
-    """The worker was dead before it took the request: not the snippet's fault."""
 
 
 class WorkerHandle:
