@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+
 from loong_env.sandbox.errors import SandboxUnavailableError
 from loong_env.sandbox.rootfs import RootPlan
 
