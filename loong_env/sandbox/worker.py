@@ -4,7 +4,8 @@ This file is executed as a script by the environment's own interpreter (which ma
 any of its dependencies installed), so it imports nothing but the standard library.
 
 Protocol on stdin/stdout: frames of a 4-byte big-endian length followed by UTF-8 JSON.
-  1. host -> worker: {"preload": [dist names], "warmup": [code], "scratch": "/tmp"}
+  1. host -> worker: {"preload": [dist names], "warmup": [code], "scratch": "/tmp", "isolate": bool,
+                      "seccomp": hex of the per-run seccomp program (sandbox/seccomp.py), installed in each run}
      worker -> host: {"ready": true, "preloaded": [...], "warmup_ok": n, "rss_kb": n}
   2. host -> worker: {"code", "stdin", "timeout_s", "memory_mb", "max_output_bytes", "max_processes",
                       "max_open_files", "max_file_mb"}
@@ -35,11 +36,13 @@ import time
 import traceback
 
 CLONE_NEWPID = 0x20000000
+CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
-PR_CAPBSET_READ = 23
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -90,12 +93,56 @@ class _CapPlan:
     def __init__(self) -> None:
         with open("/proc/sys/kernel/cap_last_cap") as fh:
             last = int(fh.read())
-        self.bounding = [c for c in range(last + 1) if _libc.prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1]
+        # All of them: a run's own user namespace (_become_run_user) starts with a full bounding set.
+        self.bounding = list(range(last + 1))
         self.header = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
         self.data = (_CapData * 2)()
 
 
 _caps: _CapPlan | None = None
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_run_filter: tuple[_SockFprog, ctypes.Array] | None = None  # the program and the buffer it points into
+
+
+def _prepare_run_filter(program_hex: str) -> None:
+    """Keep the host's per-run seccomp program (seccomp.run_program) ready to install with one prctl."""
+    global _run_filter
+    program = bytes.fromhex(program_hex)
+    buf = ctypes.create_string_buffer(program, len(program))
+    _run_filter = (_SockFprog(len(program) // 8, ctypes.addressof(buf)), buf)
+
+
+def _become_run_user(uid: int) -> None:
+    """Enter a user namespace of this run's own, in which we are `uid`: never root, whatever the worker's
+    uid (the host's uid stays the worker's). We hold every capability there until they are dropped."""
+    outer_uid, outer_gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWUSER) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare(CLONE_NEWUSER) failed: {os.strerror(err)}")
+    for name, text in (
+        ("setgroups", "deny"),
+        ("uid_map", f"{uid} {outer_uid} 1"),
+        ("gid_map", f"{uid} {outer_gid} 1"),
+    ):
+        fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+
+
+def _install_run_filter() -> None:
+    """From here on this process and its children make no namespaces (needs no_new_privs first)."""
+    if _run_filter is None:
+        return
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(_run_filter[0]), 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"installing the run's seccomp filter failed: {os.strerror(err)}")
 
 
 def _drop_capabilities() -> None:
@@ -206,9 +253,11 @@ def _snippet_main(req: dict, scratch: str, stdin_fd: int, out_w: int, err_w: int
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as in a normal `python snippet.py`
         _prefer_us_when_out_of_memory()
         if _ISOLATE:
+            _prctl(PR_SET_DUMPABLE, 1)  # first: /proc/self/uid_map is ours to write only when dumpable
+            _become_run_user(int(req["_uid"]))
             _drop_capabilities()
-            _prctl(PR_SET_DUMPABLE, 1)
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        _install_run_filter()
         mem = int(req["memory_mb"]) * 1024 * 1024
         cpu = int(req["timeout_s"]) + 1
         limits = {
@@ -447,6 +496,7 @@ class _Leftovers:
 
 
 _runs = 0
+_run_uid = 1000
 
 
 def _run(req: dict, scratch_root: str) -> dict:
@@ -456,6 +506,7 @@ def _run(req: dict, scratch_root: str) -> dict:
     scratch = os.path.join(scratch_root, f"run-{_runs}")
     os.mkdir(scratch, 0o700)
     req["_vsize"] = _vsize_bytes()  # fork copies the address space as is: measure it once, here
+    req["_uid"] = _run_uid
     if req.get("stdin"):
         stdin_path = os.path.join(scratch_root, f"stdin-{_runs}")
         with open(stdin_path, "wb") as fh:
@@ -544,6 +595,10 @@ def main() -> None:
     if _ISOLATE:
         global _caps, _SETNS_OK
         _caps = _CapPlan()
+        if hello.get("seccomp"):
+            _prepare_run_filter(hello["seccomp"])
+        global _run_uid
+        _run_uid = int(hello.get("uid", 1000))
         _own_pidns()
         _SETNS_OK = _probe_setns()
         if not _SETNS_OK:
