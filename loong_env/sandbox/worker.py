@@ -5,7 +5,7 @@ any of its dependencies installed), so it imports nothing but the standard libra
 
 Protocol on stdin/stdout: frames of a 4-byte big-endian length followed by UTF-8 JSON.
   1. host -> worker: {"preload": [dist names], "warmup": [code], "scratch": "/tmp", "isolate": bool,
-                      "seccomp": hex of the per-run seccomp program (sandbox/seccomp.py), installed in each run}
+                      "seccomp": each run's seccomp program in hex (seccomp.py), "uid": each run's uid}
      worker -> host: {"ready": true, "preloaded": [...], "warmup_ok": n, "rss_kb": n}
   2. host -> worker: {"code", "stdin", "timeout_s", "memory_mb", "max_output_bytes", "max_processes",
                       "max_open_files", "max_file_mb"}
