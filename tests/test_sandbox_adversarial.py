@@ -413,7 +413,8 @@ NR = {"x86_64": {"ptrace": 101, "mount": 165, "keyctl": 250, "bpf": 321, "userfa
                   "init_module": 105, "unshare": 97, "setns": 268, "perf_event_open": 241, "personality": 92}}
 ARGS = {"ptrace": (0, 0, 0, 0), "mount": (b"none", b"/tmp", b"tmpfs", 0, None), "keyctl": (0, 0, 0, 0, 0),
         "bpf": (0, None, 0), "userfaultfd": (0,), "init_module": (None, 0, b""),
-        "unshare": (0x10000000,), "setns": (-1, 0), "perf_event_open": (None, 0, -1, -1, 0),
+        "unshare": (0x10000000,), "setns": (os.open("/proc/self/ns/uts", os.O_RDONLY), 0),
+        "perf_event_open": (None, 0, -1, -1, 0),
         "personality": (0xFFFFFFFF,)}
 out = {}
 for name, nr in NR[platform.machine()].items():

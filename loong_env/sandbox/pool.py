@@ -140,7 +140,7 @@ class Sandbox:
                 "warmup": warmup,
                 "scratch": "/tmp" if self.isolation == "bwrap" else tempfile.gettempdir(),
                 "isolate": self.isolation == "bwrap",
-                "seccomp": seccomp.run_program().hex() if self.isolation == "bwrap" else "",
+                "seccomp": seccomp.namespace_program().hex() if self.isolation == "bwrap" else "",
                 "uid": bwrap.JAIL_UID,
             }
             self._executor = self._new_executor()
