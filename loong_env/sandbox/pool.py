@@ -28,8 +28,8 @@ from typing import Any, Literal, Self
 from loong_env.errors import ConfigError
 from loong_env.sandbox import bwrap, cgroups, rootfs, seccomp
 from loong_env.sandbox.envs import ensure_env, normalize_requirements, requirement_names
-from loong_env.sandbox.errors import SandboxClosedError, SandboxUnavailableError
-from loong_env.sandbox.handle import WorkerGone, WorkerHandle
+from loong_env.sandbox.errors import SandboxClosedError, SandboxUnavailableError, WorkerGone
+from loong_env.sandbox.handle import WorkerHandle
 from loong_env.sandbox.limits import SandboxLimits
 from loong_env.types import ExecutionResult, ExecutionStatus
 
