@@ -96,6 +96,15 @@ def test_url_and_file_references_are_refused_by_default(host, reference):
     assert not host.marker.exists()
 
 
+def test_a_misspelt_setting_is_an_error_naming_the_file_not_a_silent_default(host):
+    host.config.write_text("[sandbox]\nallow_source_build = true\n")
+    with pytest.raises(ConfigError, match=r"\[sandbox\] has unknown settings \['allow_source_build'\]"):
+        ensure_env([REQUIREMENT], progress=False)
+    host.config.write_text('[sandbox]\nallow_source_builds = "maybe"\n')
+    with pytest.raises(ConfigError, match=r"\[sandbox\] is invalid: allow_source_builds"):
+        ensure_env([REQUIREMENT], progress=False)
+
+
 def test_the_operator_may_allow_direct_references(host):
     host.allow(allow_direct_references=True, allow_source_builds=True)
     assert ensure_env([f"loongfixture @ {host.sdist.as_uri()}"], progress=False).exists()

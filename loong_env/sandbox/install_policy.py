@@ -51,11 +51,16 @@ class InstallPolicy(BaseModel):
         if path is None:
             return cls()
         table = read_table(path, TABLE)
-        known = {k: v for k, v in table.items() if k in cls.model_fields}
+        unknown = sorted(set(table) - set(cls.model_fields))
+        if unknown:  # a misspelt permission must not pass silently as the default
+            raise ConfigError(
+                f"{path.name}: [{TABLE}] has unknown settings {unknown}; known: {sorted(cls.model_fields)}"
+            )
         try:
-            return cls.model_validate(known)
+            return cls.model_validate(table)
         except ValidationError as exc:
-            raise ConfigError(f"config file {path}: [{TABLE}] is invalid: {exc}") from None
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"{path.name}: [{TABLE}] is invalid: {problems}") from None
 
     def uv_options(self) -> list[str]:
         """The `uv pip install` options this policy asks for."""
