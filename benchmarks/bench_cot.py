@@ -34,7 +34,7 @@ from _hardware import hardware
 from loong_env.llm import Completion, LLMClient
 from loong_env.pipeline import CoTConfig, LimiterConfig, run_cot
 from loong_env.pipeline.calls import split_usage
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
 from loong_env.types import DataPoint
 
 

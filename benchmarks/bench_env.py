@@ -17,7 +17,7 @@ import time
 from _hardware import hardware
 
 from loong_env.env import SingleStepEnv
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
 from loong_env.types import Action, VerificationResult, VerificationStatus
 from loong_env.verifiers.base import Verifier
 

@@ -32,7 +32,7 @@ from loong_env import local
 from loong_env.generators import GenerationStats, Verdict, read_accepted, rouge_l, run_generation
 from loong_env.llm import LOCAL_API_KEY, LLMClient
 from loong_env.sandbox import Sandbox
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
 
 
 class RecordingClient:

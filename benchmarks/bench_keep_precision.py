@@ -51,7 +51,7 @@ from loong_env.generators.keep_precision import (
 )
 from loong_env.llm import LLMClient
 from loong_env.sandbox import Sandbox
-from loong_env.seeds import default_root, load_seeds
+from loong_env.seeds.dataset import default_root, load_seeds
 from loong_env.types import DataPoint
 
 

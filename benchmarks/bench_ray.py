@@ -42,9 +42,9 @@ from scripted_openai_server import ScriptedServer, numbered_problems
 
 from loong_env.distributed import NoveltyPool, RayOptions, connect, run_generation_ray, validate_seeds_ray
 from loong_env.generators import GenerationStats, KeepConfig, run_generation
-from loong_env.seeds import SeedDataset, load_seeds
+from loong_env.seeds.dataset import SeedDataset, load_seeds
+from loong_env.seeds.validation import validate_seeds
 from loong_env.types import DataPoint
-from loong_env.validation import validate_seeds
 
 DOMAIN = "graph_discrete_math"
 LOW_BAR = KeepConfig(novelty_threshold=0.95)  # numbered problems differ only in their numbers: keep them all

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _hardware import hardware
 
 from loong_env.sandbox import Sandbox, ensure_env
-from loong_env.seeds import warmup_rationales
+from loong_env.seeds.dataset import warmup_rationales
 
 SAMPLE = (
     Path(__file__).resolve().parents[2] / "shared" / "loong_sample" / "advanced_math" / "seed_dataset.json"

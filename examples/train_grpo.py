@@ -17,8 +17,8 @@ import argparse
 import warnings
 from typing import Any
 
+from loong_env.integrations.trl import areward_fn, format_reward_fn, reward_fn, to_grpo_dataset
 from loong_env.seeds import load_seeds
-from loong_env.trl import areward_fn, format_reward_fn, reward_fn, to_grpo_dataset
 
 
 def parse_args() -> argparse.Namespace:

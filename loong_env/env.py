@@ -25,9 +25,9 @@ from loong_env.errors import (
     NotResetError,
     UnknownIndexError,
 )
-from loong_env.metrics import MetricsWriter, StepRecord
 from loong_env.rewards import RewardFn, named_reward_fns, score_extras
 from loong_env.routing import DomainLookup, VerifierRouter
+from loong_env.runs.metrics import MetricsWriter, StepRecord
 from loong_env.types import Action, DataPoint, Observation, StepResult
 from loong_env.verifiers.base import Verifier
 
@@ -79,7 +79,7 @@ class SingleStepEnv:
         sampler: how problems are drawn, e.g. a `loong_env.curriculum.CurriculumSampler`; it takes this
             env's source (unless it has its own) and learns from every step()'s results. None: seeded
             uniform draws.
-        metrics: a `loong_env.metrics.MetricsWriter` that gets one `step` record per step() call
+        metrics: a `loong_env.runs.metrics.MetricsWriter` that gets one `step` record per step() call
             (reward, and the curriculum's arm values when there is a sampler).
     """
 
@@ -210,10 +210,14 @@ class SingleStepEnv:
         judged = (self._judge(slot, resp) for slot, (_, resp) in zip(slots, pairs))
         results = list(await asyncio.gather(*judged))
         self.steps += 1
-        if self.sampler is not None:
-            self.sampler.record(results)
+        learned = self.sampler.record(results) if self.sampler is not None else None
         if self.metrics is not None:
-            self.metrics.write(StepRecord.from_results(self.steps, results, self.sampler))
+            curriculum: dict[str, Any] = {}
+            if self.sampler is not None:
+                curriculum = {"values": self.sampler.values, "probabilities": self.sampler.probabilities()}
+            if learned is not None:
+                curriculum |= {"drawn": dict(learned.drawn), "gains": dict(learned.gains)}
+            self.metrics.write(StepRecord.from_results(self.steps, results, **curriculum))
         return results
 
     def _parse(self, actions: Any) -> list[tuple[int, str]]:

@@ -21,7 +21,7 @@ from loong_env.verifiers.base import Verifier
 
 if TYPE_CHECKING:
     from loong_env.curriculum import CurriculumSampler
-    from loong_env.metrics import MetricsWriter
+    from loong_env.runs.metrics import MetricsWriter
 
 ENV_ID = "loong_env/SingleStep-v0"
 MAX_QUESTION_CHARS = 65_536
@@ -70,7 +70,7 @@ class LoongEnv(gymnasium.Env[str, str]):
         step_timeout: seconds one step may take before the call gives up (None: no bound).
         sampler: how questions are drawn, e.g. a `loong_env.curriculum.CurriculumSampler` (it learns
             from every answer; one answer per episode is compared with its category's mean reward).
-        metrics: a `loong_env.metrics.MetricsWriter` for one `step` record per episode.
+        metrics: a `loong_env.runs.metrics.MetricsWriter` for one `step` record per episode.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
@@ -89,7 +89,7 @@ class LoongEnv(gymnasium.Env[str, str]):
         metrics: MetricsWriter | None = None,
     ) -> None:
         if source is None:
-            from loong_env.seeds import load_seeds
+            from loong_env.seeds.dataset import load_seeds
 
             dataset = load_seeds(root=seeds_root)
             source = dataset.filter(domain=domains) if domains is not None else dataset

@@ -3,7 +3,8 @@
 A domain whose answers need a judge of their own (physics with units, chemistry formulas, ...) names a
 plug-in in its `domain.toml` (`verifier = "physics_units"`). The file `physics_units.py` is looked up in
 the domain's own folder first (a domain is one folder), then in the shared plug-in folders
-(`$LOONG_VERIFIERS_DIR`, the repository's `verifiers/`; see loong_env.library). All it must do is define::
+(`$LOONG_VERIFIERS_DIR`, the repository's `verifiers/`; see loong_env.seeds.library).
+All it must do is define::
 
     def make_verifier() -> loong_env.verifiers.base.Verifier: ...
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from loong_env.errors import PluginError
-from loong_env.library import plugin_roots
+from loong_env.seeds.library import plugin_roots
 from loong_env.verifiers.base import Verifier
 
 PLUGIN_FACTORY = "make_verifier"

@@ -19,7 +19,7 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 
 class DomainInfo(Protocol):
-    """The slice of a domain config the router reads (loong_env.seeds.DomainConfig fits)."""
+    """The slice of a domain config the router reads (loong_env.seeds.dataset.DomainConfig fits)."""
 
     requirements: list[str]
     answer_tolerance: Tolerance | None
@@ -42,7 +42,7 @@ def count_boxes(response: str) -> int:
 
 def library_domain(name: str) -> DomainInfo | None:
     """The config of a domain of the seed library by name (None when the library has no such domain)."""
-    from loong_env.seeds import library_domain_config
+    from loong_env.seeds.dataset import library_domain_config
 
     return library_domain_config(name)
 
@@ -112,9 +112,10 @@ class VerifierRouter:
         """One PythonVerifier per requirement set, created on first use."""
         key = tuple(sorted(requirements))
         if key not in self._code_verifiers:
+            from loong_env.seeds.dataset import warmup_rationales
             from loong_env.verifiers.python import PythonVerifier
 
-            self._code_verifiers[key] = PythonVerifier(requirements=list(key))
+            self._code_verifiers[key] = PythonVerifier(requirements=list(key), warmup=warmup_rationales(key))
         return self._code_verifiers[key]
 
     async def start(self) -> None:

@@ -123,7 +123,7 @@ async def test_verify_inside_a_running_event_loop_and_async_forms() -> None:
 
 STARTED = """
 from loong_env.equivalence.pool import get_pool
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
 from loong_env import SingleStepEnv, BoxedAnswerVerifier
 print("before", get_pool().stats().ready)
 {start}

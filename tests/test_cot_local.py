@@ -12,7 +12,7 @@ import pytest
 from loong_env.pipeline import CoTConfig, pass_at_ks, read_results, run_cot
 from loong_env.pipeline.prompts import FEEDBACK_MARKER
 from loong_env.routing import VerifierRouter
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
 from loong_env.types import DataPoint
 
 # A 0.5B model does not count the divisors of a seven-digit number in 96 tokens, so its first greedy trace

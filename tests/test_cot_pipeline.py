@@ -12,10 +12,8 @@ from collections import Counter
 import pytest
 from scripted_openai_server import Action, Answer, Request, ScriptedServer, Status
 
-from loong_env.durable import OutputError
 from loong_env.errors import UnknownNameError
 from loong_env.llm import LLMClient, RetryPolicy
-from loong_env.metrics import read_metrics
 from loong_env.pipeline import (
     CoTConfig,
     LimiterConfig,
@@ -26,6 +24,8 @@ from loong_env.pipeline import (
     to_sft_dataset,
 )
 from loong_env.pipeline.prompts import FEEDBACK_MARKER, HINT_MARKER
+from loong_env.runs.durable import OutputError
+from loong_env.runs.metrics import read_metrics
 from loong_env.types import DataPoint
 
 FARMER = DataPoint(

@@ -25,9 +25,9 @@ from loong_env.env import SingleStepEnv
 from loong_env.errors import ConfigError, UnknownNameError
 from loong_env.generators import CategoryGenerators, StaticGenerator
 from loong_env.gym import LoongEnv
-from loong_env.metrics import MetricsWriter, StepRecord, read_metrics
-from loong_env.seeds import SeedDataset, load_seeds
-from loong_env.trl import curriculum_prompts, make_reward_fn, to_grpo_dataset
+from loong_env.integrations.trl import curriculum_prompts, make_reward_fn, to_grpo_dataset
+from loong_env.runs.metrics import MetricsWriter, StepRecord, read_metrics
+from loong_env.seeds.dataset import SeedDataset, load_seeds
 from loong_env.types import Action, DataPoint, StepResult
 
 pytestmark = pytest.mark.timeout(60)

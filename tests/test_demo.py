@@ -13,7 +13,7 @@ import re
 from scripted_openai_server import Answer, Request, ScriptedServer
 
 from loong_env.cli import main
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
 
 DOMAINS = ["number_theory_combinatorics", "probability_statistics"]
 

@@ -19,7 +19,7 @@ from loong_env.errors import (
 )
 from loong_env.rewards import format_reward
 from loong_env.routing import is_code_response
-from loong_env.seeds import DomainConfig, SeedDataset, load_seeds
+from loong_env.seeds.dataset import DomainConfig, SeedDataset, load_seeds
 from loong_env.types import Action, DataPoint, Observation, StepResult, VerificationStatus
 from loong_env.verifiers.base import Verifier
 

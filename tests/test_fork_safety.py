@@ -11,7 +11,7 @@ import gymnasium
 import pytest
 
 import loong_env  # noqa: F401  (registers loong_env/SingleStep-v0)
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
 from loong_env.verifiers.boxed import BoxedAnswerVerifier
 from loong_env.verifiers.python import PythonVerifier
 

@@ -25,7 +25,7 @@ from loong_env.generators import (
 )
 from loong_env.llm import LLMClient, RetryPolicy
 from loong_env.sandbox import Sandbox
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
 
 pytestmark = pytest.mark.timeout(60)
 

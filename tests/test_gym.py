@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 import loong_env.gym  # noqa: F401  (registers loong_env/SingleStep-v0)
 from loong_env.errors import NotResetError
 from loong_env.gym import BASE_CHARSET, ENV_ID, LoongEnv
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
 
 pytestmark = pytest.mark.timeout(90)
 

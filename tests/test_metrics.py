@@ -14,7 +14,8 @@ from scripted_openai_server import Answer, ScriptedServer
 
 from loong_env.errors import NotFoundError
 from loong_env.llm import LLMClient, LLMError, RetryPolicy
-from loong_env.metrics import (
+from loong_env.runs.figures import RunFigures, percentile, summary_rows
+from loong_env.runs.metrics import (
     CallRecord,
     EndRecord,
     ItemRecord,
@@ -24,8 +25,7 @@ from loong_env.metrics import (
     metrics_path,
     read_metrics,
 )
-from loong_env.metrics_timing import TimedRunner
-from loong_env.run_figures import RunFigures, percentile, summary_rows
+from loong_env.runs.timing import TimedClient, TimedRunner
 from loong_env.sandbox import Sandbox
 
 pytestmark = pytest.mark.timeout(60)
@@ -57,7 +57,7 @@ def test_a_run_that_raises_ends_with_an_error_record(tmp_path):
 def test_records_written_before_a_kill_9_survive_without_close(tmp_path):
     script = (
         "import os, signal, sys\n"
-        "from loong_env.metrics import MetricsWriter\n"
+        "from loong_env.runs.metrics import MetricsWriter\n"
         "m = MetricsWriter(sys.argv[1], run='generation')\n"
         "for i in range(25):\n"
         "    m.item(ok=i % 2 == 0, outcome='accepted' if i % 2 == 0 else 'rejected')\n"
@@ -172,7 +172,7 @@ async def test_a_timed_client_records_latency_tokens_and_error_kinds(tmp_path):
     with ScriptedServer(script) as server:
         retry = RetryPolicy(max_attempts=1)
         async with LLMClient(base_url=server.base_url, model="scripted", timeout_s=20, retry=retry) as client:
-            timed = metrics.timed(client)
+            timed = TimedClient(client, metrics)
             assert timed.model == "scripted"  # everything else passes through
             completion = await timed.chat([{"role": "user", "content": "hi"}], max_tokens=8)
             assert completion.text == "hello"

@@ -9,9 +9,9 @@ import pytest
 
 from loong_env.env import SingleStepEnv
 from loong_env.errors import LoongError, PluginError
-from loong_env.library import plugin_roots
 from loong_env.plugins import available_plugins, load_plugin
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
+from loong_env.seeds.library import plugin_roots
 from loong_env.types import Tolerance, VerificationStatus
 from loong_env.verifiers.base import Verifier
 

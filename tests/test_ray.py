@@ -27,9 +27,9 @@ from scripted_openai_server import Answer, Request, ScriptedServer, candidate_js
 from loong_env.distributed import NoveltyPool, RayOptions, run_generation_ray, validate_seeds_ray
 from loong_env.generators import KeepConfig, read_accepted, read_manifest, read_rejected
 from loong_env.generators.keep import RejectReason
-from loong_env.seeds import SeedDataset, load_seeds
+from loong_env.seeds.dataset import SeedDataset, load_seeds
+from loong_env.seeds.validation import validate_seeds
 from loong_env.types import DataPoint, normalize_question
-from loong_env.validation import validate_seeds
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from loong_env.precision import Precision, implied_precision, render, stated_precision
-from loong_env.reachability import check_reachability
 from loong_env.routing import VerifierRouter
-from loong_env.seeds import load_seeds
-from loong_env.spellings import asked_name, numeric_reference, precision_warning, spellings
+from loong_env.seeds.dataset import load_seeds
+from loong_env.seeds.precision import Precision, implied_precision, render, stated_precision
+from loong_env.seeds.reachability import check_reachability
+from loong_env.seeds.spellings import asked_name, numeric_reference, precision_warning, spellings
 from loong_env.types import Tolerance, VerificationResult, VerificationStatus
 from loong_env.verifiers.base import SyncVerifier
 from loong_env.verifiers.boxed import extract_boxed

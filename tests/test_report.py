@@ -18,13 +18,13 @@ from rich.console import Console
 from scripted_openai_server import Answer, Request, ScriptedServer, candidate_json
 
 from loong_env.cli import main as loong
+from loong_env.cli.generate import progress_table
 from loong_env.curriculum.simulation import default_curves, simulate_sync
 from loong_env.generators import GenerationStats, KeepConfig, read_accepted, read_rejected, run_generation
-from loong_env.generators.cli import progress_table
 from loong_env.llm import LLMClient, RetryPolicy
-from loong_env.metrics import MetricsWriter, read_metrics
-from loong_env.report import render_report
-from loong_env.run_figures import RunFigures, summary_rows
+from loong_env.runs.figures import RunFigures, summary_rows
+from loong_env.runs.metrics import MetricsWriter, read_metrics
+from loong_env.runs.report import render_report
 
 pytestmark = pytest.mark.timeout(90)
 

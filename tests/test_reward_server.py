@@ -15,9 +15,9 @@ from reward_server_helpers import RunningServer, SlowVerifier
 from loong_env.cli import main as loong_main
 from loong_env.integrations.reward_scoring import RewardScorer, ScoringConfig, response_from_query
 from loong_env.integrations.reward_server import ServerConfig, create_app
+from loong_env.integrations.trl import to_grpo_dataset
 from loong_env.routing import VerifierRouter
-from loong_env.seeds import load_seeds
-from loong_env.trl import to_grpo_dataset
+from loong_env.seeds.dataset import load_seeds
 from loong_env.types import AnswerKey
 
 pytestmark = pytest.mark.timeout(180)

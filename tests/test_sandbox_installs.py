@@ -22,8 +22,8 @@ from loong_env.errors import ConfigError
 from loong_env.routing import VerifierRouter
 from loong_env.sandbox import InstallRefusedError, ensure_env, normalize_requirements
 from loong_env.seeds import load_seeds
+from loong_env.seeds.validation import CheckStatus, validate_seeds
 from loong_env.types import AnswerKey, VerificationStatus
-from loong_env.validation import CheckStatus, validate_seeds
 
 pytestmark = pytest.mark.timeout(120)
 

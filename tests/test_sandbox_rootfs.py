@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from loong_env.sandbox import Sandbox, SandboxUnavailableError, cache_root, ensure_env, rootfs
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
+from loong_env.seeds.validation import validate_seeds
 from loong_env.types import ExecutionStatus
-from loong_env.validation import validate_seeds
 
 pytestmark = pytest.mark.timeout(120)
 

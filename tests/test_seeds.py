@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loong_env.seeds import SeedDataset, SeedFormatError, default_root, load_seeds
+from loong_env.seeds.dataset import SeedDataset, SeedFormatError, default_root, load_seeds
 from loong_env.types import DataPoint, Tolerance
 
 LOONG_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "loong_sample"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from loong_env.loong_format import parse_difficulty
-from loong_env.seeds import SeedFormatError, load_seeds
+from loong_env.seeds.dataset import SeedFormatError, load_seeds
+from loong_env.seeds.loong_format import parse_difficulty
 from loong_env.types import Tolerance
 
 SHAPES = Path(__file__).parent / "data" / "loong_shapes"

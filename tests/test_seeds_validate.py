@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from loong_env.cli import main
-from loong_env.seeds import load_seeds
-from loong_env.validation import CheckStatus, validate_seeds
+from loong_env.seeds.dataset import load_seeds
+from loong_env.seeds.validation import CheckStatus, validate_seeds
 
 LOONG_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "loong_sample"
 
@@ -163,14 +163,14 @@ def test_a_seed_that_logs_before_its_answer_passes_on_its_last_line(tmp_path: Pa
 
 
 def test_a_requirement_uv_cannot_even_parse_is_an_environment_error_not_a_crash() -> None:
-    from loong_env.validation import resolve_environment
+    from loong_env.seeds.validation import resolve_environment
 
     outcome = resolve_environment(["numpy>>=1"])
     assert outcome.installed is None and "invalid requirement 'numpy>>=1'" in outcome.error
 
 
 def test_the_installers_reason_is_one_line() -> None:
-    from loong_env.validation import installer_reason
+    from loong_env.seeds.validation import installer_reason
 
     old_style = (
         "  × No solution found when resolving dependencies:\n"

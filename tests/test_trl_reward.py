@@ -10,8 +10,7 @@ import re
 import pytest
 
 from loong_env.env import BOXED_INSTRUCTION
-from loong_env.seeds import DomainConfig, SeedDataset, load_seeds
-from loong_env.trl import (
+from loong_env.integrations.trl import (
     areward_fn,
     completion_text,
     format_reward_fn,
@@ -20,6 +19,7 @@ from loong_env.trl import (
     reward_fn,
     to_grpo_dataset,
 )
+from loong_env.seeds.dataset import DomainConfig, SeedDataset, load_seeds
 from loong_env.types import DataPoint
 
 pytestmark = pytest.mark.timeout(60)

@@ -11,8 +11,8 @@ import pytest
 vf = pytest.importorskip("verifiers")
 
 from loong_env.integrations.keys import key_from_columns
+from loong_env.integrations.trl import completion_text
 from loong_env.routing import VerifierRouter
-from loong_env.trl import completion_text
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from loong_env.integrations.verl import acompute_score, compute_score, to_verl_dataset
-from loong_env.seeds import load_seeds
+from loong_env.seeds.dataset import load_seeds
 
 pytestmark = pytest.mark.timeout(120)
 

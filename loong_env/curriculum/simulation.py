@@ -22,7 +22,7 @@ from loong_env.curriculum.bandit import CurriculumConfig
 from loong_env.curriculum.categories import domain_difficulty
 from loong_env.curriculum.sampler import CurriculumSampler
 from loong_env.errors import ConfigError
-from loong_env.metrics import MetricsWriter, StepRecord
+from loong_env.runs.metrics import MetricsWriter, StepRecord
 from loong_env.types import DataPoint
 
 Strategy = Literal["sec", "uniform"]

@@ -55,12 +55,16 @@ class AttemptWorker:
         from loong_env.distributed.pool import PooledKeepRule
         from loong_env.llm import LLMClient
         from loong_env.sandbox import Sandbox
+        from loong_env.seeds.dataset import warmup_rationales
 
         self.spec = spec
         self.pool = pool
         self.client = LLMClient(config=spec.llm)
         self.sandbox = Sandbox(
-            spec.requirements, timeout_s=spec.sandbox_timeout_s, workers=spec.sandbox_workers
+            spec.requirements,
+            timeout_s=spec.sandbox_timeout_s,
+            workers=spec.sandbox_workers,
+            warmup=warmup_rationales(spec.requirements),
         )
         self.keep = keep = PooledKeepRule(
             self.sandbox,

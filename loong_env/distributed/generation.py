@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -23,12 +22,10 @@ from pydantic import Field
 from loong_env.distributed.cluster import ClusterError, ClusterInfo, RayOptions
 from loong_env.distributed.dispatch import Dispatch, Fleet
 from loong_env.errors import ConfigError
-from loong_env.generators.base import GenerationError, GenerationStats, VerdictCallback
+from loong_env.generators.base import GenerationError
 from loong_env.generators.keep import KeepConfig
-from loong_env.generators.output import GenerationWriter
-from loong_env.generators.run import GenerationSummary, domain_seeds, method_class, recorder, summarize
+from loong_env.generators.run import GenerationRequest, GenerationRun, GenerationSummary, run_generation
 from loong_env.llm.config import Endpoint, LLMConfig
-from loong_env.metrics import METRICS_FILE, Listener, MetricsWriter
 from loong_env.types import DataPoint
 
 # Building a worker (its sandbox included) takes seconds; minutes on a loaded machine.
@@ -130,138 +127,102 @@ async def ready(fleet: Fleet, timeout_s: float = WORKER_START_TIMEOUT_S) -> list
         ) from exc
 
 
-async def run_generation_ray(
-    domain: str | os.PathLike[str],
-    *,
-    out: str | os.PathLike[str],
-    n: int,
-    method: str = "few-shot",
-    ray: RayOptions | None = None,
-    max_attempts: int | None = None,
-    time_budget_s: float | None = None,
-    base_url: str | Sequence[str] | None = None,
-    model: str | None = None,
-    api_key: str | None = None,
-    seed: int = 0,
-    concurrency: int = 4,
-    max_tokens: int = 512,
-    temperature: float = 0.8,
-    keep_config: KeepConfig | None = None,
-    seeds_root: str | os.PathLike[str] | None = None,
-    sandbox_timeout_s: float = 10.0,
-    on_verdict: VerdictCallback | None = None,
-    stats: GenerationStats | None = None,
-    on_start: Callable[[dict[str, Any]], None] | None = None,
-    on_metric: Listener | None = None,
-) -> RayGenerationSummary:
-    """Generate until `n` items are kept in `out`, with attempts spread over Ray worker actors.
+class RayExecutor:
+    """Attempts on Ray worker actors; one NoveltyPool actor answers every novelty question and claim."""
 
-    Same stop rules, output layout and resume behaviour as `run_generation`; `concurrency` is per worker.
-    A worker that dies mid-attempt has its attempts run again elsewhere (same numbers, counted once).
-    """
-    from loong_env.distributed.attempts import WorkerSpec
-    from loong_env.distributed.cluster import connect, disconnect
+    def __init__(self, options: RayOptions | None = None) -> None:
+        self.options = options or RayOptions()
+        self.cluster: ClusterInfo | None = None
+        self.fleet: Fleet | None = None
+        self.pool: Any = None
+        self.dispatch: Dispatch | None = None
+        self._llm: LLMConfig | None = None
+        self._urls: list[str] = []
 
-    options = ray or RayOptions()
-    keep = keep_config or KeepConfig()
-    seeds, domain_name, domain_config = domain_seeds(domain, seeds_root)
-    method_name = method_class(method).name
-    llm, urls = resolve_llm(base_url, model, api_key, concurrency)
-    writer = GenerationWriter(out, domain=domain_name).open(method=method_name, model=llm.model, target=n)
-    asked = {"max_attempts": max_attempts, "time_budget_s": time_budget_s, "already": writer.accepted_count}
-    info = {
-        "domain": domain_name,
-        "method": method_name,
-        "model": llm.model,
-        "target": n,
-        **asked,
-        "ray": True,
-    }
-    # one item record per attempt (LLM calls and sandbox runs happen on the workers and are not timed here)
-    metrics = MetricsWriter(Path(out) / METRICS_FILE, run="generation", info=info, on_record=on_metric)
-    stats = stats or GenerationStats()
-    status = "interrupted"
-    kept: list[DataPoint] = []
-    fleet: Fleet | None = None
-    pool: Any = None
-    dispatch: Dispatch | None = None
-    cluster: ClusterInfo | None = None
-    try:
-        cluster = connect(options.address, num_cpus=options.local_cpus)
-        remaining = n - writer.accepted_count
-        workers: list[Any] = []
-        if remaining > 0:
-            spec = WorkerSpec(
-                domain=domain_name,
-                method=method_name,
-                seeds=list(seeds),
-                requirements=list(domain_config.requirements),
-                tolerance=domain_config.answer_tolerance,
-                keep=keep,
-                llm=llm,
-                seed=seed,
-                concurrency=concurrency,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                sandbox_workers=options.sandbox_workers,
-                sandbox_timeout_s=sandbox_timeout_s,
-            )
-            pool = start_pool(keep, list(seeds), writer.existing)
-            fleet = Fleet(
-                lambda i: start_worker(spec, urls, i, pool, options),
-                options.workers,
-                max_failures=options.failure_limit,
-            )
-            workers = await ready(fleet)
-            dispatch = Dispatch(
-                fleet,
-                pool,
-                first_attempt=writer.manifest.next_attempt if writer.manifest else 0,
-                slots_per_worker=concurrency,
-                target=remaining,
-                max_attempts=max_attempts,
-                time_budget_s=time_budget_s,
-                stats=stats,
-                on_verdict=recorder(writer, stats, kept, on_verdict, metrics=metrics, domain=domain_name),
-                method=method_name,
-            )
-        if on_start is not None:
-            on_start(
-                {
-                    "domain": domain_name,
-                    "method": method_name,
-                    "model": llm.model,
-                    "target": n,
-                    "already": writer.accepted_count,
-                    "out": str(out),
-                    "workers": workers,
-                    "nodes": cluster.nodes,
-                    "address": cluster.address,
-                    "endpoints": urls,
-                }
-            )
-        if dispatch is None:
-            stats.stopped_because = "target"
-        else:
-            await dispatch.run()
-        status = stats.stopped_because or "exhausted"
-    finally:
-        writer.close(status, abandoned=stats.abandoned)
-        metrics.close(status, accepted=stats.accepted, attempts=stats.attempts, abandoned=stats.abandoned)
-        if fleet is not None:
-            await fleet.close()
-        if pool is not None:
+    async def open(self, request: GenerationRequest) -> str:
+        """Settle the LLM settings here on the driver (workers need none of them); the model id."""
+        self._llm, self._urls = resolve_llm(
+            request.base_url, request.model, request.api_key, request.concurrency
+        )
+        return str(self._llm.model)
+
+    async def run(self, run: GenerationRun) -> None:
+        from loong_env.distributed.attempts import WorkerSpec
+        from loong_env.distributed.cluster import connect
+
+        request, options = run.request, self.options
+        assert self._llm is not None, "open() first"
+        self.cluster = connect(options.address, num_cpus=options.local_cpus)
+        spec = WorkerSpec(
+            domain=run.domain,
+            method=run.method.name,
+            seeds=list(run.seeds),
+            requirements=list(run.config.requirements),
+            tolerance=run.config.answer_tolerance,
+            keep=request.keep_config,
+            llm=self._llm,
+            seed=request.seed,
+            concurrency=request.concurrency,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            sandbox_workers=options.sandbox_workers,
+            sandbox_timeout_s=request.sandbox_timeout_s,
+        )
+        self.pool = start_pool(request.keep_config, list(run.seeds), run.writer.existing)
+        self.fleet = Fleet(
+            lambda i: start_worker(spec, self._urls, i, self.pool, options),
+            options.workers,
+            max_failures=options.failure_limit,
+        )
+        workers = await ready(self.fleet)
+        self.dispatch = Dispatch(
+            self.fleet,
+            self.pool,
+            first_attempt=run.first_attempt,
+            slots_per_worker=request.concurrency,
+            target=run.remaining,
+            max_attempts=request.max_attempts,
+            time_budget_s=request.time_budget_s,
+            stats=run.stats,
+            on_verdict=run.recorder(),
+            method=run.method.name,
+        )
+        run.announce(
+            workers=workers, nodes=self.cluster.nodes, address=self.cluster.address, endpoints=self._urls
+        )
+        await self.dispatch.run()
+
+    async def close(self) -> None:
+        from loong_env.distributed.cluster import disconnect
+
+        if self.fleet is not None:
+            await self.fleet.close()
+        if self.pool is not None:
             import ray
 
-            ray.kill(pool)
-        if cluster is not None:
-            disconnect(cluster)
-    base = summarize(out, domain_name, method_name, str(llm.model), writer, stats, status, kept)
-    return RayGenerationSummary(
-        **dict(base),
-        workers=options.workers,
-        nodes=cluster.nodes if cluster else 0,
-        retried=dispatch.retried if dispatch else [],
-        abandoned_attempts=dispatch.abandoned if dispatch else [],
-        worker_failures=fleet.failures if fleet else 0,
-    )
+            ray.kill(self.pool)
+        if self.cluster is not None:
+            disconnect(self.cluster)
+
+    def summarize(self, summary: GenerationSummary) -> RayGenerationSummary:
+        return RayGenerationSummary(
+            **dict(summary),
+            workers=self.options.workers,
+            nodes=self.cluster.nodes if self.cluster else 0,
+            retried=self.dispatch.retried if self.dispatch else [],
+            abandoned_attempts=self.dispatch.abandoned if self.dispatch else [],
+            worker_failures=self.fleet.failures if self.fleet else 0,
+        )
+
+
+async def run_generation_ray(
+    domain: str | os.PathLike[str] | None = None, *, ray: RayOptions | None = None, **options: Any
+) -> RayGenerationSummary:
+    """`run_generation` with attempts spread over Ray worker actors (`concurrency` is per worker).
+
+    Same request, stop rules, output layout and resume behaviour; a worker that dies mid-attempt has its
+    attempts run again elsewhere (same numbers, counted once). `base_url` may list several endpoints.
+    """
+    summary = await run_generation(domain, executor=RayExecutor(ray), **options)
+    assert isinstance(summary, RayGenerationSummary)
+    return summary

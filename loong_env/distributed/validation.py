@@ -1,6 +1,7 @@
 """`validate_seeds_ray`: seed validation spread over Ray workers; the per-seed check is validation's own.
 
-A thin layer over `loong_env.validation`: seeds are grouped by requirement set and cut into small chunks;
+A thin layer over `loong_env.seeds.validation`: seeds are grouped by requirement set and cut into small
+chunks;
 each worker actor (spread over the nodes) keeps one warm Sandbox per requirement set, built on its first
 chunk of that set (the environment itself is cached on the node's disk), and answers a chunk with
 `check_seed` per seed. A chunk whose worker dies is run again elsewhere: checks have no side effects.
@@ -15,9 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from loong_env.distributed.cluster import RayOptions
-from loong_env.seeds import SeedDataset
-from loong_env.types import DataPoint
-from loong_env.validation import (
+from loong_env.seeds.dataset import SeedDataset
+from loong_env.seeds.validation import (
     EnvironmentCallback,
     EnvironmentOutcome,
     SeedCheck,
@@ -26,6 +26,7 @@ from loong_env.validation import (
     report,
     runnable_groups,
 )
+from loong_env.types import DataPoint
 
 
 class SeedChecker:
@@ -39,11 +40,15 @@ class SeedChecker:
     async def check(self, requirements: list[str], points: list[DataPoint]) -> list[SeedCheck]:
         """Run and judge each seed's rationale, concurrently on this worker's sandbox for `requirements`."""
         from loong_env.sandbox import Sandbox
+        from loong_env.seeds.dataset import warmup_rationales
 
         key = tuple(requirements)
         if key not in self._sandboxes:
             self._sandboxes[key] = Sandbox(
-                requirements, timeout_s=self.timeout_s, workers=self.sandbox_workers
+                requirements,
+                timeout_s=self.timeout_s,
+                workers=self.sandbox_workers,
+                warmup=warmup_rationales(requirements),
             )
         sandbox = self._sandboxes[key]
         return list(await asyncio.gather(*(check_seed(sandbox, p) for p in points)))

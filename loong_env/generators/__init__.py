@@ -36,7 +36,14 @@ from loong_env.generators.output import (
     to_dataset,
 )
 from loong_env.generators.parsing import ParsedCandidate, ParseFailure, parse_candidate, parse_code
-from loong_env.generators.run import METHODS, GenerationSummary, method_class, run_generation
+from loong_env.generators.run import (
+    METHODS,
+    GenerationRequest,
+    GenerationSummary,
+    LocalExecutor,
+    method_class,
+    run_generation,
+)
 from loong_env.generators.self_instruct import SelfInstructGenerator
 from loong_env.generators.static import StaticGenerator
 
@@ -49,11 +56,13 @@ __all__ = [
     "EvolInstructGenerator",
     "FewShotGenerator",
     "GenerationError",
+    "GenerationRequest",
     "GenerationStats",
     "GenerationSummary",
     "GenerationWriter",
     "KeepConfig",
     "KeepRule",
+    "LocalExecutor",
     "Manifest",
     "NoveltyIndex",
     "OutputError",

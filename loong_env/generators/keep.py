@@ -26,7 +26,7 @@ from loong_env.generators.verdict import (
     SolveAttempt,
     Verdict,
 )
-from loong_env.metrics_timing import usage_tokens
+from loong_env.runs.timing import usage_tokens
 from loong_env.types import DataPoint, ExecutionResult, Tolerance, normalize_question
 from loong_env.verifiers.code_output import OutputStatus, execution_problem, read_answer
 

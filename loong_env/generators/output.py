@@ -1,6 +1,6 @@
 """Crash-safe generation output: what was written survives kill -9, and a re-run resumes without duplicates.
 
-The lock, durable appends, torn-tail repair and atomic manifest are loong_env.durable's, shared with the
+The lock, durable appends, torn-tail repair and atomic manifest are loong_env.runs.durable's, shared with the
 CoT pipeline's output.
 
 Layout of an output directory:
@@ -21,7 +21,8 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
-from loong_env.durable import (
+from loong_env.generators.keep import RejectReason, Verdict
+from loong_env.runs.durable import (
     JsonlLog,
     OutputError,
     RunDirectory,
@@ -30,7 +31,6 @@ from loong_env.durable import (
     read_jsonl,
     write_json_atomic,
 )
-from loong_env.generators.keep import RejectReason, Verdict
 from loong_env.types import DataPoint, normalize_question
 
 ACCEPTED = "accepted.jsonl"
@@ -219,7 +219,7 @@ def read_manifest(out_dir: str | os.PathLike[str]) -> Manifest:
 
 def to_dataset(out_dir: str | os.PathLike[str]) -> Any:
     """Kept items as a `datasets.Dataset` (nested fields as JSON strings, same columns as seeds' `to_hf`)."""
-    from loong_env.seeds import SeedDataset
+    from loong_env.seeds.dataset import SeedDataset
 
     return SeedDataset(read_accepted(out_dir)).to_hf()
 

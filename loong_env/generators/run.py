@@ -6,9 +6,9 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loong_env.errors import UnknownNameError
 from loong_env.generators.base import CandidateGenerator, GenerationError, GenerationStats, VerdictCallback
@@ -17,12 +17,13 @@ from loong_env.generators.few_shot import FewShotGenerator
 from loong_env.generators.keep import ChatClient, KeepConfig, KeepRule, RejectReason, Runner, Verdict
 from loong_env.generators.output import GenerationWriter
 from loong_env.generators.self_instruct import SelfInstructGenerator
-from loong_env.metrics import METRICS_FILE, ItemRecord, Listener, MetricsWriter
-from loong_env.metrics_timing import TimedClient, TimedRunner
+from loong_env.runs.frame import RunFrame
+from loong_env.runs.metrics import METRICS_FILE, ItemRecord, Listener, MetricsWriter
+from loong_env.runs.timing import TimedClient, TimedRunner
 from loong_env.types import DataPoint
 
 if TYPE_CHECKING:
-    from loong_env.seeds import DomainConfig, SeedDataset
+    from loong_env.seeds.dataset import DomainConfig, SeedDataset
 
 # Reject reasons that are failures of the machinery, not of the candidate: the report counts them as errors.
 ERROR_REASONS = frozenset({RejectReason.llm_error.value, RejectReason.internal_error.value})
@@ -76,124 +77,277 @@ class GenerationSummary(BaseModel):
 def default_sandbox(requirements: list[str], *, timeout_s: float = 10.0) -> Runner:
     """The project sandbox for a domain's requirement set."""
     from loong_env.sandbox import Sandbox
+    from loong_env.seeds.dataset import warmup_rationales
 
-    return Sandbox(requirements=requirements, timeout_s=timeout_s)
+    return Sandbox(requirements=requirements, timeout_s=timeout_s, warmup=warmup_rationales(requirements))
+
+
+class GenerationRequest(BaseModel):
+    """What a generation run is asked to do: one model for every executor, so a knob is added once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str | Path = Field(description="A library domain's name or a domain folder.")
+    out: Path = Field(description="The output folder; a run there resumes what is in it.")
+    n: int = Field(description="Kept items to reach in `out`, earlier runs included.")
+    method: str = "few-shot"
+    max_attempts: int | None = None
+    time_budget_s: float | None = None
+    base_url: str | list[str] | None = Field(
+        default=None, description="OpenAI-compatible endpoint(s); None: the embedded local model."
+    )
+    model: str | None = None
+    api_key: str | None = None
+    seed: int = 0
+    concurrency: int = Field(default=4, description="Candidates in flight (per worker on Ray).")
+    max_tokens: int = 512
+    temperature: float = 0.8
+    keep_config: KeepConfig = Field(default_factory=KeepConfig)
+    seeds_root: Path | None = None
+    sandbox_timeout_s: float = 10.0
+
+    @field_validator("keep_config", mode="before")
+    @classmethod
+    def _default_keep(cls, value: Any) -> Any:
+        return KeepConfig() if value is None else value
+
+
+class GenerationRun:
+    """One run as its executor sees it: the request, the domain's seeds, the open output folder, its hooks."""
+
+    def __init__(
+        self,
+        request: GenerationRequest,
+        seeds: tuple[SeedDataset, str, DomainConfig],
+        *,
+        writer: GenerationWriter,
+        metrics: MetricsWriter,
+        stats: GenerationStats,
+        on_verdict: VerdictCallback | None,
+        on_start: Callable[[dict[str, Any]], None] | None,
+        model: str,
+    ) -> None:
+        self.request = request
+        self.seeds, self.domain, self.config = seeds
+        self.method = method_class(request.method)
+        self.writer, self.metrics, self.stats, self.model = writer, metrics, stats, model
+        self._on_verdict, self._on_start = on_verdict, on_start
+        self.kept: list[DataPoint] = []  # kept in this run, in the order they were written
+
+    @property
+    def remaining(self) -> int:
+        return self.request.n - self.writer.accepted_count
+
+    @property
+    def first_attempt(self) -> int:
+        return self.writer.manifest.next_attempt if self.writer.manifest else 0
+
+    def recorder(self, kept: list[DataPoint] | None = None) -> Callable[[Verdict], Awaitable[None]]:
+        """The per-verdict step: written durably, then metrics, then `on_verdict` (see `recorder`)."""
+        if kept is not None:
+            self.kept = kept
+        return recorder(
+            self.writer, self.stats, self.kept, self._on_verdict, metrics=self.metrics, domain=self.domain
+        )
+
+    def announce(self, **extra: Any) -> None:
+        """Tell `on_start` the run is under way (what it runs, what is already done, plus the executor's)."""
+        if self._on_start is not None:
+            self._on_start(
+                {
+                    "domain": self.domain,
+                    "method": self.method.name,
+                    "model": self.model,
+                    "already": self.writer.accepted_count,
+                    "target": self.request.n,
+                    "out": str(self.request.out),
+                    **extra,
+                }
+            )
+
+
+class Executor(Protocol):
+    """Where a run's attempts happen: this process (`LocalExecutor`) or a Ray cluster (`distributed`)."""
+
+    async def open(self, request: GenerationRequest) -> str:
+        """Start what the run needs before its folder opens; the model id it will record."""
+        ...
+
+    async def run(self, run: GenerationRun) -> None:
+        """Run attempts until the run's stop rules say stop; `run.announce(...)` once under way."""
+        ...
+
+    async def close(self) -> None:
+        """Release what `open` and `run` started."""
+        ...
+
+    def summarize(self, summary: GenerationSummary) -> GenerationSummary:
+        """The run's summary, with whatever this executor adds to it."""
+        ...
+
+
+class LocalExecutor:
+    """Attempts in this process: one client writes, repairs and solves; one sandbox runs the code."""
+
+    def __init__(self, client: ChatClient | None = None, sandbox: Runner | None = None) -> None:
+        self.client, self.sandbox = client, sandbox
+        self._owned: list[Any] = []
+
+    async def open(self, request: GenerationRequest) -> str:
+        if self.client is None:
+            from loong_env.llm import LLMClient
+
+            if isinstance(request.base_url, list):
+                raise GenerationError("several base URLs need the Ray executor (run_generation_ray)")
+            self.client = LLMClient(
+                base_url=request.base_url,
+                model=request.model,
+                api_key=request.api_key,
+                max_concurrency=request.concurrency,
+            )
+            self._owned.append(self.client)
+        return str(getattr(self.client, "model", None) or request.model or "")
+
+    async def run(self, run: GenerationRun) -> None:
+        request, config = run.request, run.config
+        if self.sandbox is None:
+            requirements = list(config.requirements)
+            self.sandbox = default_sandbox(requirements, timeout_s=request.sandbox_timeout_s)
+            self._owned.append(self.sandbox)
+        # every LLM call and sandbox run becomes a metrics record
+        client, runner = TimedClient(self.client, run.metrics), TimedRunner(self.sandbox, run.metrics)
+        # one client writes, repairs and solves: the solve never sees the code, the repair only its own code
+        keep = KeepRule(
+            runner,
+            client,
+            writer=client,
+            config=request.keep_config,
+            tolerance=config.answer_tolerance,
+            requirements=list(config.requirements),
+        )
+        generator = run.method(
+            run.seeds,
+            client,
+            keep,
+            domain=run.domain,
+            requirements=config.requirements,
+            seed=request.seed,
+            concurrency=request.concurrency,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+        )
+        existing = run.writer.existing
+        generator.remember(existing)
+        generator.next_attempt = run.first_attempt
+        run.announce()
+        record = run.recorder(generator.kept)  # the generator's novelty list, earlier runs' items first
+        try:
+            await generator.run(
+                target=run.remaining,
+                max_attempts=request.max_attempts,
+                time_budget_s=request.time_budget_s,
+                on_verdict=record,
+                stats=run.stats,
+            )
+        finally:
+            run.kept = generator.kept[len(existing) :]
+
+    async def close(self) -> None:
+        for resource in reversed(self._owned):
+            if hasattr(resource, "close"):
+                await resource.close()
+
+    def summarize(self, summary: GenerationSummary) -> GenerationSummary:
+        return summary
 
 
 async def run_generation(
-    domain: str | os.PathLike[str],
+    domain: str | os.PathLike[str] | None = None,
     *,
-    out: str | os.PathLike[str],
-    n: int,
-    method: str = "few-shot",
-    max_attempts: int | None = None,
-    time_budget_s: float | None = None,
+    request: GenerationRequest | None = None,
+    executor: Executor | None = None,
     client: ChatClient | None = None,
-    base_url: str | None = None,
-    model: str | None = None,
-    api_key: str | None = None,
-    seed: int = 0,
-    concurrency: int = 4,
-    max_tokens: int = 512,
-    temperature: float = 0.8,
-    keep_config: KeepConfig | None = None,
-    seeds_root: str | os.PathLike[str] | None = None,
     sandbox: Runner | None = None,
     on_verdict: VerdictCallback | None = None,
     stats: GenerationStats | None = None,
     on_start: Callable[[dict[str, Any]], None] | None = None,
     on_metric: Listener | None = None,
+    **fields: Any,
 ) -> GenerationSummary:
     """Generate until `n` items are kept in `out` (earlier runs count), `max_attempts` or `time_budget_s`.
 
-    Without `client` or `base_url` it uses the embedded local model. Every finished attempt is written
-    (accepted.jsonl / rejected.jsonl) before `on_verdict` sees it; cancelling the task (Ctrl-C) leaves a
-    directory that the same call resumes. Live metrics (every attempt, LLM call and sandbox run) are
-    appended to `out/metrics.jsonl` as the run goes (`loong report out`); `on_metric` sees each record.
+    Pass a `GenerationRequest`, or its fields as keywords (`run_generation("logic", out=..., n=10)`).
+    Without `client` or `base_url` it uses the embedded local model; `executor` runs attempts elsewhere
+    (`loong_env.distributed.RayExecutor`). Every finished attempt is written (accepted.jsonl /
+    rejected.jsonl) before `on_verdict` sees it; cancelling the task (Ctrl-C) leaves a directory that the
+    same call resumes. Live metrics (every attempt, LLM call and sandbox run) are appended to
+    `out/metrics.jsonl` as the run goes (`loong report out`); `on_metric` sees each record.
     """
-    seeds, domain_name, config = domain_seeds(domain, seeds_root)
-    method_cls = method_class(method)
-    own_client = client is None
-    if client is None:
-        from loong_env.llm import LLMClient
-
-        client = LLMClient(base_url=base_url, model=model, api_key=api_key, max_concurrency=concurrency)
-    own_sandbox = sandbox is None
-    runner: Runner = sandbox or default_sandbox(list(config.requirements))
-    model_name = str(getattr(client, "model", None) or model or "")
-    writer = GenerationWriter(out, domain=domain_name)
-    writer.open(method=method_cls.name, model=model_name, target=n)
-    asked = {"max_attempts": max_attempts, "time_budget_s": time_budget_s, "already": writer.accepted_count}
-    info = {"domain": domain_name, "method": method_cls.name, "model": model_name, "target": n, **asked}
-    metrics = MetricsWriter(Path(out) / METRICS_FILE, run="generation", info=info, on_record=on_metric)
+    if request is None:
+        request = GenerationRequest(domain=domain, **fields)
+    elif domain is not None or fields:
+        raise GenerationError("pass either a GenerationRequest or its fields, not both")
+    if executor is None:
+        executor = LocalExecutor(client, sandbox)
+    elif client is not None or sandbox is not None:
+        raise GenerationError("client= and sandbox= belong to the LocalExecutor; pass them to it")
     stats = stats or GenerationStats()
-    status = "interrupted"
+    run: GenerationRun | None = None
+    seeds = domain_seeds(request.domain, request.seeds_root)
+    domain_name, method = seeds[1], method_class(request.method).name
     try:
-        # every LLM call and sandbox run becomes a metrics record
-        timed_client, timed_runner = TimedClient(client, metrics), TimedRunner(runner, metrics)
-        # one client writes, repairs and solves: the solve never sees the code, the repair only its own code
-        keep = KeepRule(
-            timed_runner,
-            timed_client,
-            writer=timed_client,
-            config=keep_config,
-            tolerance=config.answer_tolerance,
-            requirements=list(config.requirements),
+        model = await executor.open(request)
+        writer = GenerationWriter(request.out, domain=domain_name).open(
+            method=method, model=model, target=request.n
         )
-        generator = method_cls(
-            seeds,
-            timed_client,
-            keep,
-            domain=domain_name,
-            requirements=config.requirements,
-            seed=seed,
-            concurrency=concurrency,
-            max_tokens=max_tokens,
-            temperature=temperature,
+        info = {
+            "domain": domain_name,
+            "method": method,
+            "model": model,
+            "target": request.n,
+            "max_attempts": request.max_attempts,
+            "time_budget_s": request.time_budget_s,
+            "already": writer.accepted_count,
+        }
+        metrics = MetricsWriter(request.out / METRICS_FILE, run="generation", info=info, on_record=on_metric)
+        frame = RunFrame(
+            writer,
+            metrics,
+            store_info=lambda: {"abandoned": stats.abandoned},
+            end_info=lambda: {
+                "accepted": stats.accepted,
+                "attempts": stats.attempts,
+                "abandoned": stats.abandoned,
+            },
         )
-        generator.remember(writer.existing)
-        generator.next_attempt = writer.manifest.next_attempt if writer.manifest else 0
-        if on_start is not None:
-            on_start(
-                {
-                    "domain": domain_name,
-                    "method": generator.name,
-                    "model": model_name,
-                    "already": writer.accepted_count,
-                    "target": n,
-                    "out": str(out),
-                }
-            )
-
-        record = recorder(writer, stats, generator.kept, on_verdict, metrics=metrics, domain=domain_name)
-        remaining = n - writer.accepted_count
-        if remaining <= 0:
-            stats.stopped_because = "target"
-        else:
-            await generator.run(
-                target=remaining,
-                max_attempts=max_attempts,
-                time_budget_s=time_budget_s,
-                on_verdict=record,
+        async with frame:
+            run = GenerationRun(
+                request,
+                seeds,
+                writer=writer,
+                metrics=metrics,
                 stats=stats,
+                on_verdict=on_verdict,
+                on_start=on_start,
+                model=model,
             )
-        status = stats.stopped_because or "exhausted"
+            if run.remaining <= 0:
+                run.announce()
+                stats.stopped_because = "target"
+            else:
+                await executor.run(run)
+            frame.status = stats.stopped_because or "exhausted"
     finally:
-        writer.close(status, abandoned=stats.abandoned)
-        metrics.close(status, accepted=stats.accepted, attempts=stats.attempts, abandoned=stats.abandoned)
-        if own_sandbox and hasattr(runner, "close"):
-            await runner.close()
-        if own_client and hasattr(client, "close"):
-            await client.close()
-    kept = generator.kept[len(writer.existing) :]
-    return summarize(out, domain_name, generator.name, model_name, writer, stats, status, kept)
+        await executor.close()
+    summary = summarize(request.out, domain_name, method, model, writer, stats, frame.status, run.kept)
+    return executor.summarize(summary)
 
 
 def domain_seeds(
     domain: str | os.PathLike[str], seeds_root: str | os.PathLike[str] | None = None
 ) -> tuple[SeedDataset, str, DomainConfig]:
     """The seeds of one domain (a name or a folder), its name and its config; raises if it has none."""
-    from loong_env.seeds import load_seeds
+    from loong_env.seeds.dataset import load_seeds
 
     seeds = load_seeds(domain, root=seeds_root)
     if not seeds:

@@ -5,7 +5,7 @@
 - `verl`: `compute_score(data_source, solution_str, ground_truth, extra_info)` for verl's
   `custom_reward_function`, and `to_verl_dataset` for its parquet files.
 - `verifiers_env`: `load_environment(...)` for Prime Intellect's `verifiers` (`vf-eval loong-env`).
-- `loong_env.trl` (one level up, for history): TRL GRPO reward functions.
+- `loong_env.integrations.trl` (one level up, for history): TRL GRPO reward functions.
 
 Every integration builds `AnswerKey`s with `keys` and judges them with `VerifierRouter.judge`, so a
 response earns the same reward whichever trainer asks. Heavy optional packages (fastapi, uvicorn,

@@ -45,7 +45,7 @@ def load_environment(
     import datasets
 
     import verifiers as vf
-    from loong_env.trl import completion_text
+    from loong_env.integrations.trl import completion_text
     from loong_env.verifiers.boxed import extract_boxed
 
     source = _source(domains, run)
@@ -89,7 +89,7 @@ def load_environment(
 
 def _source(domains: str | Sequence[str] | None, run: str | None) -> Any:
     """The problems: a generation run's accepted.jsonl, or the named seed domains (default: every domain)."""
-    from loong_env.seeds import SeedDataset, load_seeds
+    from loong_env.seeds.dataset import SeedDataset, load_seeds
 
     if run is not None:
         if domains:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from loong_env.errors import LoongError
-
-if TYPE_CHECKING:
-    from loong_env.llm.records import Attempt
+from loong_env.llm.attempts import Attempt
 
 
 class LLMError(LoongError, RuntimeError):

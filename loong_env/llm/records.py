@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from loong_env.llm.attempts import Attempt
 from loong_env.llm.errors import LLMResponseError
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
@@ -21,22 +22,6 @@ class Usage(BaseModel):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
-
-
-class Attempt(BaseModel):
-    """One HTTP try: where it went, how it ended, and how long we waited before the next one."""
-
-    endpoint: str
-    model: str
-    outcome: Literal[
-        "ok", "rate_limited", "server_error", "timeout", "connection", "rejected", "bad_response"
-    ]
-    status_code: int | None = None
-    error: str = ""
-    retry_after_s: float | None = None
-    started_at: float = Field(description="time.time() when the request was sent.")
-    duration_s: float = 0.0
-    wait_s: float = Field(default=0.0, description="Sleep before the next attempt (0 if none).")
 
 
 class Completion(BaseModel):

@@ -69,7 +69,7 @@ def _from_spec(
     spec: str, question_field: str | None, answer_field: str | None, domain: str
 ) -> list[DataPoint]:
     from loong_env.generators.output import ACCEPTED, read_accepted
-    from loong_env.seeds import SeedDataset, load_seeds
+    from loong_env.seeds.dataset import SeedDataset, load_seeds
 
     if spec == "seeds" or spec.startswith("seeds:"):
         names = [d.strip() for d in spec.partition(":")[2].split(",") if d.strip()]

@@ -11,7 +11,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from loong_env.errors import UnknownNameError
-from loong_env.metrics import MetricsWriter
 from loong_env.pipeline.calls import Caller
 from loong_env.pipeline.config import CoTConfig
 from loong_env.pipeline.evaluators import Evaluator, LLMJudge, VerifierEvaluator
@@ -25,6 +24,9 @@ from loong_env.pipeline.stats import RunStats
 from loong_env.pipeline.store import CoTStore, read_results
 from loong_env.pipeline.traces import rationalize
 from loong_env.routing import VerifierRouter
+from loong_env.runs.frame import RunFrame
+from loong_env.runs.metrics import MetricsWriter
+from loong_env.runs.timing import TimedClient
 from loong_env.types import DataPoint
 
 OutcomeCallback = Callable[[Outcome], None]
@@ -118,7 +120,7 @@ async def run_cot(
         store = CoTStore(out).open(settings, model=model_name)
         metrics = MetricsWriter.in_dir(out, run="cot", info=settings)  # `loong report OUT` plots it live
         for each in callers:  # every request becomes a `call` record (seconds, tokens, errors)
-            each.client = metrics.timed(each.client)
+            each.client = TimedClient(each.client, metrics)
         todo = [p for p in problems if p.id not in store.done_ids]
         stats = stats or RunStats()
         stats.mode, stats.total, stats.resumed = config.mode, len(todo), len(problems) - len(todo)
@@ -180,13 +182,9 @@ async def run_cot(
             if on_outcome is not None:
                 on_outcome(outcome)
 
-        status = "interrupted"
-        try:
+        async with RunFrame(store, metrics) as frame:
             await run_in_order(todo, attempt, workers=max(2, config.limiter.max_limit), on_done=finished)
-            status = "done"
-        finally:
-            store.close(status)
-            metrics.close(status)
+            frame.status = "done"
     finally:
         for made in owned:
             await made.close()
@@ -194,7 +192,7 @@ async def run_cot(
         out_dir=Path(out),
         mode=config.mode,
         model=model_name,
-        status=status,
+        status=frame.status,
         stats=stats,
         results=read_results(out),
         skipped_duplicates=duplicates,

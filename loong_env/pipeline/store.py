@@ -4,7 +4,7 @@ Layout:
   results.jsonl   one ProblemResult per finished problem, in order of completion (`index` gives input order)
   failed.jsonl    one ProblemFailure per problem that could not be finished (it is tried again on resume)
   manifest.json   settings, counts, run history and the last RunStats, replaced atomically
-The lock, durable appends, torn-tail repair and atomic manifest are loong_env.durable's (shared with the
+The lock, durable appends, torn-tail repair and atomic manifest are loong_env.runs.durable's (shared with the
 generators' output). A problem is done when its id has a line in results.jsonl: a re-run skips it, and the
 store refuses to write a second line for it, so nothing is lost and nothing is duplicated.
 """
@@ -18,8 +18,15 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
-from loong_env.durable import OutputError, RunDirectory, RunEntry, mark_killed, read_jsonl, write_json_atomic
 from loong_env.pipeline.records import Outcome, ProblemFailure, ProblemResult
+from loong_env.runs.durable import (
+    OutputError,
+    RunDirectory,
+    RunEntry,
+    mark_killed,
+    read_jsonl,
+    write_json_atomic,
+)
 
 RESULTS = "results.jsonl"
 FAILED = "failed.jsonl"

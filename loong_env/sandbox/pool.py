@@ -87,7 +87,7 @@ class Sandbox:
         self.n_workers = workers or os.cpu_count() or 1
         if self.n_workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.n_workers}")
-        self._warmup = list(warmup) if warmup is not None else None
+        self._warmup = list(warmup or ())[:MAX_WARMUP_SNIPPETS]
         self._python = Path(python) if python is not None else None
         self._allow_unbounded = allow_unbounded_processes
         self._lock = threading.Lock()
@@ -134,10 +134,9 @@ class Sandbox:
                 argv = bwrap.plain_argv(python, WORKER_SCRIPT)
                 env = bwrap.plain_env(python)
                 self._bounds = cgroups.Bounds(lim.memory_mb, lim.max_processes, "no jail: rlimits only")
-            warmup = self._warmup if self._warmup is not None else _library_warmup(self.requirements)
             self._hello = {
                 "preload": requirement_names(self.requirements),
-                "warmup": warmup,
+                "warmup": self._warmup,
                 "scratch": "/tmp" if self.isolation == "bwrap" else tempfile.gettempdir(),
                 "isolate": self.isolation == "bwrap",
                 "seccomp": seccomp.namespace_program().hex() if self.isolation == "bwrap" else "",
@@ -353,7 +352,9 @@ class Sandbox:
     @classmethod
     def shared(cls, requirements: Iterable[str] = (), **options: Any) -> Sandbox:
         """One Sandbox per (requirement set, options) for the whole process, closed at exit."""
-        key = (tuple(normalize_requirements(requirements)), tuple(sorted(options.items())))
+        # the first caller's warm-up code serves every later one: it only buys speed
+        keyed = {k: v for k, v in options.items() if k != "warmup"}
+        key = (tuple(normalize_requirements(requirements)), tuple(sorted(keyed.items())))
         with _SHARED_LOCK:
             sandbox = _SHARED.get(key)
             if sandbox is None or sandbox._closed:
@@ -381,13 +382,6 @@ def _kill_all(workers: set[WorkerHandle]) -> None:
 _SHARED: dict[tuple[Any, ...], Sandbox] = {}
 _SHARED_LOCK = threading.Lock()
 _LIVE: weakref.WeakSet[Sandbox] = weakref.WeakSet()
-
-
-def _library_warmup(requirements: list[str]) -> list[str]:
-    """Warm-up code for a requirement set: rationales of the seed library's domains that use it."""
-    from loong_env.seeds import warmup_rationales
-
-    return warmup_rationales(requirements, limit=MAX_WARMUP_SNIPPETS)
 
 
 def _after_fork_in_child() -> None:

@@ -206,8 +206,7 @@ def _assemble(code: list[tuple[int, int | str, int | str, int]], labels: dict[st
         offsets = []
         for target in (jt, jf):
             offset = labels[target] - at - 1 if isinstance(target, str) else target
-            if not 0 <= offset <= 255:
-                raise ValueError(f"seccomp jump from {at} to {target!r} is out of range ({offset})")
+            assert 0 <= offset <= 255, f"seccomp jump from {at} to {target!r} is out of range ({offset})"
             offsets.append(offset)
         out += struct.pack("=HBBI", op, offsets[0], offsets[1], k)
     return out

@@ -9,7 +9,7 @@ import ast
 import asyncio
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from loong_env.sandbox import Sandbox
 from loong_env.types import Tolerance, VerificationResult, VerificationStatus
@@ -65,10 +65,11 @@ class PythonVerifier(Verifier):
         timeout_s: float = 10.0,
         concurrency: int | None = None,
         compare_timeout_s: float = 1.5,
+        warmup: Sequence[str] = (),
     ) -> None:
-        self.sandbox = (
-            sandbox if sandbox is not None else Sandbox.shared(list(requirements), timeout_s=timeout_s)
-        )
+        if sandbox is None:
+            sandbox = Sandbox.shared(list(requirements), timeout_s=timeout_s, warmup=list(warmup))
+        self.sandbox = sandbox
         self.concurrency = concurrency or self.sandbox.n_workers * 2
         self.compare_timeout_s = compare_timeout_s
         self._limit: asyncio.Semaphore | None = None

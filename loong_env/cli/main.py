@@ -8,13 +8,13 @@ import sys
 
 # name -> module exposing `register(subparsers)`; each module adds its parser and sets `func=`.
 COMMANDS = {
-    "seeds": "loong_env.seeds_cli",
-    "generate": "loong_env.generators.cli",
-    "cot": "loong_env.pipeline.cli",
-    "serve": "loong_env.serve_cli",
-    "serve-reward": "loong_env.integrations.reward_cli",
-    "report": "loong_env.report_cli",
-    "demo": "loong_env.demo",
+    "seeds": "loong_env.cli.seeds",
+    "generate": "loong_env.cli.generate",
+    "cot": "loong_env.cli.cot",
+    "serve": "loong_env.cli.serve",
+    "serve-reward": "loong_env.cli.serve_reward",
+    "report": "loong_env.cli.report",
+    "demo": "loong_env.cli.demo",
 }
 
 

@@ -20,9 +20,9 @@ from typing import Any, Literal, overload
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from loong_env.errors import ConfigError, LoongError, NotFoundError, UnknownNameError
-from loong_env.library import seeds_root
-from loong_env.loong_format import LOONG_FILE, read_loong
-from loong_env.seed_report import LoadReport, SeedFormatError, SeedIssue, issues_from, validate_point
+from loong_env.seeds.library import seeds_root
+from loong_env.seeds.load_report import LoadReport, SeedFormatError, SeedIssue, issues_from, validate_point
+from loong_env.seeds.loong_format import LOONG_FILE, read_loong
 from loong_env.types import LOONG_METADATA_FIELDS, DataPoint, Tolerance
 
 OURS_FILE = "seeds.jsonl"
@@ -63,7 +63,7 @@ _RECORD_FIELDS = {
 
 
 def default_root() -> Path:
-    """Where seeds live unless told otherwise (see loong_env.library: env var, loong.toml, shipped copy)."""
+    """Where seeds live unless told otherwise (seeds.library: env var, loong.toml, shipped copy)."""
     return seeds_root()
 
 
@@ -350,7 +350,7 @@ def _read_config(folder: Path, issues: list[SeedIssue]) -> DomainConfig:
 
 
 def _read_loong(folder: Path) -> tuple[DomainConfig, list[DataPoint], list[SeedIssue], LoadReport]:
-    """A Loong-format folder, read leniently (loong_env.loong_format); requirements: the most common set."""
+    """A Loong-format folder, read leniently (seeds.loong_format); requirements: the most common set."""
     name = _slug(folder.name)
     description = f"Loong-format seeds from {folder}"
     config = DomainConfig(name=name, path=folder, format="loong", description=description)
@@ -365,12 +365,18 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "domain"
 
 
-def warmup_rationales(requirements: Sequence[str], *, limit: int, root: Path | None = None) -> list[str]:
+def warmup_rationales(
+    requirements: Sequence[str], *, limit: int | None = None, root: Path | None = None
+) -> list[str]:
     """Rationales of the library's own domains that need exactly `requirements`: the sandbox's warm-up code.
 
-    Read leniently (a broken record is skipped, never reported): warm-up only buys speed.
+    Read leniently (a broken record is skipped, never reported): warm-up only buys speed. Whoever starts a
+    Sandbox hands it these (`Sandbox(reqs, warmup=...)`); the sandbox itself knows no seed library.
     """
     from loong_env.sandbox.envs import normalize_requirements
+    from loong_env.sandbox.pool import MAX_WARMUP_SNIPPETS
+
+    limit = MAX_WARMUP_SNIPPETS if limit is None else limit
 
     wanted = normalize_requirements(requirements)
     codes: list[str] = []

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from loong_env.cli.options import add_endpoint_options, endpoint
+
 if TYPE_CHECKING:  # imported lazily at run time: `loong --help` must not load the LLM and generator stack
     from loong_env.generators.keep import Verdict
     from loong_env.generators.run import GenerationSummary
@@ -60,8 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", help="generation output directory (default: a fresh temporary one)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: the embedded local model)")
-    p.add_argument("--model", help="model id at --base-url, or a local model name/GGUF path")
+    add_endpoint_options(p)
     p.set_defaults(func=lambda args: asyncio.run(run_demo(args)))
 
 
@@ -72,7 +73,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     console = Console(width=max(120, Console().width))  # tables stay readable when piped to a file or CI log
     console.rule("[bold]loong_env demo")
     started = time.perf_counter()
-    client = LLMClient(base_url=args.base_url, model=args.model, max_concurrency=4)
+    client = LLMClient(**endpoint(args), max_concurrency=4)
     console.print(f"LLM: {client!r}", highlight=False)
     async with client:
         generation = await _generate(args, client, console)
@@ -109,7 +110,7 @@ async def _generate(args: argparse.Namespace, client: LLMClient, console: Consol
 
 async def _env_loop(args: argparse.Namespace, client: LLMClient, console: Console) -> list[dict]:
     from loong_env.env import SingleStepEnv
-    from loong_env.seeds import SeedDataset, load_seeds
+    from loong_env.seeds.dataset import SeedDataset, load_seeds
 
     console.rule(f"[bold]2. env: {args.episodes} episodes over {', '.join(args.env_domains)}")
     seeds = SeedDataset.concat(load_seeds(d) for d in args.env_domains)

@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from loong_env.cli.options import add_endpoint_options
 from loong_env.errors import ConfigError
 from loong_env.pipeline.records import Outcome, ProblemFailure
 from loong_env.pipeline.stats import RunStats
@@ -71,11 +72,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--difficulty", default=None, metavar="LEVELS", help="keep these difficulty levels, e.g. 1,2"
     )
-    p.add_argument("--model", default=None, help="model id (remote) or local model name / GGUF path")
-    p.add_argument(
-        "--base-url", default=None, help="OpenAI-compatible server; default: the embedded local model"
-    )
-    p.add_argument("--api-key", default=None, help="API key (default: $LOONG_API_KEY / $OPENAI_API_KEY)")
+    add_endpoint_options(p)
     p.add_argument(
         "--no-export", action="store_true", help="do not write sft.jsonl / preference.jsonl at the end"
     )

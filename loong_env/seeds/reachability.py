@@ -1,6 +1,6 @@
 """Can a correct solver earn each seed's reward? Judge the reference's other correct spellings like the env.
 
-Every spelling from `loong_env.spellings` is boxed and judged by `VerifierRouter` with the seed's answer
+Every spelling from `loong_env.seeds.spellings` is boxed and judged by `VerifierRouter` with the seed's answer
 key (its domain's tolerance and plug-in), exactly as a policy's answer would be. A spelling judged wrong is
 a located flag: the seed's reward is unreachable for a solver who writes it. The flag says whether it looks
 like a bug in the seed (a precision the question does not state, a tolerance tighter than the precision)
@@ -19,8 +19,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from loong_env.routing import VerifierRouter
-from loong_env.seeds import SeedDataset
-from loong_env.spellings import Blame, Spelling, precision_warning, spellings
+from loong_env.seeds.dataset import SeedDataset
+from loong_env.seeds.spellings import Blame, Spelling, precision_warning, spellings
 from loong_env.types import DataPoint
 
 

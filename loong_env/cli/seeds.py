@@ -13,13 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from loong_env.distributed.cli import add_ray_option
+from loong_env.cli.ray import add_ray_option
 from loong_env.errors import NotFoundError
-from loong_env.metrics import MetricsWriter
-from loong_env.seeds import SeedDataset, SeedFormatError, load_seeds
+from loong_env.runs.metrics import MetricsWriter
+from loong_env.seeds.dataset import SeedDataset, SeedFormatError, load_seeds
 
 if TYPE_CHECKING:
-    from loong_env.validation import SeedCheck
+    from loong_env.seeds.validation import SeedCheck
 
 _VALIDATE_HELP = """\
 Run every seed's rationale in the sandbox with its requirements and check that what it prints is equivalent
@@ -93,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _load(args: argparse.Namespace, console: Console) -> SeedDataset | None:
     """The datasets named on the command line; unusable records are listed and left out, coercions shown."""
-    from loong_env.seeds_tables import show_issues, show_load_report
+    from loong_env.cli.seeds_tables import show_issues, show_load_report
 
     names = args.domains or [None]
     try:
@@ -136,9 +136,9 @@ def _progress(console: Console, label: str) -> Progress:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from loong_env.reachability import ReachabilityReport, check_reachability
-    from loong_env.seeds_tables import show_reachability, show_validation
-    from loong_env.validation import EnvironmentOutcome, validate_seeds
+    from loong_env.cli.seeds_tables import show_reachability, show_validation
+    from loong_env.seeds.reachability import ReachabilityReport, check_reachability
+    from loong_env.seeds.validation import EnvironmentOutcome, validate_seeds
 
     console = Console()
     dataset = _load(args, console)
@@ -241,7 +241,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def record_check(metrics: MetricsWriter, check: SeedCheck) -> None:
     """One validated seed as metrics: an item (its status) and the sandbox run behind it."""
-    from loong_env.validation import CheckStatus
+    from loong_env.seeds.validation import CheckStatus
 
     passed = check.status is CheckStatus.passed
     error = (

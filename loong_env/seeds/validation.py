@@ -19,7 +19,7 @@ from loong_env.errors import ConfigError
 from loong_env.sandbox import Sandbox
 from loong_env.sandbox.envs import ensure_env, normalize_requirements
 from loong_env.sandbox.errors import EnvCreationError, InstallRefusedError
-from loong_env.seeds import SeedDataset
+from loong_env.seeds.dataset import SeedDataset, warmup_rationales
 from loong_env.types import DataPoint, ExecutionResult
 from loong_env.verifiers.code_output import OutputStatus, ReadingRule, judge_output
 
@@ -285,7 +285,8 @@ async def _run_group(
 ) -> None:
     """Run one requirement set's rationales on one sandbox, concurrently; judge each in a thread."""
     assert outcome.installed is not None
-    async with Sandbox(requirements=outcome.installed, timeout_s=timeout_s) as sandbox:
+    warmup = warmup_rationales(outcome.installed)
+    async with Sandbox(requirements=outcome.installed, timeout_s=timeout_s, warmup=warmup) as sandbox:
 
         async def check(i: int) -> None:
             verdict = await check_seed(sandbox, dataset[i])

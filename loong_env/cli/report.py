@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     """Render the report and print its summary; exit 2 when there are no metrics to read."""
     from loong_env.errors import NotFoundError
-    from loong_env.report import ReportDependencyError, render_report
+    from loong_env.runs.report import ReportDependencyError, render_report
 
     console = Console()
     try:

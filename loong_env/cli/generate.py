@@ -12,12 +12,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from loong_env.distributed.cli import add_ray_option
+from loong_env.cli.options import add_endpoint_options
+from loong_env.cli.ray import add_ray_option
 from loong_env.generators.base import GenerationStats
 from loong_env.generators.keep import KeepConfig, Verdict
-from loong_env.generators.run import METHODS, run_generation
-from loong_env.metrics import metrics_path, read_metrics
-from loong_env.run_figures import RunFigures, live_summary, summary_rows
+from loong_env.generators.run import METHODS, GenerationRequest, run_generation
+from loong_env.runs.figures import RunFigures, live_summary, summary_rows
+from loong_env.runs.metrics import metrics_path, read_metrics
 
 
 def register(subparsers: Any) -> None:
@@ -41,11 +42,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--max-attempts", type=int, default=None, help="stop after K attempts in this run")
     p.add_argument("--time-budget", type=float, default=None, metavar="S", help="stop after S seconds")
-    p.add_argument("--model", default=None, help="model id (remote) or local model name / GGUF path")
-    p.add_argument(
-        "--base-url", default=None, help="OpenAI-compatible server; default: the embedded local model"
-    )
-    p.add_argument("--api-key", default=None, help="API key (default: $LOONG_API_KEY / $OPENAI_API_KEY)")
+    add_endpoint_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--concurrency", type=int, default=4, help="candidates in flight (match the server's slots)"
@@ -152,34 +149,39 @@ def main(args: argparse.Namespace) -> int:
                     f"node(s), LLM endpoints {', '.join(info['endpoints'])}"
                 )
 
-    common: dict[str, Any] = {
-        "out": args.out,
-        "n": args.n,
-        "method": args.method,
-        "max_attempts": args.max_attempts,
-        "time_budget_s": args.time_budget,
-        "model": args.model,
-        "api_key": args.api_key,
-        "seed": args.seed,
-        "concurrency": args.concurrency,
-        "max_tokens": args.max_tokens,
-        "keep_config": keep_config,
-        "seeds_root": args.seeds_root,
-        "on_verdict": on_verdict,
-        "stats": stats,
-        "on_start": on_start,
-        "on_metric": figures.add,
-    }
-    if args.ray is None:
-        coro = run_generation(args.domain, base_url=args.base_url, **common)
-    else:
-        from loong_env.distributed import RayOptions, run_generation_ray
+    urls = [u.strip() for u in (args.base_url or "").split(",") if u.strip()]
+    request = GenerationRequest(
+        domain=args.domain,
+        out=args.out,
+        n=args.n,
+        method=args.method,
+        max_attempts=args.max_attempts,
+        time_budget_s=args.time_budget,
+        base_url=urls if len(urls) > 1 else args.base_url,
+        model=args.model,
+        api_key=args.api_key,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        max_tokens=args.max_tokens,
+        keep_config=keep_config,
+        seeds_root=args.seeds_root,
+    )
+    executor = None
+    if args.ray is not None:
+        from loong_env.distributed import RayExecutor, RayOptions
 
         options = RayOptions(
             address=args.ray or None, workers=args.ray_workers, worker_cpus=args.ray_worker_cpus
         )
-        urls = [u.strip() for u in (args.base_url or "").split(",") if u.strip()]
-        coro = run_generation_ray(args.domain, base_url=urls or None, ray=options, **common)
+        executor = RayExecutor(options)
+    coro = run_generation(
+        request=request,
+        executor=executor,
+        on_verdict=on_verdict,
+        stats=stats,
+        on_start=on_start,
+        on_metric=figures.add,
+    )
     try:
         with contextlib.nullcontext() if args.quiet else live:
             summary = asyncio.run(coro)

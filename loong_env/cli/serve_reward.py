@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from loong_env.distributed.cli import add_ray_option
+from loong_env.cli.ray import add_ray_option
 from loong_env.integrations.reward_scoring import ScoringConfig
 
 _DEFAULTS = ScoringConfig()

@@ -15,7 +15,7 @@ from loong_env.settings import config_file, read_table
 SEEDS_ENV = "LOONG_SEEDS_DIR"
 PLUGINS_ENV = "LOONG_VERIFIERS_DIR"
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # loong_env/
 BUNDLED = _PACKAGE / "_library"  # what a wheel ships: seeds/ and verifiers/ (see pyproject.toml)
 CHECKOUT = _PACKAGE.parent
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from loong_env.errors import ConfigError
-from loong_env.seed_report import Coercion, LoadReport, SeedIssue, shown, validate_point
+from loong_env.seeds.load_report import Coercion, LoadReport, SeedIssue, shown, validate_point
 from loong_env.types import LOONG_METADATA_FIELDS, DataPoint, Tolerance
 
 LOONG_FILE = "seed_dataset.json"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
-from loong_env.metrics import (
+from loong_env.runs.metrics import (
     CallRecord,
     EndRecord,
     ItemRecord,

@@ -8,9 +8,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from loong_env.reachability import ReachabilityReport
-from loong_env.seed_report import LoadReport, SeedIssue
-from loong_env.validation import CheckStatus, ValidationReport
+from loong_env.seeds.load_report import LoadReport, SeedIssue
+from loong_env.seeds.reachability import ReachabilityReport
+from loong_env.seeds.validation import CheckStatus, ValidationReport
 
 _COLUMNS = [
     ("passed", "pass"),

@@ -4,7 +4,7 @@
     print(report.text)
 
 Works on a finished run, one still going and one that was killed (a torn last line is skipped). The
-figures come from `loong_env.run_figures`, the same code the live display of `loong generate` uses.
+figures come from `loong_env.runs.figures`, the same code the live display of `loong generate` uses.
 Needs matplotlib (`pip install 'loong-env[report]'`); it is imported only here.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from loong_env.errors import LoongError
-from loong_env.metrics import read_metrics
-from loong_env.run_figures import RunFigures, RunSummary, Timeline, summary_rows
+from loong_env.runs.figures import RunFigures, RunSummary, Timeline, summary_rows
+from loong_env.runs.metrics import read_metrics
 
 PNG = "report.png"
 TEXT = "report.txt"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from loong_env.precision import (
+from loong_env.seeds.precision import (
     Precision,
     implied_precision,
     nudged,

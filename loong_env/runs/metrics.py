@@ -17,7 +17,7 @@ readers skip a torn last line, and a writer reopening such a file starts on a fr
 Wiring a pipeline takes one line per event (the CoT pipeline's way in):
 
     metrics = MetricsWriter.in_dir(out_dir, run="cot", info={"model": model})
-    client = metrics.timed(client)            # every chat() becomes a `call` record
+    client = TimedClient(client, metrics)     # every chat() becomes a `call` record (runs.timing)
     metrics.item(ok=kept, outcome="kept" if kept else "rejected", reason=why)
     metrics.close("done")
 """
@@ -37,7 +37,6 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from loong_env.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from loong_env.curriculum import CurriculumSampler
     from loong_env.types import StepResult
 
 METRICS_FILE = "metrics.jsonl"
@@ -94,24 +93,16 @@ class StepRecord(BaseModel):
     gains: dict[str, float] = Field(default_factory=dict)
 
     @classmethod
-    def from_results(
-        cls, step: int, results: Sequence[StepResult], sampler: CurriculumSampler | None = None
-    ) -> StepRecord:
-        """The record of one env step, with the sampler's values if it has one."""
+    def from_results(cls, step: int, results: Sequence[StepResult], **curriculum: Any) -> StepRecord:
+        """The record of one env step; the caller adds what its curriculum learned (values, drawn, ...)."""
         n = len(results)
-        record = cls(
+        return cls(
             step=step,
             answers=n,
             reward_mean=sum(r.reward for r in results) / n if n else 0.0,
             correct_rate=sum(r.verification.correct for r in results) / n if n else 0.0,
+            **curriculum,
         )
-        if sampler is not None:
-            record.values = sampler.values
-            record.probabilities = sampler.probabilities()
-            if sampler.history:
-                record.drawn = dict(sampler.history[-1].drawn)
-                record.gains = dict(sampler.history[-1].gains)
-        return record
 
 
 class EndRecord(BaseModel):
@@ -196,12 +187,6 @@ class MetricsWriter:
     def call(self, op: str, seconds: float, **fields: Any) -> None:
         """Record one LLM call or sandbox run (see CallRecord for the fields)."""
         self.write(CallRecord(op=op, seconds=seconds, **fields))
-
-    def timed(self, client: Any) -> Any:
-        """`client` with every `chat()` recorded as a `call` (see loong_env.metrics_timing.TimedClient)."""
-        from loong_env.metrics_timing import TimedClient
-
-        return TimedClient(client, self)
 
     def close(self, status: str = "done", **info: Any) -> None:
         """Write the `end` record and close the file; later calls do nothing."""

@@ -1,6 +1,6 @@
 """Timed stand-ins for an LLM client and a sandbox: each call they forward becomes a `call` metrics record.
 
-    client = TimedClient(client, metrics)      # or metrics.timed(client)
+    client = TimedClient(client, metrics)
     sandbox = TimedRunner(sandbox, metrics)
 
 Everything else (attributes, close(), the model name) is passed through, so they drop in wherever the
@@ -14,7 +14,7 @@ import asyncio
 import time
 from typing import Any
 
-from loong_env.metrics import MetricsWriter
+from loong_env.runs.metrics import MetricsWriter
 
 
 def _kind(exc: BaseException) -> str:
