@@ -157,7 +157,8 @@ def _make_run_userns(uid: int) -> int:
     try:
         answer = os.read(ready_r, 4096)
         if answer != b"ok":
-            raise OSError(f"the runs' user namespace could not be made: {answer.decode(errors='replace')}")
+            why = answer.decode(errors="replace") or "the helper died"
+            raise OSError(f"the runs' user namespace (one inside bubblewrap's) could not be made: {why}")
         return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         os.close(hold_w)
