@@ -10,6 +10,7 @@ no cgroups: the stated per-process fallback), so every attack here must hold in 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -280,6 +281,7 @@ def test_a_run_over_its_memory_does_not_disturb_a_run_on_another_worker():
 
 def test_children_writing_to_the_scratch_mounts_stop_at_their_size(sb):
     code = """
+import json
 import os
 pids = []
 for i in range(6):
@@ -399,3 +401,56 @@ def test_a_run_that_fills_tmp_does_not_fail_the_next_one(sb):
     assert "full after" in first.stdout, first
     second = sb.run_sync("open('/tmp/probe', 'wb').write(b'y' * (1 << 20)); print('ok')")
     assert second.status is ExecutionStatus.ok and second.stdout.strip() == "ok", second
+
+
+SYSCALL_PROBE = """
+import ctypes, errno, json, os, platform
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+NR = {"x86_64": {"ptrace": 101, "mount": 165, "keyctl": 250, "bpf": 321, "userfaultfd": 323,
+                 "init_module": 175, "unshare": 272, "setns": 308, "perf_event_open": 298, "personality": 135},
+      "aarch64": {"ptrace": 117, "mount": 40, "keyctl": 219, "bpf": 280, "userfaultfd": 282,
+                  "init_module": 105, "unshare": 97, "setns": 268, "perf_event_open": 241, "personality": 92}}
+ARGS = {"ptrace": (0, 0, 0, 0), "mount": (b"none", b"/tmp", b"tmpfs", 0, None), "keyctl": (0, 0, 0, 0, 0),
+        "bpf": (0, None, 0), "userfaultfd": (0,), "init_module": (None, 0, b""),
+        "unshare": (0x10000000,), "setns": (os.open("/proc/self/ns/uts", os.O_RDONLY), 0),
+        "perf_event_open": (None, 0, -1, -1, 0),
+        "personality": (0xFFFFFFFF,)}
+out = {}
+for name, nr in NR[platform.machine()].items():
+    ctypes.set_errno(0)
+    rc = libc.syscall(nr, *ARGS[name])
+    out[name] = errno.errorcode.get(ctypes.get_errno(), "0") if rc == -1 else f"returned {rc}"
+print(json.dumps(out))
+"""
+
+
+def test_runs_are_an_unprivileged_uid_whatever_the_parents(sb):
+    res = sb.run_sync(
+        "import os; print(os.getuid(), os.geteuid(), os.getgid(), open('/proc/self/uid_map').read().split())"
+    )
+    assert res.status is ExecutionStatus.ok, res
+    uid, euid, gid, mapping = res.stdout.split(" ", 3)
+    assert int(uid) == int(euid) != 0 and int(gid) != 0, res.stdout
+    inside, outside, count = eval(mapping)
+    assert inside == uid and count == "1" and int(outside) == os.getuid(), mapping  # one id: the parent's
+
+
+def test_system_calls_numeric_code_never_needs_are_denied(sb):
+    res = sb.run_sync(SYSCALL_PROBE)
+    assert res.status is ExecutionStatus.ok, res
+    denied = json.loads(res.stdout)
+    assert denied == dict.fromkeys(denied, "EPERM") and len(denied) == 10, denied
+
+
+def test_threads_processes_and_subprocesses_still_work_under_the_filters(sb):
+    code = (
+        "import subprocess, sys, threading, os\n"
+        "from concurrent.futures import ThreadPoolExecutor, ProcessPoolExecutor\n"
+        "with ThreadPoolExecutor(4) as ex: a = sum(ex.map(abs, range(-10, 10)))\n"
+        "with ProcessPoolExecutor(2) as ex: b = sum(ex.map(abs, range(-10, 10)))\n"
+        "c = subprocess.run([sys.executable, '-c', 'print(6*7)'], capture_output=True, text=True).stdout\n"
+        "print(a, b, c.strip())\n"
+    )
+    res = sb.run_sync(code)
+    assert res.status is ExecutionStatus.ok and res.stdout.split() == ["100", "100", "42"], res

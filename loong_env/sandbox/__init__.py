@@ -7,13 +7,22 @@
 See docs/sandbox.md for the threat model and what is isolated how.
 """
 
-from loong_env.sandbox.bwrap import SandboxUnavailableError
-from loong_env.sandbox.envs import EnvCreationError, cache_root, ensure_env, normalize_requirements
+from loong_env.sandbox.envs import cache_root, ensure_env, normalize_requirements
+from loong_env.sandbox.errors import (
+    EnvCreationError,
+    InstallRefusedError,
+    SandboxClosedError,
+    SandboxUnavailableError,
+)
+from loong_env.sandbox.install_policy import InstallPolicy
 from loong_env.sandbox.pool import Sandbox, SandboxLimits
 
 __all__ = [
     "EnvCreationError",
+    "InstallPolicy",
+    "InstallRefusedError",
     "Sandbox",
+    "SandboxClosedError",
     "SandboxLimits",
     "SandboxUnavailableError",
     "cache_root",

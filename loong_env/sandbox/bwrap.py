@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from loong_env.sandbox.rootfs import RootPlan
-
-from loong_env.errors import LoongError
+from loong_env.sandbox.errors import SandboxUnavailableError
+from loong_env.sandbox.rootfs import RootPlan
 
 INSTALL_HINT = "install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`"
 JAIL_WORKER = "/loong/worker.py"  # where the worker script is bound in the jail (not the checkout's path)
+# Each run's uid and gid, whatever the parent's (root included): the worker gives each run a user namespace
+# of its own that maps this id to the worker's (worker.py). On the host it stays the parent's uid.
+JAIL_UID = 1000
+# Replaced by WorkerHandle with the descriptor it opens on seccomp.jail_program() for each worker.
+SECCOMP_FD = "{seccomp_fd}"
 
 # Thread pools in numeric libraries would only fight the other workers for the same cores.
 SANDBOX_ENV = {
@@ -25,14 +27,6 @@ SANDBOX_ENV = {
     "NUMEXPR_NUM_THREADS": "1",
     "MPLBACKEND": "Agg",
 }
-
-
-class SandboxUnavailableError(LoongError, RuntimeError):
-    """The requested isolation cannot be provided on this machine; the message says how to fix it."""
-
-
-class SandboxClosedError(LoongError, RuntimeError):
-    """The Sandbox was closed; its workers are gone and it takes no more runs."""
 
 
 def find_bwrap() -> str:
@@ -58,9 +52,13 @@ def bwrap_argv(
     argv = [bwrap, "--dev", "/dev", "--proc", "/proc", *size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
     argv += [*root.bwrap_args(), "--ro-bind", str(worker_script), JAIL_WORKER, "--remount-ro", "/"]
     argv += ["--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    argv += ["--seccomp", SECCOMP_FD]  # seccomp.jail_program(), for the worker and every run
     # CAP_SYS_ADMIN (inside bubblewrap's own user namespace only) lets the worker give each run a fresh
-    # PID namespace; each run drops it, and every other capability, before the snippet starts.
+    # PID namespace; CAP_SETFCAP lets a run map its uid onto the worker's when that is 0 (the kernel asks it
+    # of whoever maps root into a new user namespace). Each run drops these, and every other capability,
+    # before the snippet starts.
     argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
+    argv += ["--cap-add", "CAP_SETFCAP"]
     argv += ["--clearenv", "--setenv", "PATH", f"{env_root / 'bin'}:/usr/local/bin:/usr/bin:/bin"]
     # No passwd entry is bound: getpass.getuser() reads $USER, and ~ is $HOME.
     argv += ["--setenv", "HOME", "/tmp", "--setenv", "USER", "sandbox", "--setenv", "LOGNAME", "sandbox"]

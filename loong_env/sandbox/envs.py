@@ -5,6 +5,11 @@ An environment is keyed by the normalised requirement set and the interpreter ve
 marker exists. Creation runs under an exclusive file lock, so two processes racing for the same set build it
 once. An empty requirement set still gets its own minimal environment (the standard library only), so
 snippets never see the host project's packages.
+
+Every install in loong_env goes through `ensure_env` (validation, generation, the env's verifiers and the
+reward server all reach it through `Sandbox`), under the operator's InstallPolicy (install_policy.py):
+wheels only and no direct references unless loong.toml's `[sandbox]` table allows them. Its errors name no
+host path (not uv's binary, not the caches), so a server may pass them on.
 """
 
 from __future__ import annotations
@@ -23,13 +28,11 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from loong_env.errors import ConfigError, LoongError
+from loong_env.errors import ConfigError
+from loong_env.sandbox.errors import EnvCreationError
+from loong_env.sandbox.install_policy import InstallPolicy
 
 MARKER = "ready.json"
-
-
-class EnvCreationError(LoongError, RuntimeError):
-    """uv could not create the environment; the message carries uv's own output."""
 
 
 def cache_root() -> Path:
@@ -48,7 +51,10 @@ def normalize_requirements(requirements: Iterable[str]) -> list[str]:
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
-            raise ConfigError(f"invalid requirement {raw!r}: {exc}") from None
+            hint = ""
+            if text.startswith("-") or "://" in text or "/" in text:
+                hint = " (options, index URLs and bare URLs or paths are never taken from a requirement set)"
+            raise ConfigError(f"invalid requirement {raw!r}{hint}: {exc}") from None
         req.name = canonicalize_name(req.name)
         out.add(str(req))
     return sorted(out)
@@ -83,28 +89,52 @@ def _uv() -> str:
     return find_uv_bin()
 
 
-def _run_uv(args: list[str], *, progress: bool) -> None:
+def _run_uv(args: list[str], *, progress: bool, policy: InstallPolicy | None = None) -> None:
+    """Run uv; a failure is an EnvCreationError (or the policy's refusal) carrying uv's output, scrubbed."""
     cmd = [_uv(), *args]
     env = {**os.environ, "UV_NO_CONFIG": "1"}
-    proc = subprocess.run(
-        cmd,
-        env=env,
-        stdout=None if progress else subprocess.PIPE,
-        stderr=None if progress else subprocess.STDOUT,
-        text=True,
-        check=False,
+    # uv's output is always read (so a refusal can be recognised); with progress it is shown as it comes.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if progress:
+            sys.stderr.write(line)
+    if proc.wait() == 0:
+        return
+    output = scrub_paths("".join(lines).strip()[-4000:])
+    refused = policy.refused_build(args[args.index("--") + 1 :], output) if policy and "--" in args else None
+    if refused is not None:
+        raise refused
+    shown = " ".join(a for a in args[:2])
+    raise EnvCreationError(
+        f"`uv {shown}` failed with exit code {proc.returncode}" + (f":\n{output}" if output else "")
     )
-    if proc.returncode != 0:
-        output = (proc.stdout or "").strip()[-4000:]
-        raise EnvCreationError(
-            f"`{' '.join(cmd)}` failed with exit code {proc.returncode}"
-            + (f":\n{output}" if output else " (its output is above)")
-        )
 
 
-def ensure_env(requirements: Iterable[str] = (), *, progress: bool = True) -> Path:
-    """Python executable of the cached environment for `requirements`, creating it with uv the first time."""
+def scrub_paths(text: str) -> str:
+    """uv's output without this host's paths (the caches, uv's binary, the home directory)."""
+    uv_cache = os.environ.get("UV_CACHE_DIR")
+    places = [(str(cache_root()), "$LOONG_CACHE_DIR"), (_uv(), "uv")]
+    places += [(uv_cache, "$UV_CACHE_DIR")] if uv_cache else []
+    places += [(str(Path.home()), "~")] if str(Path.home()) not in ("/", "") else []
+    for path, name in sorted(places, key=lambda p: -len(p[0])):
+        text = text.replace(path, name)
+    return text
+
+
+def ensure_env(
+    requirements: Iterable[str] = (), *, progress: bool = True, policy: InstallPolicy | None = None
+) -> Path:
+    """Python executable of the cached environment for `requirements`, creating it with uv the first time.
+
+    The one installer of loong_env: `policy` (default: loong.toml's `[sandbox]` settings) decides whether
+    source builds and direct references are allowed; a refusal is an InstallRefusedError.
+    """
     reqs = normalize_requirements(requirements)
+    policy = policy if policy is not None else InstallPolicy.from_settings()
+    policy.check(reqs)
     root = env_dir(reqs)
     python = _python_of(root)
     if (root / MARKER).is_file() and python.exists():
@@ -120,9 +150,14 @@ def ensure_env(requirements: Iterable[str] = (), *, progress: bool = True) -> Pa
         if progress:
             shown = ", ".join(reqs) or "standard library only"
             print(f"loong_env: creating sandbox environment [{shown}] in {root}", file=sys.stderr, flush=True)
-        _run_uv(["venv", "--quiet", "--python", sys.executable, str(root)], progress=progress)
-        if reqs:
-            _run_uv(["pip", "install", "--python", str(python), *reqs], progress=progress)
+        try:
+            _run_uv(["venv", "--quiet", "--python", sys.executable, str(root)], progress=progress)
+            if reqs:
+                install = ["pip", "install", "--python", str(python), *policy.uv_options(), "--", *reqs]
+                _run_uv(install, progress=progress, policy=policy)
+        except EnvCreationError:
+            shutil.rmtree(root, ignore_errors=True)  # leave no half-made environment behind
+            raise
         marker = {"requirements": reqs, "python": _python_tag(), "created_s": round(time.monotonic() - t0, 2)}
         (root / MARKER).write_text(json.dumps(marker, indent=2))
         if progress:

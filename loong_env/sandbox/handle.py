@@ -18,16 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loong_env.errors import LoongError
-from loong_env.sandbox import cgroups
-from loong_env.sandbox.bwrap import SandboxUnavailableError
+from loong_env.sandbox import bwrap, cgroups, seccomp
+from loong_env.sandbox.errors import SandboxUnavailableError, WorkerGone
 
 START_TIMEOUT_S = 300.0
 ACK_TIMEOUT_S = 30.0
-
-
-class WorkerGone(LoongError):
-    """The worker was dead before it took the request: not the snippet's fault."""
 
 
 class WorkerHandle:
@@ -38,16 +33,27 @@ class WorkerHandle:
     ) -> None:
         self.cgroup = cgroup
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-            bufsize=0,
-            start_new_session=True,
-            close_fds=True,
-        )
+        # bubblewrap reads its seccomp program from a descriptor, to its end: a fresh one per worker.
+        program = os.memfd_create("loong-seccomp", os.MFD_CLOEXEC) if bwrap.SECCOMP_FD in argv else None
+        try:
+            if program is not None:
+                os.write(program, seccomp.jail_program())
+                os.lseek(program, 0, os.SEEK_SET)
+                argv = [str(program) if a == bwrap.SECCOMP_FD else a for a in argv]
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                env=env,
+                bufsize=0,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=() if program is None else (program,),
+            )
+        finally:
+            if program is not None:
+                os.close(program)
         self._send(hello)
         ready = self._recv(START_TIMEOUT_S)
         if not ready or not ready.get("ready"):

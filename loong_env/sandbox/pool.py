@@ -26,10 +26,10 @@ from queue import SimpleQueue
 from typing import Any, Literal, Self
 
 from loong_env.errors import ConfigError
-from loong_env.sandbox import bwrap, cgroups, rootfs
-from loong_env.sandbox.bwrap import SandboxClosedError, SandboxUnavailableError
+from loong_env.sandbox import bwrap, cgroups, rootfs, seccomp
 from loong_env.sandbox.envs import ensure_env, normalize_requirements, requirement_names
-from loong_env.sandbox.handle import WorkerGone, WorkerHandle
+from loong_env.sandbox.errors import SandboxClosedError, SandboxUnavailableError, WorkerGone
+from loong_env.sandbox.handle import WorkerHandle
 from loong_env.sandbox.limits import SandboxLimits
 from loong_env.types import ExecutionResult, ExecutionStatus
 
@@ -139,6 +139,8 @@ class Sandbox:
                 "warmup": self._warmup,
                 "scratch": "/tmp" if self.isolation == "bwrap" else tempfile.gettempdir(),
                 "isolate": self.isolation == "bwrap",
+                "seccomp": seccomp.namespace_program().hex() if self.isolation == "bwrap" else "",
+                "uid": bwrap.JAIL_UID,
             }
             self._executor = self._new_executor()
             self._env = env

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from loong_env.sandbox.bwrap import SandboxUnavailableError
+from loong_env.sandbox.errors import SandboxUnavailableError
 
 # Run by the environment's own interpreter, with -I as the worker is: where it finds code and data.
 PROBE = r"""

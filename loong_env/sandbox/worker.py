@@ -4,7 +4,8 @@ This file is executed as a script by the environment's own interpreter (which ma
 any of its dependencies installed), so it imports nothing but the standard library.
 
 Protocol on stdin/stdout: frames of a 4-byte big-endian length followed by UTF-8 JSON.
-  1. host -> worker: {"preload": [dist names], "warmup": [code], "scratch": "/tmp"}
+  1. host -> worker: {"preload": [dist names], "warmup": [code], "scratch": "/tmp", "isolate": bool,
+                      "seccomp": the worker's seccomp program in hex (seccomp.py), "uid": each run's uid}
      worker -> host: {"ready": true, "preloaded": [...], "warmup_ok": n, "rss_kb": n}
   2. host -> worker: {"code", "stdin", "timeout_s", "memory_mb", "max_output_bytes", "max_processes",
                       "max_open_files", "max_file_mb"}
@@ -35,11 +36,13 @@ import time
 import traceback
 
 CLONE_NEWPID = 0x20000000
+CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
-PR_CAPBSET_READ = 23
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -90,12 +93,84 @@ class _CapPlan:
     def __init__(self) -> None:
         with open("/proc/sys/kernel/cap_last_cap") as fh:
             last = int(fh.read())
-        self.bounding = [c for c in range(last + 1) if _libc.prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1]
+        # All of them: a run's own user namespace (_become_run_user) starts with a full bounding set.
+        self.bounding = list(range(last + 1))
         self.header = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
         self.data = (_CapData * 2)()
 
 
 _caps: _CapPlan | None = None
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _install_filter(program_hex: str) -> None:
+    """Add the host's seccomp program (seccomp.namespace_program) to this process and all it will fork.
+
+    Once per worker: the kernel compiles a filter when it is added, which costs a millisecond or more here;
+    runs inherit it for free."""
+    program = bytes.fromhex(program_hex)
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"adding the seccomp filter failed: {os.strerror(err)}")
+
+
+def _make_run_userns(uid: int) -> int:
+    """A user namespace, child of ours, in which our uid and gid are `uid`: never root, whatever the worker's
+    (on the host it stays the worker's). Made once, by a helper child; each run enters it with setns(),
+    which costs microseconds where making a namespace per run would cost a millisecond or more."""
+    outer_uid, outer_gid = os.getuid(), os.getgid()
+    ready_r, ready_w = os.pipe()
+    hold_r, hold_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.close(hold_w)
+            if _libc.unshare(CLONE_NEWUSER) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"unshare(CLONE_NEWUSER) failed: {os.strerror(err)}")
+            maps = (
+                ("setgroups", "deny"),
+                ("uid_map", f"{uid} {outer_uid} 1"),
+                ("gid_map", f"{uid} {outer_gid} 1"),
+            )
+            for name, text in maps:
+                fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+                try:
+                    os.write(fd, text.encode())
+                finally:
+                    os.close(fd)
+            os.write(ready_w, b"ok")
+            os.read(hold_r, 1)  # until the worker holds the namespace
+            os._exit(0)
+        except BaseException as exc:  # noqa: BLE001 - reported to the worker below
+            with contextlib.suppress(BaseException):
+                os.write(ready_w, f"{exc}".encode()[:2000])
+            os._exit(1)
+    os.close(ready_w)
+    os.close(hold_r)
+    try:
+        answer = os.read(ready_r, 4096)
+        if answer != b"ok":
+            why = answer.decode(errors="replace") or "the helper died"
+            raise OSError(f"the runs' user namespace (one inside bubblewrap's) could not be made: {why}")
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(hold_w)
+        os.close(ready_r)
+        os.waitpid(pid, 0)
+
+
+def _enter_run_userns() -> None:
+    """Become the run's uid (see _make_run_userns), with every capability there until they are dropped."""
+    if _run_userns is not None and _libc.setns(_run_userns, CLONE_NEWUSER) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns into the runs' user namespace failed: {os.strerror(err)}")
 
 
 def _drop_capabilities() -> None:
@@ -200,6 +275,8 @@ def _snippet_main(req: dict, scratch: str, stdin_fd: int, out_w: int, err_w: int
         os.dup2(stdin_fd, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
+        if _ISOLATE:
+            _enter_run_userns()  # before the descriptor that holds it is closed
         os.closerange(3, 1 << 16)
         for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
@@ -447,6 +524,7 @@ class _Leftovers:
 
 
 _runs = 0
+_run_userns: int | None = None  # None: runs keep the worker's uid (no host asks that but the A/B benchmark)
 
 
 def _run(req: dict, scratch_root: str) -> dict:
@@ -544,11 +622,16 @@ def main() -> None:
     if _ISOLATE:
         global _caps, _SETNS_OK
         _caps = _CapPlan()
+        global _run_userns
+        if hello.get("uid") is not None:
+            _run_userns = _make_run_userns(int(hello["uid"]))
         _own_pidns()
         _SETNS_OK = _probe_setns()
         if not _SETNS_OK:
             _prctl(PR_SET_CHILD_SUBREAPER, 1)
         _prctl(PR_SET_DUMPABLE, 0)  # snippets share our uid: keep them out of our memory via /proc
+        if hello.get("seccomp"):  # after the last new user namespace; before any imported or warm-up code
+            _install_filter(hello["seccomp"])
     scratch_root = hello.get("scratch", "/tmp")
     _write_frame({**_setup(hello), "one_fork": _SETNS_OK})
     leftovers = _Leftovers() if _ISOLATE else None  # never scrub the host's /tmp when unisolated

@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 
 from loong_env.errors import ConfigError
 from loong_env.sandbox import Sandbox
-from loong_env.sandbox.envs import EnvCreationError, ensure_env, normalize_requirements
+from loong_env.sandbox.envs import ensure_env, normalize_requirements
+from loong_env.sandbox.errors import EnvCreationError, InstallRefusedError
 from loong_env.seeds.dataset import SeedDataset, warmup_rationales
 from loong_env.types import DataPoint, ExecutionResult
 from loong_env.verifiers.code_output import OutputStatus, ReadingRule, judge_output
@@ -165,6 +166,10 @@ def resolve_environment(requirements: Sequence[str], *, relax: bool = False) -> 
         return EnvironmentOutcome(requirements=asked, installed=wanted)
     except ConfigError as exc:  # not even a requirement: nothing to relax
         return EnvironmentOutcome(requirements=asked, error=str(exc))
+    except InstallRefusedError as exc:
+        if exc.setting != "allow_source_builds":  # relaxing would install something else than was named
+            return EnvironmentOutcome(requirements=asked, error=str(exc))
+        reason = str(exc)  # whole: it names the setting that allows it
     except EnvCreationError as exc:
         reason = installer_reason(str(exc))
     relaxed = relax_pins(wanted)
@@ -173,7 +178,7 @@ def resolve_environment(requirements: Sequence[str], *, relax: bool = False) -> 
     try:
         ensure_env(relaxed, progress=False)
     except EnvCreationError as exc:
-        also = installer_reason(str(exc))
+        also = str(exc) if isinstance(exc, InstallRefusedError) else installer_reason(str(exc))
         error = f"{reason}; relaxed to [{', '.join(relaxed)}]: {also}"
         return EnvironmentOutcome(requirements=asked, error=error)
     return EnvironmentOutcome(requirements=asked, installed=relaxed, relaxed=True)
