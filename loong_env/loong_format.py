@@ -103,7 +103,8 @@ def _tolerance(value: Any) -> Tolerance | None:
         return float(v)
 
     if isinstance(value, dict):  # `sig_figs` is the one flag: rounded references (docs/equivalence.md)
-        return Tolerance(**{k: v if k == "sig_figs" else number(v) for k, v in value.items() if v is not None})
+        fields = {k: v if k == "sig_figs" else number(v) for k, v in value.items() if v is not None}
+        return Tolerance(**fields)
     return Tolerance(rel=number(value))
 
 

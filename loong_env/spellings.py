@@ -3,10 +3,10 @@
 From the reference, the question and the tolerance: sympy's LaTeX and str forms of an expression; a number
 at the precision the question states (else the one the tolerance implies) and with more digits than the
 reference shows (anywhere in its rounding interval, also where the comparison reads the reference at its
-significant figures: a quantity with a unit, or a number under `sig_figs`); with and without its unit; bare and labelled
-(`x = 5`, `OUT = 102`); the other letter case of a multiple-choice letter. Each spelling says who is to
-blame if a correct solver's spelling is judged wrong: the seed (its precision statement or tolerance) or
-the comparison.
+significant figures: a quantity with a unit, or a number under `sig_figs`); with and without its unit; bare
+and labelled (`x = 5`, `OUT = 102`); the other letter case of a multiple-choice letter. Each spelling says
+who is to blame if a correct solver's spelling is judged wrong: the seed (its precision statement or
+tolerance) or the comparison.
 """
 
 from __future__ import annotations
