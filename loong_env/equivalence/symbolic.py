@@ -246,6 +246,16 @@ def _exact_number(value: Any) -> bool:
     return isinstance(value, sp.Expr) and value.is_Rational is True
 
 
+def _relatively_equal(a: Any, b: Any) -> bool:
+    """For values sympy can only approximate (an integral by quadrature): the same to 50 of NUMERIC_DIGITS
+    significant digits of the larger one; a non-zero value never equals 0."""
+    va, vb = sp.N(a, NUMERIC_DIGITS), sp.N(b, NUMERIC_DIGITS)
+    if not (va.is_number and vb.is_number):
+        return False
+    size = max(sp.Abs(va), sp.Abs(vb))
+    return bool(size == 0 or sp.Abs(va - vb) <= size * sp.Rational(1, 10**50))
+
+
 def expr_equal(
     a: Any, b: Any, tolerance: tuple[float | None, float | None] | None = None
 ) -> tuple[bool, str]:
@@ -303,8 +313,10 @@ def expr_equal(
         return True, "same expression"
     if _exact_number(diff):
         return False, "different exact values"
-    constant = not diff.free_symbols and not diff.has(*_UNEVALUATED)
-    if constant and _differ(diff, a, b):
+    constant = not diff.free_symbols
+    approximate = diff.has(*_UNEVALUATED)  # integrals and limits: evaluated only if simplifying fails
+    differs = _differ(diff, a, b) if constant and not approximate else None
+    if differs:
         return False, "different values"  # a digit of the difference shows before any slow simplification
     if a.free_symbols != b.free_symbols and sp.expand(diff) != 0:
         simplified = sp.simplify(diff)
@@ -314,14 +326,13 @@ def expr_equal(
     simplified = sp.simplify(diff)
     if simplified == 0:
         return True, "symbolically equal"
-    if constant:
-        if _differ(diff, a, b) is False:
-            return (
-                True,
-                f"numerically equal ({ZERO_DIGITS} digits beyond the values' magnitude show no difference)",
-            )
+    if constant and approximate:
+        if _relatively_equal(a, b):
+            return True, f"numerically equal to {NUMERIC_DIGITS - 10} significant digits"
         return False, "different values"
-    if not diff.free_symbols:
+    if constant:
+        if differs is False:
+            return True, f"numerically equal (no difference within {ZERO_DIGITS} digits beyond their size)"
         return False, "different values"
     eq = diff.equals(0)
     return eq is True, "symbolically equal" if eq else "different expressions"
