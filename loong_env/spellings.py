@@ -191,10 +191,11 @@ def read_at_figures(reference: str, tolerance: Tolerance | None) -> bool:
     numeric = numeric_reference(reference)
     if numeric is None or numeric.currency or half_unit(numeric.number) is None:
         return False
-    if tolerance is not None and tolerance.sig_figs:
-        return True
     quantity = parse_quantity(reference.strip())
-    return quantity is not None and is_measured(quantity.unit)
+    if quantity is not None:
+        return is_measured(quantity.unit)  # angles stay exact, opted in or not
+    bare = not numeric.unit or _PERCENT.fullmatch(numeric.unit) is not None
+    return tolerance is not None and bool(tolerance.sig_figs) and bare
 
 
 def _numeric(
