@@ -11,7 +11,7 @@ import unicodedata
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 
 def normalize_question(text: str) -> str:
@@ -27,12 +27,33 @@ def content_id(question: str, final_answer: str) -> str:
 
 
 class Tolerance(BaseModel):
-    """How close a numeric answer must be: |a - b| <= max(abs, rel * |b|). None of both means exact."""
+    """How close a numeric answer must be: |a - b| <= max(abs, rel * |b|), or (`sig_figs`) within half a unit
+    in the last place the reference states. None of these means exact (a quantity with a unit is still
+    read at its significant figures unless a tolerance is stated: docs/equivalence.md)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rel: float | None = Field(default=None, ge=0)
     abs: float | None = Field(default=None, ge=0)
+    sig_figs: bool | None = Field(
+        default=None,
+        description="Bare numbers too are rounded values: `51` accepts any answer that rounds to it at its "
+        "significant figures (what quantities with a unit get without asking). Not combined with rel/abs.",
+    )
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Tolerance:
+        if self.sig_figs and (self.rel is not None or self.abs is not None):
+            raise ValueError(
+                f"sig_figs=true cannot be combined with rel/abs (found rel={self.rel}, abs={self.abs}): "
+                "a stated tolerance already replaces the rounding rule"
+            )
+        return self
+
+    @property
+    def bounded(self) -> bool:
+        """Whether a rel or abs bound is stated (it wins over any rounding rule)."""
+        return self.rel is not None or self.abs is not None
 
     @classmethod
     def coerce(cls, value: Tolerance | float | dict[str, float] | None) -> Tolerance | None:

@@ -2,8 +2,11 @@
 
 Reference "14.7 m/s" and answer \\boxed{52.92 km/h} are the same speed; "14.7 m" is a length (dimension
 mismatch); a bare "14.7" says nothing about units ("missing unit"). Numbers are compared after converting
-the answer into the reference's unit, with the datapoint's tolerance (or a 1e-9 relative slack that only
-absorbs the float round-off of the conversion itself).
+the answer into the reference's unit, with the datapoint's tolerance when it states one; else a reference is
+a measured value stated to its significant figures, and an answer that rounds to it is correct ("51 atm"
+accepts "50.7 atm", never "52 atm" nor the coarser "5e1 atm"; the rule of loong_env.equivalence.rounding).
+Angles and other dimensionless references are exact, up to a 1e-9 relative slack that only absorbs the float
+round-off of the conversion itself.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from functools import cache
 
 import pint
 
+from loong_env.equivalence.rounding import answer_place, half_unit
 from loong_env.types import Tolerance, VerificationResult, VerificationStatus
 from loong_env.verifiers.base import SyncVerifier, Verifier
 
@@ -101,6 +105,28 @@ def _close(a: float, b: float, tol: Tolerance) -> bool:
     return abs(a - b) <= bound
 
 
+def _written(text: str) -> str:
+    """The number of a quantity as written (`1.3e+02` of "1.3e+02 K"), "" when it does not start with one."""
+    match = _NUMBER.match(_normalize(text))
+    return match.group(1) if match else ""
+
+
+def _rounds(got: pint.Quantity, converted: float, answer: str, ref: pint.Quantity, reference: str) -> bool:
+    """Whether the answer rounds to the reference at the reference's significant figures, and is written at
+    least as finely (its own last place, converted into the reference's unit)."""
+    half = half_unit(_written(reference))
+    if half is None or ref.dimensionless:
+        return False
+    place = answer_place(_written(answer))
+    if place == float("inf"):
+        return False
+    if place:
+        finer = _registry().Quantity(float(got.magnitude) + float(place), got.units)  # offsets cancel
+        place = abs(float(finer.to(ref.units).magnitude) - converted)
+    slack = ROUND_OFF.rel * abs(float(ref.magnitude))  # type: ignore[operator]
+    return abs(converted - float(ref.magnitude)) <= float(half) + slack and place <= 2 * float(half) + slack
+
+
 class PhysicsUnitsVerifier(SyncVerifier):
     """Compares the last \\boxed{} quantity with the reference after converting to the reference's unit."""
 
@@ -158,11 +184,16 @@ class PhysicsUnitsVerifier(SyncVerifier):
             converted = got.to(ref.units).magnitude
         except Exception as exc:  # noqa: BLE001  (offset units in odd combinations)
             return result(VerificationStatus.incorrect, f"cannot convert {got} to {ref.units}: {exc}", answer)
-        tol = tolerance or ROUND_OFF
+        stated = tolerance is not None and tolerance.bounded
+        tol = tolerance if stated and tolerance is not None else ROUND_OFF
         if _close(float(converted), float(ref.magnitude), tol):
             return result(
                 VerificationStatus.correct, f"{answer} = {converted:g} {ref.units:~} matches", answer
             )
+        rounding = tolerance is None or bool(tolerance.sig_figs)  # an explicit exact tolerance wins too
+        if rounding and _rounds(got, float(converted), answer, ref, reference):
+            why = f"{answer} = {converted:g} {ref.units:~} matches {reference} at its significant figures"
+            return result(VerificationStatus.correct, why, answer)
         return result(
             VerificationStatus.incorrect,
             f"{answer} = {converted:g} {ref.units:~}, expected {reference}",

@@ -6,19 +6,21 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 
 from pydantic import BaseModel
 
 from loong_env.equivalence.choices import choice_letter, read_choice
-from loong_env.equivalence.labels import drop_labels, split_equation, strip_label
+from loong_env.equivalence.labels import drop_labels, ratio_values, split_equation, strip_label
 from loong_env.equivalence.lists import MATH_WORDS, RELATION_RE, expand_alternatives, is_words
 from loong_env.equivalence.normalize import normalize
 from loong_env.equivalence.numbers import parse_number
 from loong_env.equivalence.pool import WorkerCrash, WorkerTimeout, get_pool
+from loong_env.equivalence.rounding import answer_place, half_unit, rounds_to
 from loong_env.equivalence.structure import Atom, Node, Shape, ShapeError, parse_shape
 from loong_env.equivalence.times import parse_clock, same_clock
 from loong_env.equivalence.undefined import looks_undefined, may_be_undefined
-from loong_env.equivalence.units import numbers_equal, parse_quantity, same_quantity
+from loong_env.equivalence.units import is_measured, numbers_equal, parse_quantity, same_quantity
 from loong_env.errors import LoongError
 from loong_env.types import Tolerance
 
@@ -44,6 +46,8 @@ class Undecided(LoongError):
 class _Ctx:
     tol: Tol
     deadline: float
+    units_rounded: bool = False  # a reference quantity with a unit is read at its significant figures
+    numbers_rounded: bool = False  # so is a bare reference number (the domain opted in: sig_figs)
 
 
 _COUNTED_RE = re.compile(r"(?P<num>.*?\d\}?)\s+(?P<noun>[A-Za-z]{3,}(?: [A-Za-z]{3,})?)")
@@ -143,12 +147,24 @@ def _worker(a: str, b: str, ctx: _Ctx) -> tuple[bool, str]:
     return bool(resp["equal"]), str(resp["reason"])
 
 
+def _rounds(value: Fraction, text: str, reference: Fraction, reference_text: str) -> bool:
+    """Whether `value` (written as `text`) rounds to a reference written as `reference_text`."""
+    half = half_unit(reference_text.strip().removesuffix("%"))
+    if half is None:
+        return False
+    return rounds_to(value, answer_place(text.strip().removesuffix("%")), reference, half)
+
+
 def _numbers(a: str, b: str, ctx: _Ctx) -> tuple[bool, str] | None:
     na, nb = parse_number(a), parse_number(b)
     if na is None or nb is None:
         return None
     if na.percent == nb.percent:
-        return numbers_equal(na.value, nb.value, ctx.tol), "numbers"
+        if numbers_equal(na.value, nb.value, ctx.tol):
+            return True, "numbers"
+        if ctx.numbers_rounded and _rounds(na.value, a, nb.value, b):
+            return True, f"numbers: rounds to the reference's {b.strip()}"
+        return False, "numbers"
     # One side wrote "%": 50% may be answered as 50 or as 0.5.
     pct, other = (na, nb) if na.percent else (nb, na)
     ok = numbers_equal(pct.value, other.value, ctx.tol) or numbers_equal(
@@ -217,14 +233,19 @@ def _atoms(a: Atom, b: Atom, ctx: _Ctx) -> tuple[bool, str]:
     qa, qb = parse_quantity(x), parse_quantity(y)
     if qa is not None or qb is not None:
         if qa is not None and qb is not None:
-            return same_quantity(qa, qb, ctx.tol)
+            return same_quantity(qa, qb, ctx.tol, rounded=ctx.units_rounded)
         q, other = (qa, y) if qa is not None else (qb, x)
         n = parse_number(other)
-        if n is not None and not n.percent:
-            return numbers_equal(
-                q.magnitude, n.value, ctx.tol
-            ), "bare number against the quantity's magnitude"
-        return False, "a quantity with a unit against a non-number"
+        if n is None or n.percent:
+            return False, "a quantity with a unit against a non-number"
+        why = "bare number against the quantity's magnitude"
+        if numbers_equal(q.magnitude, n.value, ctx.tol):
+            return True, why
+        if qb is not None:  # the reference has the unit: a measured value, unless it is an angle
+            ok = ctx.units_rounded and is_measured(qb.unit) and _rounds(n.value, x, qb.magnitude, qb.number)
+        else:  # the reference is the bare number
+            ok = ctx.numbers_rounded and _rounds(qa.magnitude, qa.number, n.value, y)  # type: ignore[union-attr]
+        return ok, why + (": rounds to the reference" if ok else "")
     return _worker(x, y, ctx)
 
 
@@ -379,7 +400,9 @@ def compare(
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Comparison:
     """Decide whether `candidate` means the same answer as `reference`: exact unless `tolerance` is given,
-    bounded by `timeout_s` of compute (an undecidable or too-slow check is `equal=False` with `error` set)."""
+    except that a reference quantity with a unit (and, with `Tolerance(sig_figs=True)`, a bare reference
+    number) accepts an answer that rounds to it at its significant figures; bounded by `timeout_s` of compute
+    (an undecidable or too-slow check is `equal=False` with `error` set)."""
     for name, text in (("candidate", candidate), ("reference", reference)):
         if len(text) > MAX_ANSWER_CHARS:
             return Comparison(
@@ -387,7 +410,13 @@ def compare(
                 reason=f"{name} is too long to compare",
                 error=f"{name} has {len(text)} characters; the limit is {MAX_ANSWER_CHARS}",
             )
-    ctx = _Ctx(_tol(tolerance), time.monotonic() + timeout_s)
+    sig_figs = bool(tolerance is not None and tolerance.sig_figs)
+    ctx = _Ctx(
+        _tol(tolerance),
+        time.monotonic() + timeout_s,
+        units_rounded=tolerance is None or sig_figs,  # a stated tolerance (even an exact one) wins
+        numbers_rounded=sig_figs,
+    )
     try:
         a, b = normalize(candidate), normalize(reference)
         if not a or not b:
@@ -400,6 +429,7 @@ def compare(
         a = read_choice(a, b)
         if (la := choice_letter(a)) is not None and (lb := choice_letter(b)) is not None:
             return Comparison(equal=la == lb, reason="option letters (any case)")
+        a, b = ratio_values(a, b)
         if split_equation(a) is None or split_equation(b) is None:  # two equations compare as equations
             a, b = drop_labels(a), drop_labels(b)
         a, b = expand_alternatives(a), expand_alternatives(b)

@@ -2,7 +2,8 @@
 
 A label is a name, never a computation: letters (not a two-letter lowercase product such as `xy`), Greek
 letters, indices, primes, `f(args)` without operators, `|PQ|`, angle markers, `[ABC]`, or a tuple `(x, y)`.
-`x + y = 1` is an equation and stays one.
+`x + y = 1` is an equation and stays one. A ratio of such names (`V_1:V_2 = 11:21`, `S_{MBCN}:S = 7:32`)
+labels a ratio: its value `11:21` is the number 11/21, never a clock time.
 """
 
 from __future__ import annotations
@@ -98,3 +99,36 @@ def drop_labels(text: str) -> str:
         row = [values[label] for label in order]
         solutions.append(row[0] if len(row) == 1 else "(" + ", ".join(row) + ")")
     return ", ".join(solutions)
+
+
+_COLON_RE = re.compile(r"\s*(?::|\\colon(?![A-Za-z]))\s*")
+
+
+def _ratio_label(text: str) -> tuple[str, str] | None:
+    """(label, value) of `A:B = value` whose left side is a ratio of labels; None otherwise."""
+    eq = split_equation(text)
+    if eq is None or not eq[1]:
+        return None
+    names = split_top_at(eq[0], _COLON_RE)
+    if len(names) < 2 or not all(name and is_label(name) for name in names):
+        return None
+    return ":".join(name.replace(" ", "") for name in names), eq[1]
+
+
+def as_ratio(value: str) -> str:
+    """`11:21` as the number it stands for, `\\frac{11}{21}`; other text (`1`, `1:2:3`) unchanged."""
+    parts = split_top_at(value, _COLON_RE)
+    if len(parts) != 2 or not all(parts):
+        return value
+    return rf"\frac{{{parts[0]}}}{{{parts[1]}}}"
+
+
+def ratio_values(a: str, b: str) -> tuple[str, str]:
+    """When either answer labels a ratio (`V_1:V_2 = 11:21`, `A:B = 1`), both answer that ratio's value: the
+    label is dropped and `p:q` on either side becomes p/q. Two different ratio labels stay equations."""
+    ra, rb = _ratio_label(a), _ratio_label(b)
+    if ra is None and rb is None:
+        return a, b
+    if ra is not None and rb is not None and ra[0] != rb[0]:
+        return a, b
+    return as_ratio(ra[1] if ra else a), as_ratio(rb[1] if rb else b)

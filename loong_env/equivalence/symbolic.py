@@ -13,6 +13,7 @@ import sympy as sp
 from latex2sympy2_extended import latex2sympy
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig
 from latex2sympy2_extended.math_normalization import NormalizationConfig
+from sympy.core.evalf import PrecisionExhausted
 from sympy.core.function import AppliedUndef
 
 from loong_env.equivalence.pyexpr import parse_python_math
@@ -32,7 +33,10 @@ _CONV = ConversionConfig(
 )
 _I, _J = sp.Symbol("i"), sp.Symbol("j")
 NUMERIC_DIGITS = 60
-ZERO_BELOW = sp.Rational(1, 10**50)
+# A constant difference sympy cannot prove 0 is taken for 0 only when no digit of it shows at this many
+# significant digits of working precision beyond the values' magnitude (never an absolute floor).
+ZERO_DIGITS = 2 * NUMERIC_DIGITS
+MAX_WORK_DIGITS = 100_000  # as many digits as the largest value the engine agrees to evaluate
 
 
 def _latex_exact(text: str) -> str:
@@ -196,10 +200,60 @@ def _undefined(value: Any) -> str | None:
     return None
 
 
-def _numerically_zero(diff: Any, ref: Any) -> bool:
-    """Whether a constant difference is 0 to NUMERIC_DIGITS digits, relative to the reference's size."""
-    value = sp.N(diff, NUMERIC_DIGITS)
-    return bool(value.is_number and sp.Abs(value) < ZERO_BELOW * max(1, sp.Abs(sp.N(ref, NUMERIC_DIGITS))))
+def _work_digits(*values: Any) -> int:
+    """Working precision (digits) for a difference of these values: ZERO_DIGITS beyond their magnitude, so
+    `x` and `x + 1` differ for a 200-digit `x` as they do for a 2-digit one."""
+    magnitude = 0
+    for value in values:
+        try:
+            size = sp.Abs(sp.N(value, 5))
+            if size.is_Number and size > 1:
+                magnitude = max(magnitude, int(sp.log(size, 10).evalf(5)) + 1)
+        except (TypeError, ValueError, ArithmeticError):
+            continue
+    return min(ZERO_DIGITS + magnitude, MAX_WORK_DIGITS)
+
+
+def _nonzero_digits(value: Any) -> bool:
+    """Whether a numeric value (a Float, or re + im*I of Floats) has a component known to be non-zero: sympy
+    marks a component it could not pin down with a precision of a bit or so."""
+    for part in value.as_real_imag():
+        if part.is_Float and part != 0 and part._prec > 4:
+            return True
+        if part.is_Rational and part != 0:
+            return True
+    return False
+
+
+def _differ(diff: Any, a: Any, b: Any) -> bool | None:
+    """Whether a constant difference is non-zero: decided exactly for rationals, else by evaluating it to a
+    precision relative to the values (sympy raises the working precision as terms cancel). True: certainly
+    non-zero; False: zero to that precision; None: it has no numeric value (an unevaluated integral)."""
+    if diff.is_Rational:
+        return diff != 0
+    digits = _work_digits(a, b)
+    try:
+        value = diff.evalf(15, strict=True, maxn=digits)
+    except PrecisionExhausted:
+        value = diff.evalf(15, maxn=digits)  # one component may still be certain: `1 + i * 0`
+        return _nonzero_digits(value) if value.is_number else None
+    if not value.is_number or value.has(sp.nan, sp.zoo):
+        return None
+    return value != 0
+
+
+def _exact_number(value: Any) -> bool:
+    return isinstance(value, sp.Expr) and value.is_Rational is True
+
+
+def _relatively_equal(a: Any, b: Any) -> bool:
+    """For values sympy can only approximate (an integral by quadrature): the same to 50 of NUMERIC_DIGITS
+    significant digits of the larger one; a non-zero value never equals 0."""
+    va, vb = sp.N(a, NUMERIC_DIGITS), sp.N(b, NUMERIC_DIGITS)
+    if not (va.is_number and vb.is_number):
+        return False
+    size = max(sp.Abs(va), sp.Abs(vb))
+    return bool(size == 0 or sp.Abs(va - vb) <= size * sp.Rational(1, 10**50))
 
 
 def expr_equal(
@@ -257,8 +311,13 @@ def expr_equal(
     diff = a - b
     if diff == 0:
         return True, "same expression"
-    if not diff.free_symbols and not diff.has(*_UNEVALUATED) and not _numerically_zero(diff, b):
-        return False, "different values"  # decided by 60 digits before any slow simplification
+    if _exact_number(diff):
+        return False, "different exact values"
+    constant = not diff.free_symbols
+    approximate = diff.has(*_UNEVALUATED)  # integrals and limits: evaluated only if simplifying fails
+    differs = _differ(diff, a, b) if constant and not approximate else None
+    if differs:
+        return False, "different values"  # a digit of the difference shows before any slow simplification
     if a.free_symbols != b.free_symbols and sp.expand(diff) != 0:
         simplified = sp.simplify(diff)
         return simplified == 0, "symbolically equal" if simplified == 0 else "different variables"
@@ -267,9 +326,13 @@ def expr_equal(
     simplified = sp.simplify(diff)
     if simplified == 0:
         return True, "symbolically equal"
-    if not diff.free_symbols:
-        if _numerically_zero(diff, b):
-            return True, f"numerically equal to {NUMERIC_DIGITS} digits"
+    if constant and approximate:
+        if _relatively_equal(a, b):
+            return True, f"numerically equal to {NUMERIC_DIGITS - 10} significant digits"
+        return False, "different values"
+    if constant:
+        if differs is False:
+            return True, f"numerically equal (no difference within {ZERO_DIGITS} digits beyond their size)"
         return False, "different values"
     eq = diff.equals(0)
     return eq is True, "symbolically equal" if eq else "different expressions"

@@ -102,8 +102,9 @@ def _tolerance(value: Any) -> Tolerance | None:
             raise ConfigError("a boolean is not a tolerance")
         return float(v)
 
-    if isinstance(value, dict):
-        return Tolerance(**{k: number(v) for k, v in value.items() if v is not None})
+    if isinstance(value, dict):  # `sig_figs` is the one flag: rounded references (docs/equivalence.md)
+        fields = {k: v if k == "sig_figs" else number(v) for k, v in value.items() if v is not None}
+        return Tolerance(**fields)
     return Tolerance(rel=number(value))
 
 

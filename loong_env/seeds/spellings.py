@@ -2,10 +2,11 @@
 
 From the reference, the question and the tolerance: sympy's LaTeX and str forms of an expression; a number
 at the precision the question states (else the one the tolerance implies) and with more digits than the
-reference shows (anywhere in its rounding interval); with and without its unit; bare and labelled
-(`x = 5`, `OUT = 102`); the other letter case of a multiple-choice letter. Each spelling says who is to
-blame if a correct solver's spelling is judged wrong: the seed (its precision statement or tolerance) or
-the comparison.
+reference shows (anywhere in its rounding interval, also where the comparison reads the reference at its
+significant figures: a quantity with a unit, or a number under `sig_figs`); with and without its unit; bare
+and labelled (`x = 5`, `OUT = 102`); the other letter case of a multiple-choice letter. Each spelling says
+who is to blame if a correct solver's spelling is judged wrong: the seed (its precision statement or
+tolerance) or the comparison.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from loong_env.types import Tolerance
 Blame = Literal["seed", "comparison"]
 
 _NUMBER = re.compile(
-    r"\s*(?P<cur>\\?\$)?\s*(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+)"
+    r"\s*(?P<cur>\\?\$)?\s*(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?|[-+]?\.\d+)"
     r"\s*(?P<unit>.*?)\s*"
 )
 _PERCENT = re.compile(r"\\?%|percent")
@@ -179,7 +180,27 @@ def _sympy_forms(reference: str) -> list[Spelling]:
     ]
 
 
-def _numeric(ref: NumericReference, question: str, tolerance: Tolerance | None) -> list[Spelling]:
+def read_at_figures(reference: str, tolerance: Tolerance | None) -> bool:
+    """Whether the comparison reads this reference at its significant figures (docs/equivalence.md): a
+    measured quantity with a unit unless a tolerance is stated, or any number under `sig_figs`."""
+    from loong_env.equivalence.rounding import half_unit
+    from loong_env.equivalence.units import is_measured, parse_quantity
+
+    if tolerance is not None and not tolerance.sig_figs:
+        return False  # a stated tolerance, even an exact one, wins
+    numeric = numeric_reference(reference)
+    if numeric is None or numeric.currency or half_unit(numeric.number) is None:
+        return False
+    quantity = parse_quantity(reference.strip())
+    if quantity is not None:
+        return is_measured(quantity.unit)  # angles stay exact, opted in or not
+    bare = not numeric.unit or _PERCENT.fullmatch(numeric.unit) is not None
+    return tolerance is not None and bool(tolerance.sig_figs) and bare
+
+
+def _numeric(
+    ref: NumericReference, question: str, tolerance: Tolerance | None, figures: bool = False
+) -> list[Spelling]:
     out: list[Spelling] = []
     value = ref.value()
     stated = stated_precision(question)
@@ -196,6 +217,15 @@ def _numeric(ref: NumericReference, question: str, tolerance: Tolerance | None) 
         low, high = nudged(value, unit)
         note = f"more digits than the reference shows, within its rounding interval (+/- {unit / 2})"
         out += [_spelling("more_digits", ref.spell(v), note, blame="seed") for v in (low, high)]
+    elif figures and not exact:
+        from loong_env.equivalence.rounding import half_unit
+
+        half = half_unit(ref.number)
+        assert half is not None
+        unit = Decimal(half.numerator) / Decimal(half.denominator) * 2
+        low, high = nudged(value, unit)
+        note = f"more digits than the reference shows, within its significant figures (+/- {unit / 2})"
+        out += [_spelling("more_digits", ref.spell(v), note) for v in (low, high)]
     if ref.unit and not _UNIT_DEMANDED.search(question):
         note = "the bare number in the unit the question names"
         out.append(_spelling("without_unit", ref.spell(ref.number, unit=False), note))
@@ -245,11 +275,12 @@ def _effective(tolerance: Tolerance | None) -> Tolerance | None:
 
 def spellings(reference: str, question: str, tolerance: Tolerance | None) -> list[Spelling]:
     """Every spelling a correct solver may use for `reference` (the reference itself first), deduplicated."""
+    figures = read_at_figures(reference, tolerance)
     tolerance = _effective(tolerance)
     out = [_spelling("as_written", reference, "the reference itself")]
     numeric = numeric_reference(reference)
     if numeric is not None:
-        out += _numeric(numeric, question, tolerance)
+        out += _numeric(numeric, question, tolerance, figures)
     else:
         out += _sympy_forms(reference)
     out += _labelled(reference, question) + _letter_case(reference, question)
@@ -263,7 +294,8 @@ def spellings(reference: str, question: str, tolerance: Tolerance | None) -> lis
 
 
 def precision_warning(reference: str, question: str, tolerance: Tolerance | None) -> str | None:
-    """Why the question should state a precision (a decimal answer, or one compared with a tolerance)."""
+    """Why the question should state a precision (a decimal answer, or one compared with a tolerance); also
+    for a reference read at its significant figures, which a solver giving fewer figures still misses."""
     tolerance = _effective(tolerance)
     if stated_precision(question) is not None:
         return None
