@@ -21,10 +21,10 @@ from pydantic import ValidationError
 
 from loong_env.equivalence import compare, warm_up
 from loong_env.plugins import load_plugin
-from loong_env.reachability import check_reachability
 from loong_env.seeds import load_seeds
+from loong_env.seeds.reachability import check_reachability
+from loong_env.seeds.validation import CheckStatus, validate_seeds
 from loong_env.types import Tolerance
-from loong_env.validation import CheckStatus, validate_seeds
 
 ROUNDED_DOMAIN = Path(__file__).parent / "data" / "loong_rounded" / "rounded_physics"
 PROPERTY = settings(
