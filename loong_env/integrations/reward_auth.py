@@ -7,8 +7,8 @@ URL). Keys are compared in constant time and never logged. A server without a ke
 only; binding any other interface without one is refused unless the operator says `--insecure`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the dependency's annotations at run time, and
+# `Request` is imported inside `require_api_key` (fastapi is an optional extra).
 import base64
 import binascii
 import hmac
@@ -83,7 +83,7 @@ def warn_if_open(host: str, port: int, *, api_key: str | None) -> None:
 
 
 def presented_key(authorization: str | None) -> str | None:
-    """The key a caller sent: the token of `Bearer <key>`, or the password (else user) of HTTP Basic."""
+    """The key a caller sent: the token of `Bearer <key>`, or the password of `Basic base64(user:key)`."""
     if not authorization:
         return None
     scheme, _, value = authorization.strip().partition(" ")
@@ -95,8 +95,7 @@ def presented_key(authorization: str | None) -> str | None:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        user, _, password = decoded.partition(":")
-        return password or user or None  # http://<key>@host works as well as http://any:<key>@host
+        return decoded.partition(":")[2] or None
     return None
 
 

@@ -19,6 +19,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -207,6 +210,9 @@ def serve(config: ServerConfig | None = None) -> None:
 
     cfg = config or ServerConfig()
     warn_if_open(cfg.host, cfg.port, api_key=cfg.key())
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn re-raises SIGTERM once its graceful shutdown is done; exit 0 then, with atexit cleanup run.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     common: dict[str, Any] = {
         "host": cfg.host,
         "port": cfg.port,
