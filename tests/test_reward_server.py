@@ -32,8 +32,8 @@ from loong_env.integrations.reward_auth import (
 )
 from loong_env.integrations.reward_scoring import RewardScorer, ScoringConfig, response_from_query
 from loong_env.integrations.reward_server import ServerConfig, create_app
-from loong_env.sandbox import cache_root
 from loong_env.routing import VerifierRouter
+from loong_env.sandbox import cache_root
 from loong_env.seeds import load_seeds
 from loong_env.trl import to_grpo_dataset
 from loong_env.types import AnswerKey
