@@ -493,3 +493,20 @@ def test_sigterm_mid_batch_answers_the_batch_then_exits_and_leaves_no_process():
         assert still_alive(below) == set()  # ... and are gone with the server
     finally:
         server.kill()
+
+
+def test_our_client_sends_the_key_from_the_environment_and_raises_the_servers_message(keyed, monkeypatch):
+    from loong_env.integrations.errors import RewardServerError
+    from loong_env.integrations.reward_client import RewardClient
+
+    running, _ = keyed
+    batch = [{"id": "a", "response": "\\boxed{42}", "reference": "42"}, {"response": "\\boxed{1}", "reference": "2"}]
+    monkeypatch.setenv(API_KEY_ENV, KEY)
+    scored = RewardClient(running.url).score_sync(batch)
+    assert [r.correctness for r in scored.results] == [1.0, 0.0] and scored.results[0].id == "a"
+    monkeypatch.delenv(API_KEY_ENV)
+    with pytest.raises(RewardServerError, match="401: this reward server requires an API key") as err:
+        RewardClient(running.url).score_sync(batch)
+    assert err.value.status == 401
+    with pytest.raises(RewardServerError, match="403: .*--allow-requirements"):
+        RewardClient(running.url, api_key=KEY).score_sync([{**batch[0], "requirements": ["six==1.16.0"]}])

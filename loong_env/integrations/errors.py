@@ -23,3 +23,11 @@ class RequirementsNotAllowedError(ConfigError, PermissionError):
 
 class UnauthorizedError(LoongError, PermissionError):
     """A scoring request came without the server's API key, or with a wrong one (HTTP 401)."""
+
+
+class RewardServerError(LoongError):
+    """A reward server refused a request or could not be reached; the message carries its `detail`."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
