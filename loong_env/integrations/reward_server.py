@@ -103,6 +103,7 @@ def create_app(config: ServerConfig | None = None, *, scorer: RewardScorer | Non
     from fastapi import Depends, FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     cfg = config or ServerConfig()
     scorer = scorer or RewardScorer(cfg.scoring)
@@ -137,6 +138,13 @@ def create_app(config: ServerConfig | None = None, *, scorer: RewardScorer | Non
         summary = "; ".join(f"{'.'.join(e['loc']) or 'body'}: {e['msg']}" for e in errors)
         return JSONResponse({"detail": f"invalid request: {summary}", "errors": errors}, status_code=422)
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status, detail = getattr(exc, "status_code", 500), str(getattr(exc, "detail", ""))
+        if status == 400 and detail == "There was an error parsing the body":  # FastAPI's words, too vague
+            detail = "the body could not be read as JSON: send UTF-8 JSON nested at most a few hundred deep"
+        headers = getattr(exc, "headers", None)
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
     async def internal(_: Request, exc: Exception) -> Response:
         log.error("reward server: unexpected %s", type(exc).__name__, exc_info=exc)
         return JSONResponse(
@@ -150,6 +158,7 @@ def create_app(config: ServerConfig | None = None, *, scorer: RewardScorer | Non
     app.add_exception_handler(RequirementsNotAllowedError, reply(403))
     app.add_exception_handler(UnauthorizedError, reply(401, {"WWW-Authenticate": "Bearer"}))
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, internal)
 
     @app.get("/health", response_model=Health)
