@@ -336,6 +336,14 @@ def test_without_a_key_only_loopback_binds(monkeypatch, capsys, caplog):
     assert caplog.text.count("INSECURE") == 1 and "WITHOUT an API key" in caplog.text
 
 
+def test_ray_serve_refuses_a_keyless_proxy_beyond_loopback_before_touching_the_cluster():
+    from loong_env.distributed.serve import ServeOptions, serve_rewards
+    from loong_env.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=API_KEY_ENV):
+        serve_rewards(ServerConfig(), ServeOptions(host="0.0.0.0"), address="127.0.0.1:1")
+
+
 def test_loong_serve_the_model_server_has_no_host_option_it_stays_on_loopback():
     from loong_env.local.server import LocalServer
 
