@@ -74,17 +74,6 @@ class ScoringConfig(BaseModel):
         return tuple(tuple(normalize_requirements(s)) for s in sets)
 
 
-__all__ = [
-    "BatchTooLargeError",
-    "DeadlineError",
-    "OverloadedError",
-    "RequirementsNotAllowedError",
-    "RewardScorer",
-    "ScoringConfig",
-    "response_from_query",
-]
-
-
 class _Job:
     """One item on its way to a verdict: the response and key, or why it cannot be judged."""
 
