@@ -58,3 +58,83 @@ class SlowVerifier(Verifier):
         ok = response.strip() == reference.strip()
         return VerificationResult(status=VerificationStatus.correct if ok else VerificationStatus.incorrect,
                                   reward=float(ok), extracted=response.strip(), reference=reference)
+
+
+class ServerProcess:
+    """`loong serve-reward` in its own process and session on 127.0.0.1:<free port>; `.url`, `.proc`."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        import os
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "loong_env", "serve-reward", "--port", str(self.port), *args]
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+
+    def wait_healthy(self, timeout_s: float = 120.0) -> ServerProcess:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the server did not answer /health within {timeout_s} s")
+
+    def descendants(self) -> set[tuple[int, str]]:
+        """(pid, start time) of every live process below the server (uvicorn workers, sandbox workers, ...)."""
+        return descendants(self.proc.pid)
+
+    def kill(self) -> None:
+        import os
+        import signal
+
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=30)
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat fields after the command name: state, ppid, pgrp, session, ..., starttime at 19."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def descendants(root: int) -> set[tuple[int, str]]:
+    """(pid, start time) of each live, non-zombie process below `root` (found by walking parent links)."""
+    import os
+
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat(entry)) is not None and fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append((int(entry), fields[19]))
+    found: set[tuple[int, str]] = set()
+    todo = [root]
+    while todo:
+        for pid, started in children.get(todo.pop(), []):
+            found.add((pid, started))
+            todo.append(pid)
+    return found
+
+
+def still_alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Those of `processes` that still run (same pid and start time, not a zombie)."""
+    alive = set()
+    for pid, started in processes:
+        fields = _stat(pid)
+        if fields is not None and fields[19] == started and fields[0] != "Z":
+            alive.add((pid, started))
+    return alive

@@ -96,13 +96,17 @@ def serve_rewards(
     cluster only if the cluster outlives it (a joined one does; a local one started here does not).
     """
     from loong_env.distributed.cluster import connect
+    from loong_env.integrations.reward_auth import check_bind, warn_if_open
 
     opts = options or ServeOptions()
+    cfg = config or ServerConfig()
+    check_bind(opts.host, api_key=cfg.key(), insecure=cfg.insecure)  # the proxy is what listens
+    warn_if_open(opts.host, opts.port, api_key=cfg.key())
     connect(address)
     from ray import serve
 
     serve.start(proxy_location=opts.proxy_location, http_options={"host": opts.host, "port": opts.port})
-    serve.run(reward_application(config, opts), name=opts.name, route_prefix=opts.route_prefix)
+    serve.run(reward_application(cfg, opts), name=opts.name, route_prefix=opts.route_prefix)
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
     return f"http://{host}:{opts.port}{opts.route_prefix.rstrip('/')}"
 

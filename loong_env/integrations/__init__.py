@@ -1,7 +1,8 @@
 """Where RL trainers meet loong_env's verifiers: each trainer's own way of asking for a reward.
 
-- `reward_server` (+ `reward_scoring`, `reward_models`): `loong serve-reward`, an HTTP reward service that
-  speaks OpenRLHF's remote reward protocol and a typed JSON API of its own.
+- `reward_server` (+ `reward_scoring`, `reward_models`, `reward_auth`, `redact`): `loong serve-reward`, an
+  HTTP reward service that speaks OpenRLHF's remote reward protocol and a typed JSON API of its own;
+  `reward_client` calls it.
 - `verl`: `compute_score(data_source, solution_str, ground_truth, extra_info)` for verl's
   `custom_reward_function`, and `to_verl_dataset` for its parquet files.
 - `verifiers_env`: `load_environment(...)` for Prime Intellect's `verifiers` (`vf-eval loong-env`).

@@ -4,6 +4,10 @@
 other host) wraps the same object. It bounds its own load: at most `max_batch` items a request, at most
 `max_pending_items` items admitted at once (more is `OverloadedError`, HTTP 429), at most
 `max_concurrency` verifications running, and a deadline per request (`DeadlineError`, HTTP 503).
+
+It installs nothing a caller asks for: an item's requirement set (what a code answer may import, and so
+what gets installed for it) must be its domain's, which the operator's seed library sets, or one of the
+operator's `allowed_requirements`; any other set refuses the request (`RequirementsNotAllowedError`, 403).
 """
 
 from __future__ import annotations
@@ -14,10 +18,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loong_env import bridge
-from loong_env.errors import ConfigError, LoongError
+from loong_env.errors import ConfigError
+from loong_env.integrations.errors import (
+    BatchTooLargeError,
+    DeadlineError,
+    OverloadedError,
+    RequirementsNotAllowedError,
+)
 from loong_env.integrations.keys import answer_key, key_from_label
 from loong_env.integrations.reward_models import (
     ItemScore,
@@ -29,6 +39,7 @@ from loong_env.integrations.reward_models import (
 )
 from loong_env.rewards import is_well_formatted
 from loong_env.routing import VerifierRouter
+from loong_env.sandbox import normalize_requirements
 from loong_env.types import AnswerKey, VerificationStatus
 from loong_env.verifiers.base import Verifier
 
@@ -51,18 +62,16 @@ class ScoringConfig(BaseModel):
     route: bool = Field(
         default=True, description="Code answers -> PythonVerifier, plug-in domains -> plug-in."
     )
+    allowed_requirements: tuple[tuple[str, ...], ...] = Field(
+        default=(),
+        description="Requirement sets an item may name besides its domain's (the operator's choice: each "
+        "set is installed on first use).",
+    )
 
-
-class OverloadedError(LoongError):
-    """The scorer already holds as many items as it admits; retry after a moment (HTTP 429)."""
-
-
-class DeadlineError(LoongError, TimeoutError):
-    """A request was not scored within its deadline (HTTP 503); its items were cancelled."""
-
-
-class BatchTooLargeError(ConfigError):
-    """A request holds more items than the scorer takes in one batch (HTTP 413)."""
+    @field_validator("allowed_requirements")
+    @classmethod
+    def _normalized(cls, sets: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(normalize_requirements(s)) for s in sets)
 
 
 class _Job:
@@ -159,6 +168,7 @@ class RewardScorer:
             )
         except ConfigError as exc:
             return _Job(item.id, "", None, f"invalid item: {exc}")
+        self._check_requirements(key, item.requirements, f"item {item.id!r}")
         return _Job(item.id, item.response, key, None)
 
     def _job_from_query(self, index: int, query: Any, prompt: Any, label: Any) -> _Job:
@@ -174,7 +184,29 @@ class RewardScorer:
             key = key_from_label(label, router=self.router)
         except ConfigError as exc:
             return _Job(index, "", None, f"invalid item: label[{index}]: {exc}")
+        self._check_requirements(key, key.requirements, f"labels[{index}]")
         return _Job(index, response, key, None)
+
+    def _check_requirements(self, key: AnswerKey, asked: Any, where: str) -> None:
+        """Refuse a requirement set that is neither the item's domain's nor on the operator's list."""
+        if not asked:
+            return  # the key holds its domain's requirements (or none)
+        config = self.router.config(key.domain)
+        prepared = tuple(normalize_requirements(config.requirements)) if config is not None else ()
+        try:
+            wanted = tuple(normalize_requirements(asked)) if isinstance(asked, list | tuple) else None
+        except ConfigError:
+            wanted = None
+        if wanted is not None and (wanted == prepared or wanted in self.config.allowed_requirements):
+            return
+        shown = [_short(r) for r in asked][:8] if isinstance(asked, list | tuple) else _short(asked)
+        allowed = [list(s) for s in self.config.allowed_requirements][:5]
+        raise RequirementsNotAllowedError(
+            f"{where} names the requirement set {shown}, which this server does not install: an item may "
+            f"name its domain (domain {key.domain!r} has {list(prepared)}) or a set the operator allowed "
+            f"with --allow-requirements (allowed: {allowed or 'none'}); leave `requirements` out to use the "
+            "domain's"
+        )
 
     def _check_length(self, response: str) -> str | None:
         limit = self.config.max_response_chars
@@ -247,6 +279,11 @@ def response_from_query(query: str, prompt: str | None) -> str:
         if at >= 0:
             return query[at + len(prompt) :]
     return query
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def _padded(values: list[Any] | None, n: int) -> list[Any]:
