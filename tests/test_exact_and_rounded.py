@@ -58,7 +58,11 @@ def exact_values(draw: st.DrawFn) -> tuple[Fraction, list[str]]:
         n = draw(st.integers(2, 300))
         k = draw(st.integers(1, n - 1))
         x = Fraction(math.comb(n, k))
-        forms = [rf"\binom{{{n}}}{{{k}}}", rf"\binom{{{n}}}{{{n - k}}}", rf"\frac{{{n}!}}{{{k}! \cdot {n - k}!}}"]
+        forms = [
+            rf"\binom{{{n}}}{{{k}}}",
+            rf"\binom{{{n}}}{{{n - k}}}",
+            rf"\frac{{{n}!}}{{{k}! \cdot {n - k}!}}",
+        ]
     elif form == "power":
         b, e = draw(st.integers(2, 12)), draw(st.integers(2, 400))
         x = Fraction(b) ** e
@@ -274,7 +278,13 @@ def test_a_domain_opts_bare_numbers_in_and_a_seed_tolerance_still_wins(tmp_path:
         {"question": "Pressure in atm?", "final_answer": "51", "rationale": code, "difficulty": 1},
         {"question": "Pressure, to 3 figures?", "final_answer": "50.7", "rationale": code, "difficulty": 1},
         {"question": "Pressure, wrongly rounded?", "final_answer": "52", "rationale": code, "difficulty": 1},
-        {"question": "Exact?", "final_answer": "51", "rationale": code, "difficulty": 1, "answer_tolerance": {}},
+        {
+            "question": "Exact?",
+            "final_answer": "51",
+            "rationale": code,
+            "difficulty": 1,
+            "answer_tolerance": {},
+        },
     ]
     (folder / "seeds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     dataset = load_seeds(folder)
