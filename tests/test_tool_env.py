@@ -187,3 +187,17 @@ async def test_misuse_raises_before_anything_runs() -> None:
     await env.step(["\\boxed{1}"])
     with pytest.raises(AlreadySteppedError):
         await env.step(["\\boxed{1}"])
+
+
+def test_the_gymnasium_face_runs_a_tool_episode_in_text() -> None:
+    import gymnasium
+
+    env = gymnasium.make("loong_env/Tool-v0", source=PROBLEMS, max_tool_calls=2, disable_env_checker=True)
+    question, info = env.reset(seed=3)
+    assert info["messages"] == [{"role": "user", "content": question}]
+    observation, reward, terminated, truncated, info = env.step(_fenced(_computation(question)))
+    answer = env.unwrapped.core.episodes[0].datapoint.final_answer
+    assert answer in observation and not (terminated or truncated) and reward == 0.0
+    _, reward, terminated, truncated, info = env.step(f"\\boxed{{{answer}}}")
+    assert terminated and not truncated and reward == 1.0 and info["status"] == "correct"
+    assert [m["role"] for m in info["messages"]] == ["user", "assistant", "user", "assistant"]
