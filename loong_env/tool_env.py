@@ -43,6 +43,7 @@ from loong_env.runs.metrics import MetricsWriter, StepRecord
 from loong_env.tools.calls import Turn, TurnKind, parse_turn
 from loong_env.tools.episode import Episode, ToolCallRecord, ToolStepResult, load_episodes, save_episodes
 from loong_env.tools.python_tool import FAILED_PREFIX, ToolOutput, describe, malformed, not_run, tool_sandbox
+from loong_env.tools.scoring import read_conversation, shaping
 from loong_env.types import DataPoint, Observation, StepResult, VerificationResult, VerificationStatus
 from loong_env.verifiers.base import Verifier
 
@@ -235,9 +236,8 @@ class ToolEnv:
         episode.messages.extend(reply)
         if end is not None:
             answer = turn.content if end == "answer" else None
-            episode.result = await self._score(
-                episode.datapoint, answer, episode.tool_calls, end, episode.index
-            )
+            calls, failed = len(episode.tool_calls), sum(c.failed for c in episode.tool_calls)
+            episode.result = await self._score(episode.datapoint, answer, calls, failed, end, episode.index)
             episode.done, episode.end = True, end  # type: ignore[assignment]
         result = episode.result
         return ToolStepResult(
@@ -307,12 +307,7 @@ class ToolEnv:
         return self._sandboxes[key]
 
     async def _score(
-        self,
-        datapoint: DataPoint,
-        answer: str | None,
-        calls: Sequence[ToolCallRecord],
-        end: str,
-        index: int = 0,
+        self, datapoint: DataPoint, answer: str | None, calls: int, failed: int, end: str, index: int = 0
     ) -> StepResult:
         """The verdict on the final answer plus the shaping terms, as a SingleStepEnv StepResult."""
         name = None
@@ -328,18 +323,13 @@ class ToolEnv:
         extras, errors = await score_extras(self.core.reward_fns, answer or "", datapoint, verification)
         rewards = {
             "correctness": float(verification.reward),
-            "tool_calls": -self.tool_call_cost * len(calls),
-            "failed_calls": -self.failed_call_penalty * sum(c.failed for c in calls),
+            **shaping(calls, failed, cost=self.tool_call_cost, penalty=self.failed_call_penalty),
             **extras,
         }
         weights = self.core.reward_weights
-        observation = (
-            self._observations[index]
-            if index < len(self._observations) and self._observations[index].datapoint_id == datapoint.id
-            else self.core._observe(index, datapoint)
-        )
+        live = index < len(self._observations) and self._observations[index].datapoint_id == datapoint.id
         return StepResult(
-            observation=observation,
+            observation=self._observations[index] if live else self.core._observe(index, datapoint),
             datapoint=datapoint,
             verification=verification,
             verifier=name,
@@ -349,25 +339,12 @@ class ToolEnv:
         )
 
     async def score(self, messages: Sequence[Message], datapoint: DataPoint) -> StepResult:
-        """Score a finished conversation (a replayed episode, or one a trainer ran): the last assistant
-        turn is the answer if it is one; calls are counted from the assistant turns, failures from the
-        env's `[python] failed` observations."""
-        assistant = [m for m in messages if m.get("role") == "assistant"]
-        calls: list[ToolCallRecord] = []
-        for turn_no, message in enumerate(assistant, 1):
-            turn = parse_turn(message)
-            calls += [
-                ToolCallRecord(id=c.id, turn=turn_no, form=c.form, code=c.code, status="", failed=False)
-                for c in turn.calls
-            ]
-        replies = [str(m.get("content") or "") for m in messages if m.get("role") in ("tool", "user")]
-        failed = sum(r.count(FAILED_PREFIX) for r in replies)
-        for call in calls[:failed]:
-            call.failed = True  # only the count matters to the reward
-        last = parse_turn(assistant[-1]) if assistant else None
-        answer = last.content if last is not None and last.kind is TurnKind.answer else None
-        end = "answer" if answer is not None else "max_turns"
-        return await self._score(datapoint, answer, calls, end)
+        """Score a finished conversation (a replayed episode, or one a trainer ran) by the same rule: the
+        last assistant turn is the answer if it is one; calls are counted from the assistant turns,
+        failures from the env's `[python] failed` observations."""
+        facts = read_conversation(messages)
+        end = "answer" if facts.answer is not None else "max_turns"
+        return await self._score(datapoint, facts.answer, facts.tool_calls, facts.failed_calls, end)
 
     # ------------------------------------------------------------------------------- saving, loading
 

@@ -201,3 +201,30 @@ def test_the_gymnasium_face_runs_a_tool_episode_in_text() -> None:
     _, reward, terminated, truncated, info = env.step(f"\\boxed{{{answer}}}")
     assert terminated and not truncated and reward == 1.0 and info["status"] == "correct"
     assert [m["role"] for m in info["messages"]] == ["user", "assistant", "user", "assistant"]
+
+
+def test_the_reward_server_scores_a_finished_tool_conversation() -> None:
+    pytest.importorskip("fastapi")
+    import httpx
+    from reward_server_helpers import RunningServer
+
+    from loong_env.integrations.reward_server import create_app
+
+    conversation = [
+        {"role": "user", "content": "What is 6 * 7?"},
+        {"role": "assistant", "content": "", "tool_calls": [tool_call("print(6 * 7)"), tool_call("", name="sh")]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "[python] ok (0.01 s)\nstdout:\n42"},
+        {"role": "tool", "tool_call_id": "call_1", "content": "[python] failed: malformed call: unknown tool"},
+        {"role": "assistant", "content": "So \\boxed{42}."},
+    ]
+    body = {"messages": conversation, "reference": "42", "tool_call_cost": 0.1, "failed_call_penalty": 0.2}
+    running = RunningServer(create_app()).start()
+    try:
+        with httpx.Client(base_url=running.url, timeout=60) as client:
+            scored = client.post("/v1/score_conversation", json=body).json()
+            unanswered = client.post("/v1/score_conversation", json={**body, "messages": conversation[:4]}).json()
+    finally:
+        running.stop()
+    assert scored["rewards"] == pytest.approx({"correctness": 1.0, "tool_calls": -0.2, "failed_calls": -0.2})
+    assert scored["reward"] == pytest.approx(0.6) and scored["answered"] and scored["verdict"]["status"] == "correct"
+    assert not unanswered["answered"] and unanswered["rewards"]["correctness"] == 0.0

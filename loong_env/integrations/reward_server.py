@@ -21,6 +21,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loong_env.integrations.reward_conversation import (
+    ConversationRequest,
+    ConversationScore,
+    score_conversation,
+)
 from loong_env.integrations.reward_models import (
     Health,
     OpenRLHFRequest,
@@ -119,6 +124,13 @@ def create_app(config: ServerConfig | None = None, *, scorer: RewardScorer | Non
     async def get_reward(request: OpenRLHFRequest) -> Response:
         """OpenRLHF's remote reward protocol (`--reward.remote_url http://host:port/get_reward`)."""
         result = await scorer.score_openrlhf(request)
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    # MERGE NOTE: this route must sit behind the same API-key dependency as /v1/score (branch `server`).
+    @app.post("/v1/score_conversation", response_model=ConversationScore)
+    async def score_conversation_route(request: ConversationRequest) -> Response:
+        """A finished tool conversation (ToolEnv's turn rule): its final answer judged, plus shaping."""
+        result = await score_conversation(scorer, request)
         return Response(result.model_dump_json(), media_type="application/json")
 
     return BodyLimit(app, cfg.max_body_bytes)
