@@ -42,7 +42,7 @@ from loong_env.routing import DomainLookup
 from loong_env.runs.metrics import MetricsWriter, StepRecord
 from loong_env.tools.calls import Turn, TurnKind, parse_turn
 from loong_env.tools.episode import Episode, ToolCallRecord, ToolStepResult, load_episodes, save_episodes
-from loong_env.tools.python_tool import FAILED_PREFIX, ToolOutput, describe, malformed, not_run, tool_sandbox
+from loong_env.tools.python_tool import ToolOutput, malformed, not_run, run_python, tool_sandbox
 from loong_env.tools.scoring import read_conversation, shaping
 from loong_env.types import DataPoint, Observation, StepResult, VerificationResult, VerificationStatus
 from loong_env.verifiers.base import Verifier
@@ -288,13 +288,7 @@ class ToolEnv:
     async def _run(self, datapoint: DataPoint, code: str) -> ToolOutput:
         """One call in the warm sandbox of the problem's requirements; a broken sandbox is an observation."""
         sandbox = self._sandbox(self.router.key(datapoint).requirements)
-        try:
-            result = await sandbox.run(code)
-        except Exception as exc:  # noqa: BLE001 - an unavailable sandbox fails this call, not the batch
-            return ToolOutput(
-                text=f"{FAILED_PREFIX}: the sandbox is unavailable: {exc}", status="error", failed=True
-            )
-        return describe(result, sandbox, self.max_output_chars)
+        return await run_python(code, sandbox, max_chars=self.max_output_chars)
 
     def _sandbox(self, requirements: Sequence[str]) -> Sandbox:
         key = tuple(sorted(requirements))

@@ -228,3 +228,64 @@ def test_the_reward_server_scores_a_finished_tool_conversation() -> None:
     assert scored["rewards"] == pytest.approx({"correctness": 1.0, "tool_calls": -0.2, "failed_calls": -0.2})
     assert scored["reward"] == pytest.approx(0.6) and scored["answered"] and scored["verdict"]["status"] == "correct"
     assert not unanswered["answered"] and unanswered["rewards"]["correctness"] == 0.0
+
+
+def _well_formed(messages: list[dict]) -> None:
+    """User first; then each assistant turn followed by the env's reply (tool messages answering every
+    tool_call id, or one user message), the last assistant turn possibly unanswered."""
+    assert messages[0]["role"] == "user" and messages[1]["role"] == "assistant"
+    i = 1
+    while i < len(messages):
+        turn = messages[i]
+        assert turn["role"] == "assistant", messages
+        ids = [c["id"] for c in turn.get("tool_calls") or []]
+        j = i + 1
+        replies = []
+        while j < len(messages) and messages[j]["role"] != "assistant":
+            replies.append(messages[j])
+            j += 1
+        if ids and replies:
+            assert [r["tool_call_id"] for r in replies] == ids and all(r["role"] == "tool" for r in replies)
+        elif replies:
+            assert len(replies) == 1 and replies[0]["role"] == "user"
+        i = j
+
+
+@pytest.mark.llm
+@pytest.mark.timeout(600)
+async def test_an_episode_with_the_local_model_ends_with_a_reward_and_well_formed_messages(local_qwen) -> None:
+    from loong_env.seeds.dataset import load_seeds
+    from loong_env.tools.rollout import fixed_draw, run_tool_episodes
+
+    problems = fixed_draw(load_seeds(), per_domain=1, seed=1, max_difficulty=2)[:2]
+    env = ToolEnv(problems, max_turns=3, max_tool_calls=2, max_output_chars=500)
+    async with LLMClient(base_url=local_qwen.base_url, model=local_qwen.model, timeout_s=300) as client:
+        episodes = await run_tool_episodes(env, client, batch_size=2, seed=0, max_tokens=200, temperature=0.0)
+    for episode in episodes:
+        assert "error" not in episode.metadata, episode.metadata
+        assert episode.done and episode.result is not None and episode.end is not None
+        assert set(episode.result.rewards) >= {"correctness", "tool_calls", "failed_calls"}
+        _well_formed(episode.messages)
+        assert len([m for m in episode.messages if m["role"] == "assistant"]) == episode.turns
+
+
+def test_loong_eval_measures_prose_and_tool_pass_at_1_per_domain(openai_stub, tmp_path, capsys) -> None:
+    from loong_env.cli.main import main
+
+    def script(request):
+        if "tools" in request.body and not any(m["role"] == "tool" for m in request.messages):
+            return Reply("", finish_reason="tool_calls", tool_calls=(tool_call("print(1 + 1)"),))
+        return Reply("It is \\boxed{2}.")
+
+    server = openai_stub(script)
+    out = tmp_path / "gap.json"
+    common = ["--base-url", server.base_url, "--model", "scripted", "--domains", "logic", "--per-domain", "2"]
+    assert main(["eval", *common, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| logic | 2 |" in printed and "pass@1 tools" in printed
+    gap = json.loads(out.read_text())
+    tools = [o for o in gap["outcomes"] if o["mode"] == "tools"]
+    assert len(tools) == 2 and all(o["tool_calls"] == 1 and o["model_calls"] == 2 for o in tools)
+    assert {o["mode"] for o in gap["outcomes"]} == {"prose", "tools"}
+    assert main(["eval", *common, "--no-tools", "--out", str(out)]) == 0
+    assert {o["mode"] for o in json.loads(out.read_text())["outcomes"]} == {"prose"}

@@ -91,3 +91,14 @@ def tool_sandbox(
     if memory_mb != 1024:  # the verifier's pool is keyed without it: keep the default key to share it
         options["memory_mb"] = memory_mb
     return Sandbox.shared(list(requirements), warmup=list(warmup), **options)  # type: ignore[arg-type]
+
+
+async def run_python(code: str, sandbox: Sandbox, *, max_chars: int = 2000) -> ToolOutput:
+    """One call of the tool: run `code` in `sandbox`, word the result; a broken sandbox is an observation."""
+    try:
+        result = await sandbox.run(code)
+    except Exception as exc:  # noqa: BLE001 - an unavailable sandbox fails this call, not the batch
+        return ToolOutput(
+            text=f"{FAILED_PREFIX}: the sandbox is unavailable: {exc}", status="error", failed=True
+        )
+    return describe(result, sandbox, max_chars)
