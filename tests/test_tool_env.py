@@ -160,7 +160,7 @@ async def test_hostile_calls_end_in_bounded_observations_and_the_batch_goes_on()
         "host": "print(open('/etc/shadow').read())",
         "output": "print('y' * 10_000_000)",
     }
-    env = _env(timeout_s=2.0, max_output_chars=500)
+    env = _env(timeout_s=1.0, max_output_chars=500)
     await env.reset(batch_size=len(attacks) + 1)
     actions = {i: _fenced(code) for i, code in enumerate(attacks.values())}
     actions[len(attacks)] = _fenced("print(2 + 2)")
