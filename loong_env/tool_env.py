@@ -16,8 +16,9 @@ that mentions the tool); then every policy turn is read by one rule (docs/tool_e
 The episode also ends when `max_turns` policy turns are spent, or when a turn asks for a call after
 `max_tool_calls` calls were made (calls past the budget are not run). Reward components, each reported:
 `correctness` (the verifier's verdict; 0 with no answer), `tool_calls` (-tool_call_cost per call made),
-`failed_calls` (-failed_call_penalty per call that failed, was malformed or was over budget), and any extra
-reward functions; `reward` is their weighted sum.
+`failed_calls` (-failed_call_penalty per call that failed, was malformed or was over budget), both counted
+up to max_tool_calls + 1 so the reward stays bounded, and any extra reward functions; `reward` is their
+weighted sum.
 """
 
 from __future__ import annotations
@@ -236,8 +237,11 @@ class ToolEnv:
         episode.messages.extend(reply)
         if end is not None:
             answer = turn.content if end == "answer" else None
-            calls, failed = len(episode.tool_calls), sum(c.failed for c in episode.tool_calls)
-            episode.result = await self._score(episode.datapoint, answer, calls, failed, end, episode.index)
+            counted = episode.tool_calls[: self.max_tool_calls + 1]  # the budget and the call that broke it
+            failed = sum(c.failed for c in counted)
+            episode.result = await self._score(
+                episode.datapoint, answer, len(episode.tool_calls), failed, end, episode.index
+            )
             episode.done, episode.end = True, end  # type: ignore[assignment]
         result = episode.result
         return ToolStepResult(
@@ -315,6 +319,8 @@ class ToolEnv:
                 reason=f"the episode ended at {end} without a \\boxed{{}} answer",
             )
         extras, errors = await score_extras(self.core.reward_fns, answer or "", datapoint, verification)
+        calls = min(calls, self.max_tool_calls + 1)  # a bounded reward, however many calls were asked for
+        failed = min(failed, calls)
         rewards = {
             "correctness": float(verification.reward),
             **shaping(calls, failed, cost=self.tool_call_cost, penalty=self.failed_call_penalty),

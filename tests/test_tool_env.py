@@ -138,7 +138,7 @@ async def test_a_turn_with_neither_is_nudged_and_max_turns_ends_the_episode() ->
 
 
 async def test_a_thousand_tool_calls_end_the_episode_with_a_bounded_reply() -> None:
-    env = _env(max_tool_calls=3)
+    env = _env(max_tool_calls=3, tool_call_cost=0.1, failed_call_penalty=0.5)
     await env.reset(batch_size=2)
     flood = {
         "role": "assistant",
@@ -149,6 +149,7 @@ async def test_a_thousand_tool_calls_end_the_episode_with_a_bounded_reply() -> N
     assert results[0].done and results[0].end == "max_tool_calls"
     assert env.episodes[0].calls_run == 3 and len(env.episodes[0].tool_calls) == 1000
     assert len(results[0].text) < 1000 * 120  # one short line per refused call
+    assert results[0].rewards == pytest.approx({"correctness": 0.0, "tool_calls": -0.4, "failed_calls": -0.5})
     assert not results[1].done and "2" in results[1].text  # the batch went on
 
 
