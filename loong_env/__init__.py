@@ -15,6 +15,7 @@ from typing import Any
 # public name -> module that defines it; imported on first use so `import loong_env` stays light
 _EXPORTS = {
     "SingleStepEnv": "loong_env.env",
+    "ToolEnv": "loong_env.tool_env",
     "Action": "loong_env.types",
     "AnswerKey": "loong_env.types",
     "DataPoint": "loong_env.types",
@@ -34,6 +35,7 @@ _EXPORTS = {
 }
 __all__ = [  # noqa: RUF022 - the order of _EXPORTS, grouped by module
     "SingleStepEnv",
+    "ToolEnv",
     "Action",
     "AnswerKey",
     "DataPoint",
@@ -58,11 +60,13 @@ def __getattr__(name: str) -> Any:
 
 
 def _register_gym() -> None:
-    """`gymnasium.make("loong_env/SingleStep-v0")` works on import (gymnasium has no plug-in hook)."""
+    """`gymnasium.make("loong_env/SingleStep-v0")` and `"loong_env/Tool-v0"` work on import."""
     from gymnasium.envs.registration import register, registry
 
     if "loong_env/SingleStep-v0" not in registry:
         register(id="loong_env/SingleStep-v0", entry_point="loong_env.gym:LoongEnv")
+    if "loong_env/Tool-v0" not in registry:
+        register(id="loong_env/Tool-v0", entry_point="loong_env.tools.gym:LoongToolEnv")
 
 
 _register_gym()

@@ -43,9 +43,18 @@ class Reply:
     model: str | None = None  # the model the completion names (default: the one requested)
     delay_s: float = 0.0
     choices: tuple[str, ...] = ()  # the texts of an n>1 reply, one choice each (`text` is then ignored)
+    tool_calls: tuple[dict[str, Any], ...] = ()  # OpenAI-style tool calls of every choice (see `tool_call`)
 
 
 Answer = Reply
+
+
+def tool_call(
+    code: str, *, id: str = "call_1", name: str = "python", arguments: str | None = None
+) -> dict[str, Any]:
+    """An OpenAI-style tool call of the `python` tool (`arguments` overrides the JSON, e.g. to malform it)."""
+    args = arguments if arguments is not None else json.dumps({"code": code})
+    return {"id": id, "type": "function", "function": {"name": name, "arguments": args}}
 
 
 @dataclass(frozen=True)
@@ -131,13 +140,16 @@ Script = Callable[[Request], Action]
 
 def _completion(reply: Reply, body: dict[str, Any], number: int) -> dict[str, Any]:
     texts = reply.choices or (reply.text,) * int(body.get("n") or 1)
+    message: dict[str, Any] = {"role": "assistant"}
+    if reply.tool_calls:
+        message["tool_calls"] = list(reply.tool_calls)
     return {
         "id": f"chatcmpl-{number}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": reply.model or body.get("model") or "scripted",
         "choices": [
-            {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": reply.finish_reason}
+            {"index": i, "message": {**message, "content": text}, "finish_reason": reply.finish_reason}
             for i, text in enumerate(texts)
         ],
         "usage": {
@@ -210,7 +222,10 @@ class ScriptedServer:
 
     def start(self) -> Self:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="scripted-openai", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="scripted-openai",
+            daemon=True,
         )
         self._thread.start()
         return self

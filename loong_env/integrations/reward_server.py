@@ -38,6 +38,11 @@ from loong_env.integrations.errors import (
 )
 from loong_env.integrations.redact import HostPaths
 from loong_env.integrations.reward_auth import API_KEY_ENV, check_bind, require_api_key, warn_if_open
+from loong_env.integrations.reward_conversation import (
+    ConversationRequest,
+    ConversationScore,
+    score_conversation,
+)
 from loong_env.integrations.reward_models import (
     Health,
     OpenRLHFRequest,
@@ -181,6 +186,12 @@ def create_app(config: ServerConfig | None = None, *, scorer: RewardScorer | Non
     async def get_reward(request: OpenRLHFRequest) -> Response:
         """OpenRLHF's remote reward protocol (`--reward.remote_url http://host:port/get_reward`)."""
         result = await scorer.score_openrlhf(request)
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    @app.post("/v1/score_conversation", response_model=ConversationScore, responses=ERROR_RESPONSES)
+    async def score_conversation_route(request: ConversationRequest) -> Response:
+        """A finished tool conversation (ToolEnv's turn rule): its final answer judged, plus shaping."""
+        result = await score_conversation(scorer, request)
         return Response(result.model_dump_json(), media_type="application/json")
 
     return BodyLimit(RedactHostPaths(app), cfg.max_body_bytes)

@@ -329,7 +329,9 @@ class LLMClient:
             completion_tokens=getattr(response.usage, "completion_tokens", 0) or 0,
         )
         model = getattr(response, "model", None) or str(ep.model)
+        calls = (getattr(choices[0].message, "tool_calls", None) or []) if choices[0].message else []
         return Completion(
+            tool_calls=[c.model_dump(exclude_none=True) for c in calls],
             text=texts[0],
             texts=texts,
             finish_reason=choices[0].finish_reason,

@@ -38,6 +38,17 @@ class Completion(BaseModel):
     latency_s: float = Field(default=0.0, description="Wall time of the call including retries.")
     cached: bool = False
     attempts: list[Attempt] = Field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The first choice's OpenAI-style tool calls ({id, type, function: {name, arguments}}).",
+    )
+
+    def message(self) -> dict[str, Any]:
+        """The first choice as an assistant message, tool calls included: what to append to a conversation."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            message["tool_calls"] = [dict(call) for call in self.tool_calls]
+        return message
 
     def parse(self, output_type: type[_ModelT]) -> _ModelT:
         """The text validated as `output_type` (pair with `response_format=output_type`)."""
