@@ -60,7 +60,14 @@ class TrackioSink:
         import trackio
 
         self._trackio = trackio
-        self.run = trackio.init(project=project, name=name, config=dict(config or {}), embed=False)
+        self.run = trackio.init(
+            project=project,
+            name=name,
+            config=dict(config or {}),
+            embed=False,
+            auto_log_cpu=False,
+            auto_log_gpu=False,
+        )
         self._open = True
 
     def write(self, record: BaseModel) -> None:
