@@ -118,3 +118,31 @@ def test_loong_export_command_writes_the_export_and_says_its_version(tmp_path, c
     version = read_card(tmp_path / "out").dataset_version
     assert version in capsys.readouterr().out
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "out")]) == 2  # not empty, no --overwrite
+
+
+def test_a_cot_export_reads_back_with_load_from_disk_and_carries_the_settings(tmp_path):
+    import datasets
+
+    from loong_env.pipeline import CoTStore, ProblemResult, Trace
+    from loong_env.pipeline.prompts import solve
+    from loong_env.types import VerificationStatus
+
+    def solved(index: int) -> ProblemResult:
+        question = f"What is {index} + {index}?"
+        text = f"{index} + {index} = \\boxed{{{2 * index}}}"
+        good = Trace(kind="sample", round=0, text=text, status=VerificationStatus.correct, tokens=5)
+        return ProblemResult(
+            index=index, id=f"id{index}", question=question, reference=str(2 * index), domain="toy",
+            mode="rejection", prompt=solve(question), traces=[good], best=0,
+        )  # fmt: skip
+
+    store = CoTStore(tmp_path / "cot").open({"mode": "rejection", "model": "qwen2.5-coder-0.5b"})
+    for i in range(3):
+        store.record(solved(i))
+    store.close("done")
+    card = export(tmp_path / "cot", tmp_path / "out")
+    assert (card.kind, card.items, card.models, card.domains) == ("cot", 3, ["qwen2.5-coder-0.5b"], ["toy"])
+    assert card.config["settings"]["mode"] == "rejection" and read_card(tmp_path / "out") == card
+    rows = datasets.load_from_disk(str(tmp_path / "out" / "data"))
+    assert len(rows) == 3 and set(rows["dataset_version"]) == {card.dataset_version}
+    assert rows[0]["messages"][-1]["role"] == "assistant"
