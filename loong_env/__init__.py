@@ -55,7 +55,7 @@ __all__ = [  # noqa: RUF022 - the order of _EXPORTS, grouped by module
 
 
 def _has_verifiers_v1() -> bool:
-    """verifiers >= 0.4 is installed (found without importing it: 0.3's import is heavy)."""
+    """`verifiers.v1` is installed (0.4, or 0.3.1's preview), found without importing verifiers."""
     from importlib.util import find_spec
 
     spec = find_spec("verifiers")

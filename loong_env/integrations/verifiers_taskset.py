@@ -5,7 +5,7 @@
 
 verifiers 0.4 finds a taskset by importing the module named by its id (`loong-env` -> `loong_env`) and
 taking the one `Taskset` subclass its `__all__` exports; `loong_env` exports `LoongTaskset` when
-verifiers 0.4 is installed. The tool-less `null` harness asks the model once; the task's reward is our
+`verifiers.v1` is installed (0.4; 0.3.1 ships it as a preview, and the tests run it there). The tool-less `null` harness asks the model once; the task's reward is our
 router's verdict on the last reply, so it judges exactly as `SingleStepEnv.step` would. Each task carries
 the answer key (domain, tolerance, plug-in, requirements), the datapoint id and its dataset version.
 For verifiers 0.3's classic API see `loong_env.integrations.verifiers_env`.
