@@ -1,13 +1,14 @@
 """Prime Intellect `verifiers` >= 0.4 (`verifiers.v1`): our problems as a single-turn taskset.
 
-    vf-eval loong-env -m MODEL --client.base-url http://127.0.0.1:8080/v1 -n 20 \
-        --env.agent.harness.id null --env.taskset.domains '["physics"]'
+    vf-eval loong-env -m MODEL --client.base-url http://127.0.0.1:8080/v1 -n 20 --no-push \
+        --env.agent.harness.id null --env.agent.runtime.type subprocess --env.taskset.domains '["physics"]'
 
 verifiers 0.4 finds a taskset by importing the module named by its id (`loong-env` -> `loong_env`) and
 taking the one `Taskset` subclass its `__all__` exports; `loong_env` exports `LoongTaskset` when
-`verifiers.v1` is installed (0.4; 0.3.1 ships it as a preview, and the tests run it there). The tool-less `null` harness asks the model once; the task's reward is our
-router's verdict on the last reply, so it judges exactly as `SingleStepEnv.step` would. Each task carries
-the answer key (domain, tolerance, plug-in, requirements), the datapoint id and its dataset version.
+`verifiers.v1` is installed (0.4; 0.3.1 ships it as a preview, and the tests run it there). The
+tool-less `null` harness asks the model once; the task's reward is our router's verdict on the last
+reply, so it judges exactly as `SingleStepEnv.step` would. Each task carries the answer key (domain,
+tolerance, plug-in, requirements), the datapoint id and its dataset version.
 For verifiers 0.3's classic API see `loong_env.integrations.verifiers_env`.
 """
 
