@@ -126,6 +126,7 @@ async def run_generation(
     writer.open(method=method_cls.name, model=model_name, target=n)
     asked = {"max_attempts": max_attempts, "time_budget_s": time_budget_s, "already": writer.accepted_count}
     info = {"domain": domain_name, "method": method_cls.name, "model": model_name, "target": n, **asked}
+    info["keep"] = (keep_config or KeepConfig()).model_dump(mode="json")  # the card of an export shows it
     metrics = MetricsWriter(Path(out) / METRICS_FILE, run="generation", info=info, on_record=on_metric)
     stats = stats or GenerationStats()
     status = "interrupted"
