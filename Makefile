@@ -49,7 +49,7 @@ VERIFIERS_VERSION ?= 0.4.0
 
 verifiers-venv:  ## a separate venv with verifiers $(VERIFIERS_VERSION) and this project
 	@$(UV) venv -q --allow-existing -p 3.11 $(VF_VENV)
-	@$(UV) pip install -q --python $(VF_VENV)/bin/python "verifiers==$(VERIFIERS_VERSION)" -e .
+	@$(UV) pip install -q --python $(VF_VENV)/bin/python "verifiers==$(VERIFIERS_VERSION)" uv -e .
 
 verifiers-eval: setup verifiers-venv  ## `vf-eval loong-env` end to end on the local model (2 tasks)
 	@LOONG_LOCAL_THREADS=2 $(VF_VENV)/bin/python examples/verifiers_eval.py -n 2 \

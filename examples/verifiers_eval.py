@@ -58,9 +58,10 @@ def main() -> int:
             "-o", str(out),
         ]  # fmt: skip
         print("$", shlex.join(command), flush=True)
-        done = subprocess.run(
-            command, check=False, env={**os.environ, "LOONG_VF_KEY": "local"}, capture_output=True
-        )
+        # the harness runs as a uv script: the venv's own uv comes first on PATH
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        env = {**os.environ, "LOONG_VF_KEY": "local", "PATH": path}
+        done = subprocess.run(command, check=False, env=env, capture_output=True)
         lines = [line for path in out.glob("*/traces.jsonl") for line in path.read_text().splitlines()]
         episodes = [json.loads(line) for line in lines if line.strip()]
         traces = [trace for episode in episodes for trace in episode.get("traces", [])]
