@@ -16,6 +16,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,10 @@ from pathlib import Path
 
 def start_server(command: str) -> tuple[subprocess.Popen[str], str, str]:
     """Start `command --port 0` and read the base URL and model id it prints."""
-    proc = subprocess.Popen([*shlex.split(command), "--port", "0"], stdout=subprocess.PIPE, text=True)
+    # its own process group, so stopping it also stops what a wrapper (`uv run`) started
+    proc = subprocess.Popen(
+        [*shlex.split(command), "--port", "0"], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     base_url = model = ""
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -81,7 +85,7 @@ def main() -> int:
         print(f"ok: vf-eval loong-env ran {len(traces)} tasks on {model}")
         return 0
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         shutil.rmtree(out, ignore_errors=True)
 
