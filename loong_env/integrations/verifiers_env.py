@@ -60,7 +60,12 @@ def load_environment(
                 {
                     "question": question,
                     "answer": answer,
-                    "info": {**columns, "tolerance": columns["tolerance"] or "", "datapoint_id": dp.id},
+                    "info": {
+                        **columns,
+                        "tolerance": columns["tolerance"] or "",
+                        "datapoint_id": dp.id,
+                        "dataset_version": dp.dataset_version or "",
+                    },
                 }
             )
         return datasets.Dataset.from_list(out)
