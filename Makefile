@@ -1,10 +1,10 @@
 # Two front doors: `make demo` runs the main job, `make test` runs the tests. Both set everything up first.
 PY ?= python3
 UV := $(PY) -m uv
-EXTRAS := --extra local --extra notebooks --extra report --extra server --extra verifiers --extra ray
+EXTRAS := --extra local --extra notebooks --extra report --extra server --extra verifiers --extra ray --extra trackio
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test test-fast bench system-deps trl-venv grpo-example
+.PHONY: setup demo test test-fast bench system-deps trl-venv grpo-example verifiers-venv verifiers-eval
 
 system-deps:  ## bubblewrap isolates untrusted code (Debian/Ubuntu package)
 	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; }
@@ -45,3 +45,15 @@ trl-venv:  ## a separate venv with CPU torch, TRL and this project
 grpo-example: system-deps trl-venv  ## a few real GRPO steps on CPU: tiny random model, our prompts and rewards
 	@HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(TRL_VENV)/bin/python examples/train_grpo.py --tiny
 
+
+# verifiers >= 0.4 pins openai<3 (the lock has 3.x), so it lives in a venv of its own, like TRL.
+VF_VENV ?= .venv-vf
+VERIFIERS_VERSION ?= 0.4.0
+
+verifiers-venv:  ## a separate venv with verifiers $(VERIFIERS_VERSION) and this project
+	@$(UV) venv -q --allow-existing -p 3.11 $(VF_VENV)
+	@$(UV) pip install -q --python $(VF_VENV)/bin/python "verifiers==$(VERIFIERS_VERSION)" uv -e .
+
+verifiers-eval: setup verifiers-venv  ## `vf-eval loong-env` end to end on the local model (2 tasks)
+	@LOONG_LOCAL_THREADS=2 $(VF_VENV)/bin/python examples/verifiers_eval.py -n 2 \
+		--serve "$(UV) run --frozen --no-sync loong serve"

@@ -34,7 +34,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8, help="per-device train batch size")
     parser.add_argument("--max-completion-length", type=int, default=512)
     parser.add_argument("--learning-rate", type=float, default=1e-6)
-    parser.add_argument("--use-vllm", action="store_true", help="generate with vLLM (needs `trl vllm-serve`)")
+    parser.add_argument("--use-vllm", action="store_true", help="generate with vLLM (TRL's default colocate mode: vLLM in this process, no server)")
     args = parser.parse_args()
     if args.tiny:  # small enough for a CPU in about a minute; explicit flags still win over these
         defaults = parser.parse_args([])
@@ -99,6 +99,9 @@ def main() -> None:
             if "reward" in logs:
                 parts = [f"{k.split('/')[1]}={v:.3f}" for k, v in logs.items()
                          if k.startswith("rewards/") and k.endswith("/mean")]
+                # what our reward logged through TRL's log_metric: verdict shares, groups with no signal
+                parts += [f"{k}={v:.2f}" for k, v in logs.items()
+                          if k in ("loong/no_answer", "loong/zero_variance_fraction")]
                 print(f"step {state.global_step}: reward={logs['reward']:.3f}  " + "  ".join(parts)
                       + f"  loss={float(logs.get('loss', 'nan')):.4f}", flush=True)
 
@@ -116,7 +119,6 @@ def main() -> None:
         max_completion_length=args.max_completion_length,
         learning_rate=args.learning_rate,
         reward_weights=[1.0, 0.1],
-        remove_unused_columns=False,  # keep answer/domain/tolerance for the reward functions
         logging_steps=1,
         seed=args.seed,
         use_vllm=args.use_vllm,

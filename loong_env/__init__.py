@@ -10,6 +10,7 @@ Async is the core; every coroutine method has a blocking twin named `<name>_sync
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 # public name -> module that defines it; imported on first use so `import loong_env` stays light
@@ -32,6 +33,8 @@ _EXPORTS = {
     "PythonVerifier": "loong_env.verifiers.python",
     # Prime Intellect `verifiers` finds environments by module name: `vf-eval loong-env` imports this package
     "load_environment": "loong_env.integrations.verifiers_env",
+    # ... and verifiers >= 0.4 takes the one Taskset subclass this package's `__all__` exports
+    "LoongTaskset": "loong_env.integrations.verifiers_taskset",
 }
 __all__ = [  # noqa: RUF022 - the order of _EXPORTS, grouped by module
     "SingleStepEnv",
@@ -51,6 +54,19 @@ __all__ = [  # noqa: RUF022 - the order of _EXPORTS, grouped by module
     "BoxedAnswerVerifier",
     "PythonVerifier",
 ]
+
+
+def _has_verifiers_v1() -> bool:
+    """`verifiers.v1` is installed (0.4, or 0.3.1's preview), found without importing verifiers."""
+    from importlib.util import find_spec
+
+    spec = find_spec("verifiers")
+    origin = spec.origin if spec is not None else None
+    return origin is not None and (Path(origin).parent / "v1").is_dir()
+
+
+if _has_verifiers_v1():  # `vf-eval loong-env` (0.4) finds the taskset here
+    __all__.append("LoongTaskset")
 
 
 def __getattr__(name: str) -> Any:

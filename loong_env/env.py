@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -27,7 +28,8 @@ from loong_env.errors import (
 )
 from loong_env.rewards import RewardFn, named_reward_fns, score_extras
 from loong_env.routing import DomainLookup, VerifierRouter
-from loong_env.runs.metrics import MetricsWriter, StepRecord
+from loong_env.runs.metrics import StepRecord
+from loong_env.runs.sinks import Sink
 from loong_env.types import Action, DataPoint, Observation, StepResult
 from loong_env.verifiers.base import Verifier
 
@@ -79,8 +81,10 @@ class SingleStepEnv:
         sampler: how problems are drawn, e.g. a `loong_env.curriculum.CurriculumSampler`; it takes this
             env's source (unless it has its own) and learns from every step()'s results. None: seeded
             uniform draws.
-        metrics: a `loong_env.runs.metrics.MetricsWriter` that gets one `step` record per step() call
-            (reward, and the curriculum's arm values when there is a sampler).
+        metrics: where each step() call's `step` record goes (verdict counts, zero-variance groups,
+            verifiers, time, and the curriculum's arm values when there is a sampler): a
+            `loong_env.runs.metrics.MetricsWriter`, or `loong_env.runs.sinks.open_sinks(...)` for the
+            metrics file plus trackio / W&B.
     """
 
     def __init__(
@@ -95,7 +99,7 @@ class SingleStepEnv:
         domain_config: DomainLookup | None = None,
         seed: int | None = None,
         sampler: CurriculumSampler | None = None,
-        metrics: MetricsWriter | None = None,
+        metrics: Sink | None = None,
     ) -> None:
         self.source = source
         self._async_source = _is_async_source(source)
@@ -207,8 +211,10 @@ class SingleStepEnv:
         """
         pairs = self._parse(actions)
         slots = self._claim(pairs)
+        t0 = time.perf_counter()
         judged = (self._judge(slot, resp) for slot, (_, resp) in zip(slots, pairs))
         results = list(await asyncio.gather(*judged))
+        seconds = time.perf_counter() - t0
         self.steps += 1
         learned = self.sampler.record(results) if self.sampler is not None else None
         if self.metrics is not None:
@@ -217,7 +223,7 @@ class SingleStepEnv:
                 curriculum = {"values": self.sampler.values, "probabilities": self.sampler.probabilities()}
             if learned is not None:
                 curriculum |= {"drawn": dict(learned.drawn), "gains": dict(learned.gains)}
-            self.metrics.write(StepRecord.from_results(self.steps, results, **curriculum))
+            self.metrics.write(StepRecord.from_results(self.steps, results, seconds=seconds, **curriculum))
         return results
 
     def _parse(self, actions: Any) -> list[tuple[int, str]]:
@@ -283,6 +289,8 @@ class SingleStepEnv:
             datapoint=dp,
             verification=verification,
             verifier=verifier_name,
+            verifier_version=self.router.version(verifier_name),
+            dataset_version=dp.dataset_version,
             reward=total,
             rewards=rewards,
             reward_errors=errors,

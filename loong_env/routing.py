@@ -66,6 +66,7 @@ class VerifierRouter:
         self._domain_config = domain_config or library_domain
         self._configs: dict[str, DomainInfo | None] = {}
         self._code_verifiers: dict[tuple[str, ...], Verifier] = {}
+        self.versions: dict[str, str] = {}  # verifier name -> version, as judged
 
     @property
     def default_verifier(self) -> Verifier:
@@ -136,4 +137,10 @@ class VerifierRouter:
                 reason=f"verifier failed: {type(exc).__name__}: {exc}",
             )
         name = getattr(verifier, "name", type(verifier).__name__) if verifier is not None else None
+        if name is not None:
+            self.versions[name] = str(getattr(verifier, "version", "") or "")
         return result, name
+
+    def version(self, name: str | None) -> str | None:
+        """The version of the verifier this router last judged with under `name` (None: never used)."""
+        return self.versions.get(name) if name is not None else None

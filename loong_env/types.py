@@ -78,6 +78,9 @@ LOONG_METADATA_FIELDS = (
 )
 
 
+DATASET_VERSION_KEY = "dataset_version"  # DataPoint.metadata key an exported dataset stamps on its items
+
+
 class DataPoint(BaseModel):
     """One verifiable problem: a question, its answer, and the code that proves the answer."""
 
@@ -118,6 +121,12 @@ class DataPoint(BaseModel):
     @property
     def id(self) -> str:
         return content_id(self.question, self.final_answer)
+
+    @property
+    def dataset_version(self) -> str | None:
+        """The version of the exported dataset this item came from (None: not from an export)."""
+        value = self.metadata.get(DATASET_VERSION_KEY)
+        return str(value) if value else None
 
 
 class Observation(BaseModel):
@@ -217,6 +226,10 @@ class StepResult(BaseModel):
     )
     verification: VerificationResult
     verifier: str | None = Field(default=None, description="Name of the verifier that judged the answer.")
+    verifier_version: str | None = Field(default=None, description="Version of that verifier.")
+    dataset_version: str | None = Field(
+        default=None, description="Version of the dataset the datapoint came from (an export's content hash)."
+    )
     reward: float = Field(description="Weighted sum of `rewards`.")
     rewards: dict[str, float] = Field(description="Each named reward: `correctness`, then any extra ones.")
     reward_errors: dict[str, str] = Field(

@@ -207,7 +207,7 @@ def test_a_curriculum_run_report_plots_reward_arm_values_and_shares(tmp_path):
     report = render_report(tmp_path)
     assert report.summary.steps == 30 and report.summary.values
     assert report.png.read_bytes().startswith(PNG_SIGNATURE) and report.png.stat().st_size > 10_000
-    assert report_rows(tmp_path)["env steps"].startswith("30, reward last")
+    assert report_rows(tmp_path)["steps"].startswith("30, reward last")
 
 
 @pytest.mark.timeout(240)

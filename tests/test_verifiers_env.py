@@ -87,3 +87,22 @@ def test_vf_eval_scores_real_model_answers_with_our_verifier(local_qwen, tmp_pat
         assert text.strip(), "the model answered nothing"
         verdict, _ = asyncio.run(router.judge(text, key_from_columns({**row["info"], "answer": row["answer"]})))
         assert row["loong_correctness"] == verdict.reward == row["reward"]
+
+
+def test_the_v1_taskset_is_found_by_name_and_rewards_as_the_env_does():
+    """verifiers.v1 (0.4's only API; a preview in 0.3.1) loads `loong-env` as the Taskset in our `__all__`."""
+    from types import SimpleNamespace
+
+    v1_loaders = pytest.importorskip("verifiers.v1.utils.loaders")
+    from loong_env.integrations.verifiers_taskset import LoongTasksetConfig
+
+    taskset = v1_loaders.taskset_class("loong-env")(
+        LoongTasksetConfig(id="loong-env", domains=["physics"], num_tasks=2, seed=3)
+    )
+    tasks = list(taskset)
+    assert len(tasks) == 2 and all(t.data.domain == "physics" and t.data.datapoint_id for t in tasks)
+    data = tasks[0].data
+    right = SimpleNamespace(last_reply=f"So the answer is \\boxed{{{data.answer}}}.")  # what a Trace offers
+    assert asyncio.run(tasks[0].loong_correctness(right)) == 1.0
+    assert asyncio.run(tasks[0].loong_correctness(SimpleNamespace(last_reply="no idea"))) == 0.0
+    assert asyncio.run(tasks[0].loong_format(right)) == 1.0

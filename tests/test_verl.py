@@ -13,7 +13,7 @@ from loong_env.seeds.dataset import load_seeds
 
 pytestmark = pytest.mark.timeout(120)
 
-KEYS = {"score", "acc", "pred", "status", "verifier", "reason"}
+KEYS = {"score", "acc", "pred", "status", "verifier", "verifier_version", "dataset_version", "reason"}
 
 
 def test_signature_is_the_one_verl_calls_with_keywords():

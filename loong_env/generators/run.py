@@ -308,6 +308,7 @@ async def run_generation(
             "max_attempts": request.max_attempts,
             "time_budget_s": request.time_budget_s,
             "already": writer.accepted_count,
+            "keep": request.keep_config.model_dump(mode="json"),  # the card of an export shows it
         }
         metrics = MetricsWriter(request.out / METRICS_FILE, run="generation", info=info, on_record=on_metric)
         frame = RunFrame(

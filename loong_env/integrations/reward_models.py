@@ -76,6 +76,7 @@ class ItemScore(BaseModel):
     well_formatted: bool = False
     status: ItemStatus
     verifier: str | None = Field(default=None, description="The verifier that judged the item.")
+    verifier_version: str | None = Field(default=None, description="That verifier's version.")
     extracted: str | None = Field(default=None, description="The answer the verifier read from the response.")
     reference: str | None = None
     reason: str = ""

@@ -8,6 +8,10 @@ other host) wraps the same object. It bounds its own load: at most `max_batch` i
 It installs nothing a caller asks for: an item's requirement set (what a code answer may import, and so
 what gets installed for it) must be its domain's, which the operator's seed library sets, or one of the
 operator's `allowed_requirements`; any other set refuses the request (`RequirementsNotAllowedError`, 403).
+
+Given `metrics` (a `MetricsWriter` or `loong_env.runs.sinks.open_sinks(...)`), each request is one `step`
+record of the run's diagnostics: verdict counts, zero-variance groups (items of one prompt, or of one
+reference), verifiers and time.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -39,9 +43,14 @@ from loong_env.integrations.reward_models import (
 )
 from loong_env.rewards import is_well_formatted
 from loong_env.routing import VerifierRouter
+from loong_env.runs.diagnostics import ItemOutcome, diagnose
+from loong_env.runs.metrics import StepRecord
 from loong_env.sandbox import normalize_requirements
 from loong_env.types import AnswerKey, VerificationStatus
 from loong_env.verifiers.base import Verifier
+
+if TYPE_CHECKING:
+    from loong_env.runs.sinks import Sink
 
 
 class ScoringConfig(BaseModel):
@@ -77,10 +86,13 @@ class ScoringConfig(BaseModel):
 class _Job:
     """One item on its way to a verdict: the response and key, or why it cannot be judged."""
 
-    __slots__ = ("error", "id", "key", "response")
+    __slots__ = ("error", "group", "id", "key", "response")
 
-    def __init__(self, id: Any, response: str, key: AnswerKey | None, error: str | None) -> None:
+    def __init__(
+        self, id: Any, response: str, key: AnswerKey | None, error: str | None, group: str = ""
+    ) -> None:
         self.id, self.response, self.key, self.error = id, response, key, error
+        self.group = group or (f"{key.domain}:{key.reference}" if key is not None else f"item:{id}")
 
 
 class RewardScorer:
@@ -92,8 +104,11 @@ class RewardScorer:
         *,
         verifier: Verifier | None = None,
         router: VerifierRouter | None = None,
+        metrics: Sink | None = None,
     ) -> None:
         self.config = config or ScoringConfig()
+        self.metrics = metrics
+        self.batches = 0
         self.router = router or VerifierRouter(verifier, route=self.config.route)
         self._lock = threading.Lock()
         self._pending = 0
@@ -114,6 +129,7 @@ class RewardScorer:
         jobs = [self._job_from_item(item) for item in request.items]
         weight = self.config.format_weight if request.format_weight is None else request.format_weight
         results = await self._judge_all(jobs, weight)
+        self._record(jobs, results, time.perf_counter() - t0)
         return ScoreResponse(
             results=results,
             n=len(results),
@@ -125,11 +141,13 @@ class RewardScorer:
 
     async def score_openrlhf(self, request: OpenRLHFRequest) -> OpenRLHFResponse:
         """OpenRLHF's remote reward answer for a batch: rewards, scores, numeric extra_logs, details."""
+        t0 = time.perf_counter()
         n = len(request.query)
         prompts = _padded(request.prompts, n)
         labels = _padded(request.labels, n)
         jobs = [self._job_from_query(i, request.query[i], prompts[i], labels[i]) for i in range(n)]
         results = await self._judge_all(jobs, self.config.format_weight)
+        self._record(jobs, results, time.perf_counter() - t0)
         return OpenRLHFResponse(
             rewards=[r.reward for r in results],
             scores=[r.correctness for r in results],
@@ -185,7 +203,7 @@ class RewardScorer:
         except ConfigError as exc:
             return _Job(index, "", None, f"invalid item: label[{index}]: {exc}")
         self._check_requirements(key, key.requirements, f"labels[{index}]")
-        return _Job(index, response, key, None)
+        return _Job(index, response, key, None, group=prompt if isinstance(prompt, str) else "")
 
     def _check_requirements(self, key: AnswerKey, asked: Any, where: str) -> None:
         """Refuse a requirement set that is neither the item's domain's nor on the operator's list."""
@@ -213,6 +231,24 @@ class RewardScorer:
         if len(response) > limit:
             return f"invalid item: the response has {len(response)} characters, more than the limit {limit}"
         return None
+
+    def _record(self, jobs: Sequence[_Job], results: Sequence[ItemScore], seconds: float) -> None:
+        """One batch as one `step` record of the run's diagnostics (when the scorer has a sink)."""
+        if self.metrics is None:
+            return
+        with self._lock:
+            self.batches += 1
+            step = self.batches
+        items = [
+            ItemOutcome(
+                group=job.group, reward=result.reward, status=result.status, reason=result.reason,
+                verifier=result.verifier,
+            )
+            for job, result in zip(jobs, results, strict=True)
+        ]  # fmt: skip
+        self.metrics.write(
+            StepRecord.from_diagnostics(step, diagnose(items, seconds=seconds), source="reward_server")
+        )
 
     # -- judging, within bounds ------------------------------------------------------------------------
 
@@ -257,6 +293,7 @@ class RewardScorer:
             well_formatted=well,
             status=result.status.value,
             verifier=name,
+            verifier_version=self.router.version(name),
             extracted=result.extracted,
             reference=result.reference,
             reason=result.reason,

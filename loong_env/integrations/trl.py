@@ -8,6 +8,13 @@ TRL calls a reward function with `prompts`, `completions` (strings, or lists of 
 dataset column (but `prompt`) as keyword lists; it returns one float per completion, or None where the
 reward does not apply (a row without an answer). TRL itself is not needed to import this module.
 
+Each call is one *step* of the run's diagnostics (`loong_env.runs.diagnostics`): TRL >= 1.x passes
+`log_metric` and `log_extra`, so the reward logs `loong/correct`, `loong/no_answer`, `loong/timeout`, ...
+(fractions of the call's answers), `loong/zero_variance_fraction` and `loong/seconds` beside TRL's own
+metrics, and per completion the verdict, verifier and its version and the dataset version as columns of
+TRL's completions table. With `metrics=` (a `MetricsWriter` or `open_sinks(...)`) each call is also a
+`step` record in the run's metrics file, trackio or W&B, which `loong report` plots.
+
 With a curriculum, the reward function feeds it and the prompts are drawn through it; TRL's
 `num_generations` completions of one prompt share a `datapoint_id`, and form one GRPO group:
 
@@ -18,6 +25,7 @@ With a curriculum, the reward function feeds it and the prompts are drawn throug
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +38,14 @@ from loong_env.integrations.keys import key_columns, key_label, parse_tolerance
 from loong_env.integrations.rows import Keyed, draw_keyed, keyed
 from loong_env.rewards import is_well_formatted
 from loong_env.routing import VerifierRouter
+from loong_env.runs.diagnostics import ItemOutcome, StepDiagnostics, diagnose, verdict_kind
+from loong_env.runs.metrics import StepRecord
 from loong_env.types import AnswerKey, VerificationStatus
 from loong_env.verifiers.base import Verifier
 
 if TYPE_CHECKING:
     from loong_env.curriculum import CurriculumSampler
+    from loong_env.runs.sinks import Sink
 
 RewardList = list[float | None]
 
@@ -86,25 +97,35 @@ def make_async_reward_fn(
     config: RewardConfig | None = None,
     name: str = "loong_correctness",
     curriculum: CurriculumSampler | None = None,
+    metrics: Sink | None = None,
 ) -> Callable[..., Awaitable[RewardList]]:
     """An `async def` reward function for GRPOTrainer (TRL awaits async reward functions concurrently).
 
-    With `curriculum`, each call's rewards update it, grouped by the `datapoint_id` column.
+    With `curriculum`, each call's rewards update it, grouped by the `datapoint_id` column. With
+    `metrics`, each call writes one `step` record (at TRL's global step when TRL passes its state).
     """
     cfg = config or RewardConfig()
     router = VerifierRouter(verifier, route=cfg.route)
+    calls = 0
 
     async def reward(
         prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **columns: Any
     ) -> RewardList:
         import asyncio
 
+        nonlocal calls
+        calls += 1
+        t0 = time.perf_counter()
         n = len(completions)
         answers = _column(columns, cfg.answer_column, n)
         domains = _column(columns, "domain", n, "unknown")
         tolerances = _column(columns, "tolerance", n)
         plugins = _column(columns, "verifier", n)
         requirements = _column(columns, "requirements", n)
+
+        groups = _column(columns, "datapoint_id", n)
+        versions = _column(columns, "dataset_version", n)
+        outcomes: list[ItemOutcome | None] = [None] * n
 
         async def one(i: int) -> float | None:
             if answers[i] in (None, ""):
@@ -116,12 +137,26 @@ def make_async_reward_fn(
                 requirements=list(requirements[i] or []),
                 verifier=plugins[i] or None,
             )
-            result, _ = await router.judge(completion_text(completions[i]), key)
-            if result.status is VerificationStatus.error:
-                return cfg.error_reward
-            return float(result.reward)
+            result, verifier_name = await router.judge(completion_text(completions[i]), key)
+            reward = cfg.error_reward if result.status is VerificationStatus.error else float(result.reward)
+            outcomes[i] = ItemOutcome(
+                group=str(groups[i] if groups[i] is not None else prompts[i] if prompts else i),
+                reward=reward,
+                status=result.status.value,
+                reason=result.reason,
+                verifier=verifier_name,
+                dataset_version=versions[i] or None,
+            )
+            return reward
 
         rewards = list(await asyncio.gather(*(one(i) for i in range(n))))
+        judged = [item for item in outcomes if item is not None]
+        diagnostics = diagnose(judged, seconds=time.perf_counter() - t0)
+        _log_to_trl(columns, diagnostics, outcomes, router)
+        if metrics is not None:
+            state = columns.get("trainer_state")
+            step = int(getattr(state, "global_step", calls)) if state is not None else calls
+            metrics.write(StepRecord.from_diagnostics(step, diagnostics, source="trl"))
         if curriculum is not None:
             if columns.get("datapoint_id") is None:
                 raise ConfigError("a curriculum needs the `datapoint_id` column (to_grpo_dataset adds it)")
@@ -135,16 +170,40 @@ def make_async_reward_fn(
     return reward
 
 
+def _log_to_trl(
+    columns: Mapping[str, Any],
+    diagnostics: StepDiagnostics,
+    outcomes: Sequence[ItemOutcome | None],
+    router: VerifierRouter,
+) -> None:
+    """The call's diagnostics via TRL's `log_metric` (scalars) and `log_extra` (one value per completion)."""
+    log_metric, log_extra = columns.get("log_metric"), columns.get("log_extra")
+    judged = diagnostics.answers
+    if callable(log_metric) and judged:
+        for kind, count in diagnostics.counts.items():
+            log_metric(f"loong/{kind}", count / judged)
+        if diagnostics.zero_variance_fraction is not None:
+            log_metric("loong/zero_variance_fraction", diagnostics.zero_variance_fraction)
+        log_metric("loong/seconds", diagnostics.seconds)
+    if callable(log_extra):
+        kinds = [verdict_kind(o.status, o.reason) if o else "" for o in outcomes]
+        log_extra("loong_verdict", kinds)
+        log_extra("loong_verifier", [(o.verifier or "") if o else "" for o in outcomes])
+        log_extra("loong_verifier_version", [router.version(o.verifier) or "" if o else "" for o in outcomes])
+        log_extra("loong_dataset_version", [(o.dataset_version or "") if o else "" for o in outcomes])
+
+
 def make_reward_fn(
     verifier: Verifier | None = None,
     *,
     config: RewardConfig | None = None,
     name: str = "loong_correctness",
     curriculum: CurriculumSampler | None = None,
+    metrics: Sink | None = None,
 ) -> Callable[..., RewardList]:
     """A plain sync reward function for GRPOTrainer; safe to call while an event loop runs."""
     cfg = config or RewardConfig()
-    inner = make_async_reward_fn(verifier, config=cfg, name=name, curriculum=curriculum)
+    inner = make_async_reward_fn(verifier, config=cfg, name=name, curriculum=curriculum, metrics=metrics)
 
     def reward(
         prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **columns: Any
@@ -243,6 +302,7 @@ def _rows(items: Sequence[Keyed], conversational: bool, system_prompt: str | Non
                 "label": key_label(key),
                 "datapoint_id": dp.id,
                 "difficulty": dp.difficulty,
+                "dataset_version": dp.dataset_version or "",
             }
         )
     return rows

@@ -48,7 +48,7 @@ def load_environment(
     from loong_env.integrations.trl import completion_text
     from loong_env.verifiers.boxed import extract_boxed
 
-    source = _source(domains, run)
+    source = problem_source(domains, run)
     router = VerifierRouter()
 
     def rows(n: int, draw_seed: int) -> Any:
@@ -60,7 +60,12 @@ def load_environment(
                 {
                     "question": question,
                     "answer": answer,
-                    "info": {**columns, "tolerance": columns["tolerance"] or "", "datapoint_id": dp.id},
+                    "info": {
+                        **columns,
+                        "tolerance": columns["tolerance"] or "",
+                        "datapoint_id": dp.id,
+                        "dataset_version": dp.dataset_version or "",
+                    },
                 }
             )
         return datasets.Dataset.from_list(out)
@@ -87,7 +92,7 @@ def load_environment(
     )
 
 
-def _source(domains: str | Sequence[str] | None, run: str | None) -> Any:
+def problem_source(domains: str | Sequence[str] | None, run: str | None) -> Any:
     """The problems: a generation run's accepted.jsonl, or the named seed domains (default: every domain)."""
     from loong_env.seeds.dataset import SeedDataset, load_seeds
 

@@ -51,13 +51,19 @@ async def acompute_score(
     **_: Any,
 ) -> dict[str, Any]:
     """verl's reward for one response, as a coroutine (verl's reward loop awaits coroutine functions)."""
+    info = extra_info if isinstance(extra_info, Mapping) else {}
+    version = str(info.get("dataset_version") or "")
     try:
         key = verl_key(data_source, ground_truth, extra_info)
     except ConfigError as exc:
-        return _row(0.0, "", "invalid", None, str(exc))
-    result, name = await shared_router().judge(solution_str or "", key)
+        return _row(0.0, "", "invalid", None, str(exc), version)
+    router = shared_router()
+    result, name = await router.judge(solution_str or "", key)
     correct = result.status is VerificationStatus.correct
-    return _row(1.0 if correct else 0.0, result.extracted or "", result.status.value, name, result.reason)
+    score = 1.0 if correct else 0.0
+    row = _row(score, result.extracted or "", result.status.value, name, result.reason, version)
+    row["verifier_version"] = router.version(name) or ""
+    return row
 
 
 def compute_score(
@@ -73,7 +79,9 @@ def compute_score(
     )
 
 
-def _row(score: float, pred: str, status: str, verifier: str | None, reason: str) -> dict[str, Any]:
+def _row(
+    score: float, pred: str, status: str, verifier: str | None, reason: str, dataset_version: str
+) -> dict[str, Any]:
     # Same keys and types on every call: verl stacks them into one column per key.
     return {
         "score": score,
@@ -81,6 +89,8 @@ def _row(score: float, pred: str, status: str, verifier: str | None, reason: str
         "pred": pred,
         "status": status,
         "verifier": verifier or "",
+        "verifier_version": "",
+        "dataset_version": dataset_version,
         "reason": reason,
     }
 
@@ -114,6 +124,7 @@ def to_verl_dataset(
                     "verifier": columns["verifier"],
                     "requirements": columns["requirements"],
                     "datapoint_id": dp.id,
+                    "dataset_version": dp.dataset_version or "",
                 },
             }
         )

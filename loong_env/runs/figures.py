@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
+from loong_env.runs.diagnostics import VERDICTS
 from loong_env.runs.metrics import (
     CallRecord,
     EndRecord,
@@ -65,6 +66,12 @@ class RunSummary(BaseModel):
     values: dict[str, float] = Field(
         default_factory=dict, description="Curriculum arm values at the last step."
     )
+    verdicts: dict[str, int] = Field(default_factory=dict, description="Answers per verdict kind, all steps.")
+    zero_variance_last: float | None = None
+    zero_variance_mean: float | None = Field(default=None, description="Mean over steps that had groups.")
+    verifiers: dict[str, int] = Field(default_factory=dict, description="Answers judged per verifier.")
+    dataset_versions: dict[str, int] = Field(default_factory=dict)
+    step_seconds_mean: float | None = None
     skipped_lines: int = 0
 
 
@@ -87,6 +94,9 @@ class Timeline(BaseModel):
     correct: list[float] = Field(default_factory=list)
     values: dict[str, list[float | None]] = Field(default_factory=dict)
     drawn: dict[str, list[int]] = Field(default_factory=dict, description="Draws per category per step.")
+    verdicts: dict[str, list[int]] = Field(default_factory=dict, description="Answers per verdict per step.")
+    zero_variance: list[float | None] = Field(default_factory=list, description="Per step; None: no group.")
+    step_seconds: list[float] = Field(default_factory=list)
 
     @property
     def widths(self) -> list[float]:
@@ -209,6 +219,17 @@ class RunFigures:
             summary.reward_last, summary.correct_last = last.reward_mean, last.correct_rate
             summary.values = dict(last.values)
             summary.reward_mean = sum(s.reward_mean for _, s in self.steps) / len(self.steps)
+            steps = [s for _, s in self.steps]
+            verdicts: Counter[str] = Counter()
+            for s in steps:
+                verdicts.update(s.counts)
+            summary.verdicts = {k: v for k, v in verdicts.items() if v}
+            fractions = [s.zero_variance_fraction for s in steps if s.zero_variance_fraction is not None]
+            summary.zero_variance_last = last.zero_variance_fraction
+            summary.zero_variance_mean = sum(fractions) / len(fractions) if fractions else None
+            summary.verifiers = dict(sum((Counter(s.verifiers) for s in steps), Counter()).most_common())
+            summary.dataset_versions = dict(sum((Counter(s.dataset_versions) for s in steps), Counter()))
+            summary.step_seconds_mean = sum(s.seconds for s in steps) / len(steps)
         return summary
 
     def _latency(self, op: str) -> Latency:
@@ -254,10 +275,16 @@ class RunFigures:
         drawn = sorted({a for _, s in self.steps for a in s.drawn})
         tl.values = {a: [] for a in arms}
         tl.drawn = {a: [] for a in drawn}
+        kinds = [k for k in VERDICTS if any(s.counts.get(k) for _, s in self.steps)]
+        tl.verdicts = {k: [] for k in kinds}
         for _, step in self.steps:
             tl.steps.append(step.step)
             tl.reward.append(step.reward_mean)
             tl.correct.append(step.correct_rate)
+            tl.zero_variance.append(step.zero_variance_fraction)
+            tl.step_seconds.append(step.seconds)
+            for k in kinds:
+                tl.verdicts[k].append(step.counts.get(k, 0))
             for a in arms:
                 tl.values[a].append(step.values.get(a))
             for a in drawn:
@@ -298,7 +325,18 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str]]:
         rewards = (
             f"reward last {s.reward_last:.3f}, mean {s.reward_mean:.3f}, correct last {s.correct_last:.1%}"
         )
-        rows.append(("env steps", f"{s.steps}, {rewards}"))
+        rows.append(("steps", f"{s.steps}, {rewards}"))
+        if s.verdicts:
+            rows.append(("verdicts", _counts(s.verdicts)))
+        if s.zero_variance_mean is not None:
+            last = "-" if s.zero_variance_last is None else f"{s.zero_variance_last:.1%}"
+            rows.append(("zero-variance groups", f"mean {s.zero_variance_mean:.1%}, last {last}"))
+        if s.verifiers:
+            rows.append(("verifiers", _counts(s.verifiers)))
+        if s.dataset_versions:
+            rows.append(("dataset versions", _counts(s.dataset_versions)))
+        if s.step_seconds_mean:
+            rows.append(("step time", f"mean {_seconds(s.step_seconds_mean)}"))
         top = dict(sorted(((k, v) for k, v in s.values.items() if v > 0), key=lambda kv: -kv[1])[:5])
         if top:
             rows.append(("top arms", ", ".join(f"{k}={v:.3f}" for k, v in top.items())))

@@ -7,7 +7,8 @@ a line, each with `kind` and `t` (unix seconds):
   run    a run (segment) starts: which pipeline, and what it was asked to do
   item   one finished unit of work: a generation attempt, a validated seed, a CoT item
   call   one LLM call or sandbox run: latency, tokens, cost, error kind
-  step   one env step(): mean reward, and the curriculum's arm values and draws
+  step   one step (an env step(), a TRL reward call, a reward-server batch): mean reward, verdict counts,
+         zero-variance groups, verifiers, time, and the curriculum's arm values and draws
   end    the run stopped normally, with its status
 
 Resuming into the same folder appends a new `run` segment. A line is written with one write() and
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from loong_env.errors import NotFoundError
+from loong_env.runs.diagnostics import ItemOutcome, StepDiagnostics, diagnose
 
 if TYPE_CHECKING:
     from loong_env.types import StepResult
@@ -79,28 +81,57 @@ class CallRecord(BaseModel):
 
 
 class StepRecord(BaseModel):
-    """One env step() call: rewards, and the curriculum's view after learning from them."""
+    """One step (env step(), TRL reward call, reward-server batch): diagnostics and the curriculum's view."""
 
     kind: Literal["step"] = "step"
     t: float = Field(default_factory=time.time)
     step: int
+    source: str = Field("env", description="env | trl | reward_server")
     answers: int
     reward_mean: float
     correct_rate: float
+    counts: dict[str, int] = Field(default_factory=dict, description="Answers per verdict kind.")
+    groups: int = 0
+    zero_variance_fraction: float | None = None
+    verifiers: dict[str, int] = Field(default_factory=dict)
+    dataset_versions: dict[str, int] = Field(default_factory=dict)
+    seconds: float = 0.0
     values: dict[str, float] = Field(default_factory=dict)
     probabilities: dict[str, float] = Field(default_factory=dict)
     drawn: dict[str, int] = Field(default_factory=dict)
     gains: dict[str, float] = Field(default_factory=dict)
 
     @classmethod
-    def from_results(cls, step: int, results: Sequence[StepResult], **curriculum: Any) -> StepRecord:
+    def from_results(
+        cls, step: int, results: Sequence[StepResult], *, seconds: float = 0.0, **curriculum: Any
+    ) -> StepRecord:
         """The record of one env step; the caller adds what its curriculum learned (values, drawn, ...)."""
-        n = len(results)
+        items = [
+            ItemOutcome(
+                group=r.datapoint.id,
+                reward=r.reward,
+                status=r.verification.status.value,
+                reason=r.verification.reason,
+                verifier=r.verifier,
+                dataset_version=r.dataset_version,
+            )
+            for r in results
+        ]
+        return cls.from_diagnostics(step, diagnose(items, seconds=seconds), source="env", **curriculum)
+
+    @classmethod
+    def from_diagnostics(
+        cls, step: int, diagnostics: StepDiagnostics, *, source: str, **curriculum: Any
+    ) -> StepRecord:
+        """The record of one step's diagnostics (`loong_env.runs.diagnostics.diagnose`)."""
+        n = diagnostics.answers
         return cls(
             step=step,
+            source=source,
             answers=n,
-            reward_mean=sum(r.reward for r in results) / n if n else 0.0,
-            correct_rate=sum(r.verification.correct for r in results) / n if n else 0.0,
+            reward_mean=diagnostics.reward_mean or 0.0,
+            correct_rate=diagnostics.counts.get("correct", 0) / n if n else 0.0,
+            **diagnostics.model_dump(exclude={"answers", "reward_mean"}),
             **curriculum,
         )
 

@@ -76,6 +76,11 @@ def _pyplot_free_figure(nrows: int) -> Any:
     return Figure(figsize=(13, 3.4 * nrows), layout="constrained")
 
 
+def panel_names(summary: RunSummary, tl: Timeline) -> list[str]:
+    """The panels `plot_run` draws for this run, by name (e.g. `verdicts`, `zero_variance`)."""
+    return [draw.__name__.lstrip("_") for draw, wanted in _PANELS if wanted(summary, tl)]
+
+
 def plot_run(summary: RunSummary, tl: Timeline, path: Path) -> Path:
     """Draw every panel the run has data for into one PNG."""
     panels = [p for p in _PANELS if p[1](summary, tl)]
@@ -231,6 +236,41 @@ def _draws(ax: Any, s: RunSummary, tl: Timeline) -> None:
     ax.legend(fontsize=7, ncols=2, loc="lower left")
 
 
+def _verdicts(ax: Any, s: RunSummary, tl: Timeline) -> None:
+    colors = {
+        "correct": "tab:green",
+        "incorrect": "tab:red",
+        "no_answer": "tab:gray",
+        "timeout": "tab:orange",
+    }
+    kinds = list(tl.verdicts)
+    ax.stackplot(
+        tl.steps,
+        [tl.verdicts[k] for k in kinds],
+        labels=kinds,
+        colors=[colors.get(k, "tab:purple") for k in kinds],
+    )
+    ax.set(title="verdicts per step", xlabel="step", ylabel="answers")
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def _zero_variance(ax: Any, s: RunSummary, tl: Timeline) -> None:
+    points = [(x, y) for x, y in zip(tl.steps, tl.zero_variance) if y is not None]
+    ax.plot([x for x, _ in points], [y for _, y in points], marker=".", label="zero-variance groups")
+    ax.set(
+        title="groups with no signal (all rewards equal)",
+        xlabel="step",
+        ylabel="share of groups",
+        ylim=(0, 1.05),
+    )
+    ax.legend(fontsize=7, loc="upper left")
+    if any(tl.step_seconds):
+        twin = ax.twinx()
+        twin.plot(tl.steps, tl.step_seconds, color="tab:gray", alpha=0.5, label="step time (s)")
+        twin.set_ylabel("seconds")
+        twin.legend(fontsize=7, loc="upper right")
+
+
 _PANELS = [
     (_throughput, lambda s, tl: s.items > 0),
     (_acceptance, lambda s, tl: s.items > 0),
@@ -239,6 +279,8 @@ _PANELS = [
     (_latency, lambda s, tl: s.llm.count + s.sandbox.count > 0),
     (_tokens, lambda s, tl: s.tokens > 0),
     (_reward, lambda s, tl: s.steps > 0),
+    (_verdicts, lambda s, tl: bool(tl.verdicts)),
+    (_zero_variance, lambda s, tl: any(v is not None for v in tl.zero_variance)),
     (_arm_values, lambda s, tl: bool(tl.values)),
     (_draws, lambda s, tl: bool(tl.drawn)),
 ]

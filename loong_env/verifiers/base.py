@@ -17,14 +17,29 @@ from loong_env.errors import ConfigError
 from loong_env.types import Tolerance, VerificationResult
 
 
+def _package_version() -> str:
+    """loong_env's installed version: the default version of its verifiers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"loong-env {version('loong-env')}"
+    except PackageNotFoundError:
+        return "loong-env (source)"
+
+
+LOONG_VERSION = _package_version()
+
+
 class Verifier(ABC):
     """Judges one response against one reference answer; a bad item is a result, never an exception.
 
     Subclasses implement `verify` (async). Implementations must be safe to call concurrently from one
-    event loop. Give the class a `name`: step results and logs carry it.
+    event loop. Give the class a `name` and a `version` (bump it when verdicts change): step results and
+    logs carry both.
     """
 
     name: str = "verifier"
+    version: str = LOONG_VERSION
 
     @abstractmethod
     async def verify(
