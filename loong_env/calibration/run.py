@@ -151,7 +151,6 @@ async def calibrate(
                 tokens=sum(s.completion_tokens for s in samples),
             )
 
-        await router.start()
         status = "interrupted"
         try:
             for next_done in asyncio.as_completed([measure(dp) for dp in todo]):

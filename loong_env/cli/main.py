@@ -14,6 +14,7 @@ COMMANDS = {
     "serve": "loong_env.cli.serve",
     "serve-reward": "loong_env.cli.serve_reward",
     "report": "loong_env.cli.report",
+    "calibrate": "loong_env.cli.calibrate",
     "demo": "loong_env.cli.demo",
 }
 

@@ -31,7 +31,7 @@ CALIBRATION = "calibration.jsonl"
 def calibrated_difficulty(pass_rate: float) -> int:
     """The 1-5 level of a measured pass rate (fifths, see the module docstring): 1 easiest, 5 hardest."""
     p = min(1.0, max(0.0, float(pass_rate)))
-    return 1 + min(4, math.floor((1.0 - p) * 5 + 1e-9))
+    return 1 + min(4, max(0, math.floor((1.0 - p) * 5 - 1e-9)))  # a rate on a bin edge goes to the easier bin
 
 
 class ItemCalibration(BaseModel):
@@ -72,3 +72,46 @@ def pass_rates_by_domain(calibration: dict[str, ItemCalibration]) -> dict[str, l
     for rec in calibration.values():
         out[rec.domain].append(rec.pass_rate)
     return dict(sorted(out.items()))
+
+
+class DomainCalibration(BaseModel):
+    """A domain's calibration at a glance (for `loong seeds list --calibration` and the dataset card)."""
+
+    domain: str
+    items: int
+    mean_pass_rate: float
+    levels: dict[int, int] = Field(description="Items per calibrated level 1-5.")
+    same_as_author: int = Field(description="Items whose calibrated level equals the author's label.")
+    models: list[str]
+
+
+def summarize_by_domain(
+    calibration: dict[str, ItemCalibration], ids: set[str] | None = None
+) -> list[DomainCalibration]:
+    """Per domain: calibrated items, mean pass rate, items per level; only `ids` when given."""
+    by_domain: dict[str, list[ItemCalibration]] = defaultdict(list)
+    for rec in calibration.values():
+        if ids is None or rec.id in ids:
+            by_domain[rec.domain].append(rec)
+    return [
+        DomainCalibration(
+            domain=domain,
+            items=len(recs),
+            mean_pass_rate=sum(r.pass_rate for r in recs) / len(recs),
+            levels={level: sum(r.calibrated_difficulty == level for r in recs) for level in range(1, 6)},
+            same_as_author=sum(r.calibrated_difficulty == r.difficulty for r in recs),
+            models=sorted({r.model for r in recs}),
+        )
+        for domain, recs in sorted(by_domain.items())
+    ]
+
+
+def calibration_fields(datapoint_id: str, calibration: dict[str, ItemCalibration]) -> dict[str, object]:
+    """The columns an item gains from a calibration (None when it was not calibrated), e.g. for a card."""
+    rec = calibration.get(datapoint_id)
+    return {
+        "calibrated_difficulty": rec.calibrated_difficulty if rec else None,
+        "pass_rate": rec.pass_rate if rec else None,
+        "pass_samples": rec.samples if rec else None,
+        "calibration_model": rec.model if rec else None,
+    }
