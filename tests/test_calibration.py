@@ -122,3 +122,19 @@ def test_seeds_list_shows_the_calibration_beside_the_authors_levels(tmp_path, ca
     assert "calibrated difficulty (pass rate of scripted)" in shown
     row = next(line for line in shown.splitlines() if "logic" in line and "0.50" in line)
     assert row.split()[1] == str(len(seeds))  # every d1-d2 logic seed, each right on 1 of 2 answers -> c3
+
+
+def test_report_plots_pass_rates_per_domain_from_a_calibration_folder(tmp_path, capsys):
+    with ScriptedServer(sums()) as server:
+        calibrate_sync(
+            problems(), out=tmp_path, client=LLMClient(base_url=server.base_url, model="scripted"), k=4
+        )
+    assert loong(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "calibration.png").read_bytes().startswith(b"\x89PNG")
+    row = next(
+        line for line in (tmp_path / "calibration.txt").read_text().splitlines() if line.startswith("sums")
+    )
+    levels = Counter(calibrated_difficulty((k % 5) / 4) for k in range(N_ITEMS))
+    mean = sum((k % 5) / 4 for k in range(N_ITEMS)) / N_ITEMS
+    assert row.split()[1:8] == [str(N_ITEMS), f"{mean:.2f}", *(str(levels[c]) for c in range(1, 6))]
+    assert "wrote" in capsys.readouterr().out
