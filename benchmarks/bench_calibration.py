@@ -150,12 +150,16 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "calibration"))
     parser.add_argument("--json", help="also write the table as JSON here")
+    parser.add_argument(
+        "--table-only", action="store_true", help="no sampling: the table of what --out holds"
+    )
     args = parser.parse_args()
     print(f"hardware: {hardware()}", flush=True)
     items = fixed_draw(args.per_domain, args.seed)
     print(f"{len(items)} seeds over {len(items.domains)} domains, k={args.k}, out={args.out}", flush=True)
     started = time.perf_counter()
     client = LLMClient(max_concurrency=4)
+    model = client.model
 
     def show(rec: ItemCalibration) -> None:
         print(
@@ -164,24 +168,23 @@ async def main() -> None:
             flush=True,
         )
 
-    async with client:
-        summary = await calibrate(
-            items,
-            out=args.out,
-            client=client,
-            k=args.k,
-            max_tokens=args.max_tokens,
-            temperature=args.temperature,
-            concurrency=2,
-            on_item=show,
-        )
-    print(summary.model_dump_json(indent=2), flush=True)
+    if not args.table_only:
+        async with client:
+            summary = await calibrate(
+                items,
+                out=args.out,
+                client=client,
+                k=args.k,
+                max_tokens=args.max_tokens,
+                temperature=args.temperature,
+                concurrency=2,
+                on_item=show,
+            )
+        print(summary.model_dump_json(indent=2), flush=True)
     wanted = {dp.id for dp in items}
     records = [r for r in read_calibration(args.out).values() if r.id in wanted]
     rows = table(records)
-    print(
-        f"\nmodel {summary.model}, k={args.k}, temperature {args.temperature}, max_tokens {args.max_tokens}"
-    )
+    print(f"\nmodel {model}, k={args.k}, temperature {args.temperature}, max_tokens {args.max_tokens}")
     print(markdown(rows))
     if args.json:
         Path(args.json).write_text(json.dumps({"hardware": hardware(), "rows": rows}, indent=2))
