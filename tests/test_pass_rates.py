@@ -125,3 +125,25 @@ def test_filter_works_without_a_sampler():
     env.pass_rates.record(0, [(i, 1.0) for i in stale for _ in range(2)])
     obs = env.reset_sync(batch_size=4)
     assert len(obs) == 4 and not {o.datapoint_id for o in obs} & set(stale) and env.skipped > 0
+
+
+def test_the_curriculum_swaps_skipped_items_within_the_chosen_category_and_counts_only_what_it_serves():
+    pool = [
+        DataPoint(question=f"{c} {i}", final_answer="1", domain=c, difficulty=1)
+        for c in "ab"
+        for i in range(4)
+    ]
+    skip = {dp.id for dp in pool if dp.domain == "a"}
+    skip.remove(pool[3].id)  # a keeps one fresh item
+    sampler = CurriculumSampler(pool, group_size=2, seed=0)
+    import asyncio
+
+    drawn = asyncio.run(sampler.draw(8, seed=1, skip=skip))
+    assert len(drawn) == 8 and not {dp.id for dp in drawn} & skip
+    assert (
+        sum(sampler.counts.values()) == 4
+    )  # four problems drawn, four counted: nothing drawn and thrown away
+    # a category holding only skipped items is not chosen while another can serve
+    skip.add(pool[3].id)
+    drawn = asyncio.run(sampler.draw(8, seed=2, skip=skip))
+    assert {dp.domain for dp in drawn} == {"b"}

@@ -194,8 +194,8 @@ class CurriculumSampler:
     def _pick(
         self, chosen: list[str], rng: random.Random, skip: Collection[str] = ()
     ) -> tuple[list[DataPoint], int]:
-        """One item per chosen slot, distinct within a category while its items last; skipped items
-        are swapped for unpicked fresh ones of the same category. Returns (picks, swaps made)."""
+        """One item per chosen slot, distinct within a category while its items last; skipped items are
+        swapped for fresh ones of the same category. Returns (picks, swaps made)."""
         wanted = Counter(chosen)
         queues: dict[str, list[DataPoint]] = {}
         swapped = 0
@@ -205,11 +205,12 @@ class CurriculumSampler:
             picks = rng.sample(pool, k) if k <= len(pool) else rng.choices(pool, k=k)
             if skip and any(dp.id in skip for dp in picks):
                 taken = {dp.id for dp in picks}
-                spare = [dp for dp in pool if dp.id not in skip and dp.id not in taken]
+                fresh = [dp for dp in pool if dp.id not in skip]
+                spare = [dp for dp in fresh if dp.id not in taken]
                 rng.shuffle(spare)
                 for i, dp in enumerate(picks):
-                    if dp.id in skip and spare:
-                        picks[i] = spare.pop()
+                    if dp.id in skip and fresh:  # distinct fresh items while they last, then repeats
+                        picks[i] = spare.pop() if spare else rng.choice(fresh)
                         swapped += 1
             queues[category] = picks[::-1]
         return [queues[c].pop() for c in chosen], swapped
