@@ -165,7 +165,7 @@ class SingleStepEnv:
         """n datapoints; with the filter on, items the policy's recent groups found all-same are put back."""
         skip = self.pass_rates.stale_ids(self.steps) if self.filter_zero_variance else set()
         if self._async_source and self.sampler is None:
-            points, self.skipped = await draw_skipping(self._draw_once, n, self._rng.getrandbits(63), skip)
+            points, self.skipped = await draw_skipping(self._draw_once, n, 0, skip)  # a generator has no seed
         else:
             draw_seed = seed if seed is not None else self._rng.getrandbits(63)
             if self.sampler is not None:
