@@ -147,3 +147,21 @@ def test_the_curriculum_swaps_skipped_items_within_the_chosen_category_and_count
     skip.add(pool[3].id)
     drawn = asyncio.run(sampler.draw(8, seed=2, skip=skip))
     assert {dp.domain for dp in drawn} == {"b"}
+
+
+def test_filter_works_with_a_generator_source():
+    pool = items(2)
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.n = 0
+
+        async def sample(self) -> DataPoint:
+            self.n += 1
+            return pool[self.n % len(pool)]
+
+    env = SingleStepEnv(Cycle(), filter_zero_variance=True, pass_rates=PassRateConfig(window=1))
+    stale = [dp.id for dp in pool if dp.tags[0] == "easy"]
+    env.pass_rates.record(0, [(i, 1.0) for i in stale for _ in range(2)])
+    obs = env.reset_sync(batch_size=3)
+    assert len(obs) == 3 and not {o.datapoint_id for o in obs} & set(stale) and env.skipped > 0
