@@ -8,6 +8,7 @@ levels each domain has) is calibrated with `loong_env.calibration.calibrate`: k 
 embedded local model, judged by the env's router. The run folder is kept, so a killed benchmark resumes
 where it stopped (rerun the same command). Then, per domain and pooled:
 
+  no box    share of answers with no \\boxed{} answer (most ran out of --max-tokens)
   rho       Spearman correlation of the author's difficulty (1-5) with the measured pass rate
             (negative = harder-labelled items are failed more often, as the label promises)
   baseline  the same correlation with the author's labels shuffled within the domain (mean |rho| of
@@ -114,6 +115,8 @@ def table(records: list[ItemCalibration]) -> list[dict]:
                 "mean_difficulty": statistics.fmean(x),
                 "mean_pass_rate": statistics.fmean(y),
                 "zero_variance": sum(r.correct in (0, r.samples) for r in recs) / len(recs),
+                "no_answer": sum(st == "no_answer" for r in recs for st in r.statuses)
+                / max(1, sum(len(r.statuses) for r in recs)),
                 "rho": rho,
                 "baseline": shuffled_baseline(x, y),
             }
@@ -126,14 +129,14 @@ def markdown(rows: list[dict]) -> str:
         return "n/a" if v is None else f"{v:+.2f}"
 
     lines = [
-        "| domain | items | mean author difficulty | mean pass rate | all-same groups | Spearman rho "
-        + "| shuffled-label mean abs rho |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| domain | items | mean author difficulty | mean pass rate | all-same groups | answers without "
+        + "a boxed answer | Spearman rho | shuffled-label mean abs rho |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['domain']} | {r['items']} | {r['mean_difficulty']:.2f} | {r['mean_pass_rate']:.2f} | "
-            f"{r['zero_variance']:.0%} | {f(r['rho'])} | "
+            f"{r['zero_variance']:.0%} | {r['no_answer']:.0%} | {f(r['rho'])} | "
             f"{'n/a' if r['baseline'] is None else format(r['baseline'], '.2f')} |"
         )
     return "\n".join(lines)
