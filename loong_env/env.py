@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from loong_env import bridge
+from loong_env.curriculum.pass_rates import PassRateConfig, PassRateTracker, draw_skipping
 from loong_env.errors import (
     AlreadySteppedError,
     ConfigError,
@@ -85,6 +86,11 @@ class SingleStepEnv:
             verifiers, time, and the curriculum's arm values when there is a sampler): a
             `loong_env.runs.metrics.MetricsWriter`, or `loong_env.runs.sinks.open_sinks(...)` for the
             metrics file plus trackio / W&B.
+        pass_rates: how the running per-item pass rates (`env.pass_rates`, a
+            `loong_env.curriculum.pass_rates.PassRateTracker`) forget and what the filter reads.
+        filter_zero_variance: reset() skips items whose recent groups (answers to one datapoint id in
+            one step(), e.g. a CurriculumSampler's group_size copies) all scored the same, and draws
+            others in their place; `env.skipped` says how many the last reset() skipped.
     """
 
     def __init__(
@@ -100,6 +106,8 @@ class SingleStepEnv:
         seed: int | None = None,
         sampler: CurriculumSampler | None = None,
         metrics: Sink | None = None,
+        pass_rates: PassRateConfig | None = None,
+        filter_zero_variance: bool = False,
     ) -> None:
         self.source = source
         self._async_source = _is_async_source(source)
@@ -128,6 +136,9 @@ class SingleStepEnv:
         if sampler is not None and sampler.source is None:
             sampler.attach(source)  # type: ignore[arg-type]
         self.metrics = metrics
+        self.pass_rates = PassRateTracker(pass_rates)
+        self.filter_zero_variance = filter_zero_variance
+        self.skipped = 0
         self.steps = 0
         self._slots: list[_Slot] | None = None
         self._started = False
@@ -155,25 +166,33 @@ class SingleStepEnv:
         return [slot.observation for slot in self._slots]
 
     async def _draw(self, n: int, seed: int | None) -> list[DataPoint]:
-        """n datapoints: from the sampler, seeded independent draws from a sequence, or a generator's."""
+        """n datapoints; with the filter on, items the policy's recent groups found all-same are put back."""
+        skip = self.pass_rates.stale_ids(self.steps) if self.filter_zero_variance else set()
         if self._async_source and self.sampler is None:
-            points = [await self.source.sample() for _ in range(n)]  # type: ignore[union-attr]
+            points, self.skipped = await draw_skipping(self._draw_once, n, 0, skip)  # a generator has no seed
         else:
             draw_seed = seed if seed is not None else self._rng.getrandbits(63)
             if self.sampler is not None:
-                points = await self.sampler.draw(n, seed=draw_seed)
-            elif self._seeded_sampler is not None:
-                points = list(self._seeded_sampler(n, seed=draw_seed))
+                points = await self.sampler.draw(n, seed=draw_seed, skip=skip)
+                self.skipped = self.sampler.last_skipped
             else:
-                rng = random.Random(draw_seed)
-                items = self.source
-                size = len(items)  # type: ignore[arg-type]
-                idx = rng.sample(range(size), n) if n <= size else rng.choices(range(size), k=n)
-                points = [items[i] for i in idx]  # type: ignore[index]
+                points, self.skipped = await draw_skipping(self._draw_once, n, draw_seed, skip)
         for p in points:
             if not isinstance(p, DataPoint):
                 raise ConfigError(f"source gave a {type(p).__name__}, expected loong_env.types.DataPoint")
         return points
+
+    async def _draw_once(self, n: int, draw_seed: int) -> list[DataPoint]:
+        """n datapoints from the source: a generator's, seeded draws of its own, or seeded uniform ones."""
+        if self._async_source:
+            return [await self.source.sample() for _ in range(n)]  # type: ignore[union-attr]
+        if self._seeded_sampler is not None:
+            return list(self._seeded_sampler(n, seed=draw_seed))
+        rng = random.Random(draw_seed)
+        items = self.source
+        size = len(items)  # type: ignore[arg-type]
+        idx = rng.sample(range(size), n) if n <= size else rng.choices(range(size), k=n)
+        return [items[i] for i in idx]  # type: ignore[index]
 
     def _observe(self, index: int, dp: DataPoint) -> Observation:
         question = dp.question if not self.instruction else f"{dp.question}\n\n{self.instruction}"
@@ -216,6 +235,7 @@ class SingleStepEnv:
         results = list(await asyncio.gather(*judged))
         seconds = time.perf_counter() - t0
         self.steps += 1
+        self.pass_rates.record_results(self.steps, results)
         learned = self.sampler.record(results) if self.sampler is not None else None
         if self.metrics is not None:
             curriculum: dict[str, Any] = {}
@@ -299,13 +319,14 @@ class SingleStepEnv:
     # ------------------------------------------------------------------------------- saving, loading
 
     def state_dict(self) -> dict[str, Any]:
-        """The env's resumable state as JSON-able data: its random stream, step count and curriculum."""
+        """The env's resumable state as JSON-able data: random stream, step count, curriculum, pass rates."""
         version, internal, gauss = self._rng.getstate()
         return {
             "version": ENV_STATE_VERSION,
             "steps": self.steps,
             "rng": [version, list(internal), gauss],
             "sampler": self.sampler.state_dict() if self.sampler is not None else None,
+            "pass_rates": self.pass_rates.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -323,6 +344,8 @@ class SingleStepEnv:
         self.steps = int(state.get("steps", 0))
         if self.sampler is not None:
             self.sampler.load_state_dict(state["sampler"])
+        if state.get("pass_rates") is not None:  # states saved before pass rates existed have none
+            self.pass_rates.load_state_dict(state["pass_rates"])
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write `state_dict()` as JSON (atomically: a crash never leaves half a file)."""

@@ -15,6 +15,7 @@ COMMANDS = {
     "serve-reward": "loong_env.cli.serve_reward",
     "report": "loong_env.cli.report",
     "export": "loong_env.cli.export",
+    "calibrate": "loong_env.cli.calibrate",
     "demo": "loong_env.cli.demo",
     "eval": "loong_env.cli.eval",
 }

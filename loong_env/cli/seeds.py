@@ -54,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--show", type=int, default=50, help="list at most this many items per list")
 
     ls = seeds_sub.add_parser("list", parents=[common], help="count seeds per domain and difficulty")
+    ls.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="a `loong calibrate` folder or its calibration.jsonl: also show the calibrated difficulty",
+    )
     ls.set_defaults(func=_list)
 
     prep = seeds_sub.add_parser(
@@ -127,6 +132,18 @@ def _list(args: argparse.Namespace) -> int:
             str(sum(counts.values())),
         )
     console.print(table)
+    if args.calibration:
+        from loong_env.cli.seeds_tables import show_calibration
+        from loong_env.runs.calibration import read_calibration, summarize_by_domain
+
+        try:
+            calibration = read_calibration(args.calibration)
+        except NotFoundError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            return 2
+        ids = {p.id for p in dataset}
+        missing = len(ids - set(calibration))
+        show_calibration(console, summarize_by_domain(calibration, ids), uncalibrated=missing)
     return 0
 
 

@@ -8,6 +8,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from loong_env.runs.calibration import DomainCalibration
 from loong_env.seeds.load_report import LoadReport, SeedIssue
 from loong_env.seeds.reachability import ReachabilityReport
 from loong_env.seeds.validation import CheckStatus, ValidationReport
@@ -107,3 +108,23 @@ def show_reachability(console: Console, report: ReachabilityReport, limit: int) 
         _line(console, f"warning {flag}")
     if len(report.flags) > limit:
         console.print(f"... and {len(report.flags) - limit} more")
+
+
+def show_calibration(console: Console, domains: list[DomainCalibration], *, uncalibrated: int) -> None:
+    """Calibrated difficulty per domain (levels 1-5 of the measured pass rate), beside the author's table."""
+    models = sorted({m for d in domains for m in d.models})
+    table = _table(f"calibrated difficulty (pass rate of {', '.join(models) or 'no model'})")
+    table.add_column("domain", no_wrap=True)
+    for header in ("items", *(f"c{level}" for level in range(1, 6)), "pass\nrate", "same as\nauthor"):
+        table.add_column(header, justify="right")
+    for d in domains:
+        table.add_row(
+            d.domain,
+            str(d.items),
+            *(str(d.levels.get(level, 0)) for level in range(1, 6)),
+            f"{d.mean_pass_rate:.2f}",
+            str(d.same_as_author),
+        )
+    console.print(table)
+    note = f"{uncalibrated} seeds listed are not calibrated"
+    _line(console, f"c1..c5: pass rate >= 0.8, 0.6, 0.4, 0.2, below; {note}")

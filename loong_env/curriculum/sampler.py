@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -88,6 +88,7 @@ class CurriculumSampler:
         self._generated: list[DataPoint] = []
         self._pending: Counter[str] = Counter()
         self._starved: set[str] = set()
+        self.last_skipped = 0  # items the last draw() swapped out because they were in its `skip`
         self._rng = random.Random(self.config.seed)
         if source is not None:
             self.attach(source)
@@ -142,11 +143,13 @@ class CurriculumSampler:
 
     # -------------------------------------------------------------------------------------- drawing
 
-    async def draw(self, n: int, *, seed: int | None = None) -> list[DataPoint]:
+    async def draw(self, n: int, *, seed: int | None = None, skip: Collection[str] = ()) -> list[DataPoint]:
         """n datapoints: ceil(n / group_size) problems by category, each repeated group_size times in a row.
 
         The same seed and the same curriculum state give the same problems. Within one draw a category's
-        items are distinct while they last.
+        items are distinct while they last. Items whose id is in `skip` (the env's zero-variance filter)
+        are replaced by other items of the category the bandit chose, counted in `last_skipped`; a
+        category holding nothing else is not chosen this time (unless no category is left).
         """
         if n < 1:
             raise ConfigError(f"n must be a positive int, got {n!r}")
@@ -155,14 +158,22 @@ class CurriculumSampler:
         chosen: list[str] = []
         while len(chosen) < problems:
             arms = [a for a in self.bandit.arms if a not in self._starved and self._can_serve(a)]
-            for category in self.bandit.choose(problems - len(chosen), rng, arms):
+            fresh = [a for a in arms if self._has_fresh(a, skip)]
+            for category in self.bandit.choose(problems - len(chosen), rng, fresh or arms):
                 if await self._ensure_items(category):
                     chosen.append(category)
-        picks = self._pick(chosen, rng)
+        picks, skipped = self._pick(chosen, rng, skip)
+        self.last_skipped = skipped * self.config.group_size
         self.bandit.count(chosen)
         self._pending.update(chosen)
         copies = [dp for dp in picks for _ in range(self.config.group_size)]
         return copies[:n]
+
+    def _has_fresh(self, category: str, skip: Collection[str]) -> bool:
+        """The category can serve an item not in `skip` (a generator can always make one)."""
+        if not skip or self.generator is not None:
+            return True
+        return any(dp.id not in skip for dp in self._pool.get(category, ()))
 
     def _can_serve(self, category: str) -> bool:
         return bool(self._pool.get(category)) or self.generator is not None
@@ -180,16 +191,29 @@ class CurriculumSampler:
         self._starved.add(category)
         return False
 
-    def _pick(self, chosen: list[str], rng: random.Random) -> list[DataPoint]:
-        """One item per chosen slot, distinct within a category while its items last."""
+    def _pick(
+        self, chosen: list[str], rng: random.Random, skip: Collection[str] = ()
+    ) -> tuple[list[DataPoint], int]:
+        """One item per chosen slot, distinct within a category while its items last; skipped items are
+        swapped for fresh ones of the same category. Returns (picks, swaps made)."""
         wanted = Counter(chosen)
         queues: dict[str, list[DataPoint]] = {}
+        swapped = 0
         for category in sorted(wanted):
             pool = self._pool[category]
             k = wanted[category]
             picks = rng.sample(pool, k) if k <= len(pool) else rng.choices(pool, k=k)
+            if skip and any(dp.id in skip for dp in picks):
+                taken = {dp.id for dp in picks}
+                fresh = [dp for dp in pool if dp.id not in skip]
+                spare = [dp for dp in fresh if dp.id not in taken]
+                rng.shuffle(spare)
+                for i, dp in enumerate(picks):
+                    if dp.id in skip and fresh:  # distinct fresh items while they last, then repeats
+                        picks[i] = spare.pop() if spare else rng.choice(fresh)
+                        swapped += 1
             queues[category] = picks[::-1]
-        return [queues[c].pop() for c in chosen]
+        return [queues[c].pop() for c in chosen], swapped
 
     # ------------------------------------------------------------------------------------- learning
 

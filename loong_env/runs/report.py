@@ -17,12 +17,22 @@ from typing import Any
 from pydantic import BaseModel
 
 from loong_env.errors import LoongError
+from loong_env.runs.calibration import (
+    CALIBRATION,
+    DomainCalibration,
+    calibration_path,
+    pass_rates_by_domain,
+    read_calibration,
+    summarize_by_domain,
+)
 from loong_env.runs.figures import RunFigures, RunSummary, Timeline, summary_rows
 from loong_env.runs.metrics import read_metrics
 
 PNG = "report.png"
 TEXT = "report.txt"
 JSON = "report.json"
+CALIBRATION_PNG = "calibration.png"
+CALIBRATION_TEXT = "calibration.txt"
 MAX_ARMS_PLOTTED = 10
 
 
@@ -62,6 +72,63 @@ def render_report(
     (out / TEXT).write_text(text, encoding="utf-8")
     (out / JSON).write_text(summary.model_dump_json(indent=2), encoding="utf-8")
     return Report(png=png, text_path=out / TEXT, json_path=out / JSON, summary=summary, text=text)
+
+
+class CalibrationReport(BaseModel):
+    """What `render_calibration_report` wrote."""
+
+    png: Path
+    text_path: Path
+    domains: list[DomainCalibration]
+    text: str
+
+
+def has_calibration(location: str | os.PathLike[str]) -> bool:
+    """The location is a calibration run folder or a calibration.jsonl."""
+    file = calibration_path(location)
+    return file.name == CALIBRATION and file.is_file()
+
+
+def render_calibration_report(
+    location: str | os.PathLike[str], *, out_dir: str | os.PathLike[str] | None = None
+) -> CalibrationReport:
+    """Pass-rate distributions per domain from a calibration file: calibration.png and calibration.txt."""
+    calibration = read_calibration(location)
+    domains = summarize_by_domain(calibration)
+    out = Path(out_dir) if out_dir is not None else calibration_path(location).parent
+    out.mkdir(parents=True, exist_ok=True)
+    models = ", ".join(sorted({m for d in domains for m in d.models})) or "no model"
+    lines = [f"calibration: {calibration_path(location)} ({len(calibration)} items, {models})"]
+    lines.append(f"{'domain':30s} {'items':>5s} {'pass':>5s}   c1  c2  c3  c4  c5  same-as-author")
+    for d in domains:
+        levels = " ".join(f"{d.levels.get(level, 0):3d}" for level in range(1, 6))
+        lines.append(f"{d.domain:30s} {d.items:5d} {d.mean_pass_rate:5.2f}  {levels}  {d.same_as_author}")
+    text = "\n".join(lines) + "\n"
+    (out / CALIBRATION_TEXT).write_text(text, encoding="utf-8")
+    png = plot_pass_rates(pass_rates_by_domain(calibration), models, out / CALIBRATION_PNG)
+    return CalibrationReport(png=png, text_path=out / CALIBRATION_TEXT, domains=domains, text=text)
+
+
+def plot_pass_rates(rates: dict[str, list[float]], models: str, path: Path) -> Path:
+    """One box per domain, then a histogram per domain binned by calibrated level (fifths of the rate)."""
+    ncols = 3
+    nrows = 1 + -(-max(1, len(rates)) // ncols)
+    fig = _pyplot_free_figure(nrows)
+    fig.suptitle(f"pass rates per item under {models}", fontsize=12)
+    grid = fig.add_gridspec(nrows, ncols)
+    overview = fig.add_subplot(grid[0, :])
+    if rates:
+        overview.boxplot(list(rates.values()), tick_labels=list(rates), orientation="horizontal")
+    overview.set(title="pass rate per domain", xlabel="pass rate", xlim=(-0.02, 1.02))
+    edges = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    for i, (domain, values) in enumerate(rates.items()):
+        ax = fig.add_subplot(grid[1 + i // ncols, i % ncols])
+        ax.hist(values, bins=edges, color="#3182bd", edgecolor="white")
+        mean = sum(values) / len(values)
+        ax.set(title=f"{domain} ({len(values)} items, mean {mean:.2f})", xlabel="pass rate", xlim=(0, 1))
+        ax.set_xticks([0.1, 0.3, 0.5, 0.7, 0.9], ["c5", "c4", "c3", "c2", "c1"])
+    fig.savefig(path, dpi=90)
+    return path
 
 
 def _pyplot_free_figure(nrows: int) -> Any:
