@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
+from loong_env.errors import ConfigError
+
 
 def normalize_question(text: str) -> str:
     """Canonical form of a question so trivially re-formatted copies hash to the same id."""
@@ -44,7 +46,7 @@ class Tolerance(BaseModel):
     @model_validator(mode="after")
     def _one_rule(self) -> Tolerance:
         if self.sig_figs and (self.rel is not None or self.abs is not None):
-            raise ValueError(
+            raise ConfigError(
                 f"sig_figs=true cannot be combined with rel/abs (found rel={self.rel}, abs={self.abs}): "
                 "a stated tolerance already replaces the rounding rule"
             )
