@@ -15,7 +15,7 @@ import time
 
 from loong_env.generators import prompts
 from loong_env.generators.agreement import majority_needed
-from loong_env.generators.novelty import NoveltyIndex
+from loong_env.generators.novelty import DEFAULT_FLOOR, NoveltyIndex
 from loong_env.generators.verdict import (
     Candidate,
     ChatClient,
@@ -127,7 +127,8 @@ class KeepRule:
         self.config = config or KeepConfig()
         self.tolerance = tolerance
         self.requirements = list(requirements or [])
-        self.pool = NoveltyIndex()
+        # exact nearest similarity at and above the novelty bar (and from DEFAULT_FLOOR up, for the record)
+        self.pool = NoveltyIndex(floor=min(DEFAULT_FLOOR, self.config.novelty_threshold))
 
     def add_to_pool(self, dp: DataPoint, kind: str) -> None:
         """Make a seed or an already-kept item count against future candidates."""

@@ -2,19 +2,39 @@
 
 ROUGE-L F1 over word tokens equals rapidfuzz's normalised Indel similarity on token lists
 (2*LCS / (len_a + len_b)), so we get the Self-Instruct measure from a kept C library, not a loop of ours.
+
+`NoveltyIndex` answers "the nearest pool item" without scanning the pool. A token inverted index finds
+the few items that *can* reach the similarity floor, and only those are scored with the exact ROUGE-L:
+  - LCS(a, b) <= the shared token multiset, so ROUGE-L(a, b) >= t needs shared >= t(|a|+|b|)/2 tokens and
+    |b| within [t|a|/(2-t), (2-t)|a|/t];
+  - tokens are indexed with their occurrence number ("the", "the#2"), so shared keys = shared multiset;
+  - a query looks up its rarest keys only; each key it skips can add at most one shared token, so a
+    candidate needs (needed overlap - skipped keys) hits among the looked-up ones. At least
+    |a| - min overlap + 1 keys are looked up, so every item at or above the floor is a candidate.
+No item at or above the floor is ever missed (the filter is exact, not sampled); below the floor `nearest`
+reports the best candidate it scored, a lower bound of the true nearest similarity.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import os
 import re
+from array import array
+from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
-from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
 from loong_env.types import normalize_question
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+
+DEFAULT_FLOOR = 0.5  # exact nearest similarity from here up; the keep rule's bar (0.7 by default) is above it
+INDEX_FORMAT = 1
 
 
 def tokens(text: str) -> list[str]:
@@ -27,6 +47,28 @@ def rouge_l(a: str, b: str) -> float:
     return float(Indel.normalized_similarity(tokens(a), tokens(b)))
 
 
+def question_hash(question: str) -> int:
+    """64-bit hash of the normalised question: exact duplicates by lookup, stable across processes."""
+    digest = hashlib.blake2b(normalize_question(question).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def _keys(toks: list[str]) -> list[str]:
+    """Tokens with their occurrence number, so a set of keys is the token multiset."""
+    seen: dict[str, int] = {}
+    out = []
+    for tok in toks:
+        k = seen.get(tok, 0) + 1
+        seen[tok] = k
+        out.append(tok if k == 1 else f"{tok}#{k}")
+    return out
+
+
+def _min_overlap(floor: float, la: int, lb: int) -> int:
+    """Fewest shared tokens that let two texts of lengths la, lb reach ROUGE-L >= floor."""
+    return math.ceil(floor * (la + lb) / 2 - 1e-9)
+
+
 class Nearest(BaseModel):
     """The most similar item in the pool and how similar it is."""
 
@@ -36,57 +78,248 @@ class Nearest(BaseModel):
 
 
 class NoveltyIndex:
-    """A growing pool of questions with a max-similarity query; cheap enough to ask for every candidate."""
+    """A growing pool of questions with a max-similarity query whose cost does not grow with the pool.
 
-    def __init__(self) -> None:
-        self._tokens: list[list[str]] = []
-        self._ids: list[str] = []
-        self._kinds: list[str] = []
-        self._normalized: list[str] = []
-        self._hashes: set[str] = set()
+    `floor`: `nearest` is exact whenever the nearest item's ROUGE-L is at least this (set it at or below
+    the novelty threshold); lower similarities are reported as the best candidate scored (a lower bound).
+    `probe_cap`: keys whose posting list is longer than this share of the pool are skipped when the skip
+    still leaves enough keys for exactness (they only loosen the filter, never the verdict).
+    """
+
+    def __init__(self, *, floor: float = DEFAULT_FLOOR, probe_cap: float = 0.02) -> None:
+        if not 0.0 < floor <= 1.0:
+            raise ValueError(f"floor must be in (0, 1], got {floor}")
+        self.floor = floor
+        self.probe_cap = probe_cap
+        self._vocab: dict[str, int] = {}  # token -> token id (what the exact ROUGE-L compares)
+        self._key_ids: dict[str, int] = {}  # occurrence key -> posting list number
+        self._postings: list[array] = []  # key number -> item numbers holding it
+        self._flat = array("i")  # every item's token ids, back to back
+        self._starts = array("q")  # item number -> where its tokens start in _flat
+        self._lengths = array("i")  # item number -> token count (0 once removed)
+        self._hash_of = array("Q")  # item number -> question_hash
+        self._ids: list[str | None] = []  # item number -> item id (None once removed)
+        self._kinds = bytearray()  # item number -> 0 seed, 1 kept
+        self._number: dict[str, int] = {}  # item id -> item number
+        self._hashes: dict[int, int] = {}  # question_hash -> how many live items have it
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._number)
+
+    # -- changes ------------------------------------------------------------------------------------
 
     def add(self, question: str, item_id: str, kind: str) -> None:
-        """Remember a question so later candidates are compared with it."""
-        self._tokens.append(tokens(question))
+        """Remember a question so later candidates are compared with it (an id added again replaces)."""
+        if item_id in self._number:
+            self.remove(item_id)
+        toks = tokens(question)
+        number = len(self._ids)
+        vocab = self._vocab
+        self._starts.append(len(self._flat))
+        self._flat.extend([vocab.setdefault(tok, len(vocab)) for tok in toks])
+        self._lengths.append(len(toks))
+        for key in _keys(toks):
+            kid = self._key_ids.get(key)
+            if kid is None:
+                kid = self._key_ids[key] = len(self._postings)
+                self._postings.append(array("i"))
+            self._postings[kid].append(number)
+        h = question_hash(question)
+        self._hash_of.append(h)
+        self._hashes[h] = self._hashes.get(h, 0) + 1
         self._ids.append(item_id)
-        self._kinds.append(kind)
-        self._normalized.append(normalize_question(question))
-        self._hashes.add(self._normalized[-1])
+        self._kinds.append(0 if kind == "seed" else 1)
+        self._number[item_id] = number
 
     def remove(self, item_id: str) -> bool:
         """Forget an item (e.g. a claim whose attempt is being retried); False if it is not in the pool."""
-        try:
-            index = self._ids.index(item_id)
-        except ValueError:
+        number = self._number.pop(item_id, None)
+        if number is None:
             return False
-        for column in (self._tokens, self._ids, self._kinds):
-            del column[index]
-        normalized = self._normalized.pop(index)
-        if normalized not in self._normalized:
-            self._hashes.discard(normalized)
+        self._ids[number] = None
+        self._lengths[number] = 0  # postings keep the number; a zero length never passes the length bound
+        h = self._hash_of[number]
+        if self._hashes[h] <= 1:
+            del self._hashes[h]
+        else:
+            self._hashes[h] -= 1
         return True
+
+    # -- lookups ------------------------------------------------------------------------------------
 
     def contains(self, question: str) -> bool:
         """True if the normalised question is already in the pool (an exact duplicate)."""
-        return normalize_question(question) in self._hashes
-
-    def nearest(self, question: str, *, exclude: str | None = None) -> Nearest:
-        """The pool item with the highest ROUGE-L to `question`, optionally ignoring the item `exclude`."""
-        found = process.extract(
-            tokens(question), self._tokens, scorer=Indel.normalized_similarity, processor=None, limit=2
-        )
-        for _, score, index in found:
-            if self._ids[index] != exclude:
-                return Nearest(similarity=float(score), item_id=self._ids[index], kind=self._kinds[index])
-        return Nearest(similarity=0.0)
+        return question_hash(question) in self._hashes
 
     def similarity_to(self, question: str, item_id: str) -> float:
         """ROUGE-L between `question` and the pool item `item_id` (0 if it is not in the pool)."""
-        try:
-            index = self._ids.index(item_id)
-        except ValueError:
+        number = self._number.get(item_id)
+        if number is None:
             return 0.0
-        return float(Indel.normalized_similarity(tokens(question), self._tokens[index]))
+        return float(Indel.normalized_similarity(self._query_ids(tokens(question)), self._item_tokens(number)))
+
+    def nearest(self, question: str, *, exclude: str | None = None, floor: float | None = None) -> Nearest:
+        """The pool item with the highest ROUGE-L to `question`, optionally ignoring the item `exclude`.
+
+        Exact when that similarity is at least `floor` (default: the index's); else a lower bound.
+        """
+        t = self.floor if floor is None else floor
+        toks = tokens(question)
+        la = len(toks)
+        if la == 0 or not self._number:
+            return Nearest(similarity=0.0)
+        candidates = self._candidates(toks, t)
+        skip = self._number.get(exclude, -1) if exclude is not None else -1
+        query = self._query_ids(toks)
+        best, best_number = 0.0, -1
+        for number in candidates:
+            if number == skip:
+                continue
+            score = Indel.normalized_similarity(query, self._item_tokens(number))
+            if score > best or (score == best and best_number < 0):
+                best, best_number = score, number
+        if best_number < 0:
+            return Nearest(similarity=0.0)
+        return Nearest(
+            similarity=float(best),
+            item_id=self._ids[best_number],
+            kind="seed" if self._kinds[best_number] == 0 else "kept",
+        )
+
+    def _candidates(self, toks: list[str], t: float) -> list[int]:
+        """Item numbers that may reach ROUGE-L >= t with the query (every one that does is among them)."""
+        la = len(toks)
+        lb_min = max(1, math.ceil(t * la / (2 - t) - 1e-9))
+        lb_max = math.floor((2 - t) * la / t + 1e-9)
+        must_probe = la - _min_overlap(t, la, lb_min) + 1  # keys to look up so nothing is missed
+        known = []
+        unknown = 0
+        for key in _keys(toks):
+            kid = self._key_ids.get(key)
+            if kid is None:
+                unknown += 1  # no item holds it: looked up for free
+            else:
+                known.append((len(self._postings[kid]), kid))
+        known.sort()
+        cap = max(64, int(self.probe_cap * len(self._ids)))
+        probed = unknown
+        chosen = []
+        for size, kid in known:
+            if probed >= must_probe and size > cap:
+                break
+            chosen.append(kid)
+            probed += 1
+        skipped = la - probed
+        if not chosen:
+            return []
+        hits = np.concatenate([np.frombuffer(self._postings[kid], dtype=np.int32) for kid in chosen])
+        numbers, counts = np.unique(hits, return_counts=True)
+        lengths = np.frombuffer(self._lengths, dtype=np.int32)[numbers]
+        need = np.ceil(t * (la + lengths) / 2 - 1e-9) - skipped
+        ok = (lengths >= lb_min) & (lengths <= lb_max) & (counts >= need)
+        return numbers[ok].tolist()
+
+    def _item_tokens(self, number: int) -> list[int]:
+        start = self._starts[number]
+        return self._flat[start : start + self._lengths[number]].tolist()
+
+    def _query_ids(self, toks: list[str]) -> list[int]:
+        """Token ids of a query; a token no item has gets a negative id that matches nothing."""
+        vocab = self._vocab
+        return [vocab.get(tok, -1 - i) for i, tok in enumerate(toks)]
+
+    # -- persistence --------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str], *, meta: dict[str, object] | None = None) -> None:
+        """Write the whole index to one .npz file (tmp + fsync + rename: a reader sees old or new)."""
+        target = Path(path)
+        sizes = np.fromiter((len(p) for p in self._postings), dtype=np.int64, count=len(self._postings))
+        flat_postings = (
+            np.concatenate([np.frombuffer(p, dtype=np.int32) for p in self._postings])
+            if self._postings
+            else np.zeros(0, dtype=np.int32)
+        )
+        header = {
+            "format": INDEX_FORMAT,
+            "floor": self.floor,
+            "probe_cap": self.probe_cap,
+            "meta": meta or {},
+        }
+        arrays = {
+            "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+            **_packed("vocab", self._vocab),
+            **_packed("keys", self._key_ids),
+            "posting_sizes": sizes,
+            "postings": flat_postings,
+            "flat": np.frombuffer(self._flat, dtype=np.int32),
+            "starts": np.frombuffer(self._starts, dtype=np.int64),
+            "lengths": np.frombuffer(self._lengths, dtype=np.int32),
+            "hash_of": np.frombuffer(self._hash_of, dtype=np.uint64),
+            **_packed("ids", ["" if i is None else i for i in self._ids]),
+            "alive": np.array([i is not None for i in self._ids], dtype=bool),
+            "kinds": np.frombuffer(bytes(self._kinds), dtype=np.uint8),
+        }
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> tuple[NoveltyIndex, dict[str, object]]:
+        """An index written by `save`, and the `meta` saved with it; raises ValueError if unreadable."""
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:
+                header = json.loads(bytes(data["header"]).decode())
+                if header.get("format") != INDEX_FORMAT:
+                    raise ValueError(f"index format {header.get('format')!r}, expected {INDEX_FORMAT}")
+                index = cls(floor=header["floor"], probe_cap=header["probe_cap"])
+                vocab = _unpack_strings(data, "vocab")
+                index._vocab = dict(zip(vocab, range(len(vocab)), strict=True))
+                keys = _unpack_strings(data, "keys")
+                index._key_ids = dict(zip(keys, range(len(keys)), strict=True))
+                postings = data["postings"].tobytes()
+                ends = np.cumsum(data["posting_sizes"]) * 4
+                starts = np.concatenate([[0], ends[:-1]]) if len(ends) else ends
+                index._postings = [array("i", postings[s:e]) for s, e in zip(starts, ends, strict=True)]
+                index._flat = array("i", data["flat"].tobytes())
+                index._starts = array("q", data["starts"].tobytes())
+                index._lengths = array("i", data["lengths"].tobytes())
+                index._hash_of = array("Q", data["hash_of"].tobytes())
+                ids = _unpack_strings(data, "ids")
+                alive = data["alive"].tolist()
+                index._ids = [i if a else None for i, a in zip(ids, alive, strict=True)]
+                index._kinds = bytearray(data["kinds"].tobytes())
+        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read novelty index {path}: {type(exc).__name__}: {exc}") from exc
+        index._number = {i: n for n, i in enumerate(index._ids) if i is not None}
+        hashes: dict[int, int] = {}
+        for h, live in zip(index._hash_of.tolist(), alive, strict=True):
+            if live:
+                hashes[h] = hashes.get(h, 0) + 1
+        index._hashes = hashes
+        return index, header.get("meta", {})
+
+
+def _pack_strings(strings: dict[str, int] | list[str]) -> dict[str, np.ndarray]:
+    """Strings in order (a dict's keys are in value order) as UTF-8 bytes plus each one's byte length."""
+    encoded = [s.encode("utf-8") for s in strings]
+    return {
+        "bytes": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        "sizes": np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)),
+    }
+
+
+def _unpack_strings(data: np.lib.npyio.NpzFile, name: str) -> list[str]:
+    raw = data[f"{name}.bytes"].tobytes()
+    ends = np.cumsum(data[f"{name}.sizes"]).tolist()
+    out, start = [], 0
+    for end in ends:
+        out.append(raw[start:end].decode("utf-8"))
+        start = end
+    return out
+
+
+def _packed(name: str, strings: dict[str, int] | list[str]) -> dict[str, np.ndarray]:
+    return {f"{name}.{part}": value for part, value in _pack_strings(strings).items()}
