@@ -128,7 +128,7 @@ class KeepRule:
         self.tolerance = tolerance
         self.requirements = list(requirements or [])
         # exact nearest similarity at and above the novelty bar (and from DEFAULT_FLOOR up, for the record)
-        self.pool = NoveltyIndex(floor=min(DEFAULT_FLOOR, self.config.novelty_threshold))
+        self.pool = NoveltyIndex(floor=max(0.0, min(DEFAULT_FLOOR, self.config.novelty_threshold)))
 
     def add_to_pool(self, dp: DataPoint, kind: str) -> None:
         """Make a seed or an already-kept item count against future candidates."""

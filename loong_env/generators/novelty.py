@@ -87,8 +87,8 @@ class NoveltyIndex:
     """
 
     def __init__(self, *, floor: float = DEFAULT_FLOOR, probe_cap: float = 0.02) -> None:
-        if not 0.0 < floor <= 1.0:
-            raise ValueError(f"floor must be in (0, 1], got {floor}")
+        if not 0.0 <= floor <= 1.0:
+            raise ValueError(f"floor must be in [0, 1], got {floor}")
         self.floor = floor
         self.probe_cap = probe_cap
         self._vocab: dict[str, int] = {}  # token -> token id (what the exact ROUGE-L compares)
@@ -156,7 +156,9 @@ class NoveltyIndex:
         number = self._number.get(item_id)
         if number is None:
             return 0.0
-        return float(Indel.normalized_similarity(self._query_ids(tokens(question)), self._item_tokens(number)))
+        return float(
+            Indel.normalized_similarity(self._query_ids(tokens(question)), self._item_tokens(number))
+        )
 
     def nearest(self, question: str, *, exclude: str | None = None, floor: float | None = None) -> Nearest:
         """The pool item with the highest ROUGE-L to `question`, optionally ignoring the item `exclude`.
@@ -190,7 +192,7 @@ class NoveltyIndex:
         """Item numbers that may reach ROUGE-L >= t with the query (every one that does is among them)."""
         la = len(toks)
         lb_min = max(1, math.ceil(t * la / (2 - t) - 1e-9))
-        lb_max = math.floor((2 - t) * la / t + 1e-9)
+        lb_max = math.floor((2 - t) * la / t + 1e-9) if t > 0 else 1 << 30
         must_probe = la - _min_overlap(t, la, lb_min) + 1  # keys to look up so nothing is missed
         known = []
         unknown = 0
