@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
+from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
 from loong_env.types import normalize_question
@@ -34,7 +35,7 @@ from loong_env.types import normalize_question
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 DEFAULT_FLOOR = 0.5  # exact nearest similarity from here up; the keep rule's bar (0.7 by default) is above it
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 
 
 def tokens(text: str) -> list[str]:
@@ -51,6 +52,19 @@ def question_hash(question: str) -> int:
     """64-bit hash of the normalised question: exact duplicates by lookup, stable across processes."""
     digest = hashlib.blake2b(normalize_question(question).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little")
+
+
+# Token ids become single characters so rapidfuzz compares whole token sequences as strings, in C.
+# Surrogate code points are skipped; past the last code point every further token id shares one symbol
+# (only similarity between two items that both hold such tokens can be over-counted: never a missed twin).
+_SURROGATES = 0xD800
+_LAST = 0x10FFFF - 1
+_UNSEEN = chr(0x10FFFF)  # a query token no item holds
+
+
+def _symbol(token_id: int) -> str:
+    code = token_id if token_id < _SURROGATES else token_id + 0x800
+    return chr(min(code, _LAST))
 
 
 def _keys(toks: list[str]) -> list[str]:
@@ -94,8 +108,7 @@ class NoveltyIndex:
         self._vocab: dict[str, int] = {}  # token -> token id (what the exact ROUGE-L compares)
         self._key_ids: dict[str, int] = {}  # occurrence key -> posting list number
         self._postings: list[array] = []  # key number -> item numbers holding it
-        self._flat = array("i")  # every item's token ids, back to back
-        self._starts = array("q")  # item number -> where its tokens start in _flat
+        self._texts: list[str] = []  # item number -> its tokens as one symbol each (what ROUGE-L compares)
         self._lengths = array("i")  # item number -> token count (0 once removed)
         self._hash_of = array("Q")  # item number -> question_hash
         self._ids: list[str | None] = []  # item number -> item id (None once removed)
@@ -115,8 +128,7 @@ class NoveltyIndex:
         toks = tokens(question)
         number = len(self._ids)
         vocab = self._vocab
-        self._starts.append(len(self._flat))
-        self._flat.extend([vocab.setdefault(tok, len(vocab)) for tok in toks])
+        self._texts.append("".join([_symbol(vocab.setdefault(tok, len(vocab))) for tok in toks]))
         self._lengths.append(len(toks))
         for key in _keys(toks):
             kid = self._key_ids.get(key)
@@ -157,7 +169,7 @@ class NoveltyIndex:
         if number is None:
             return 0.0
         return float(
-            Indel.normalized_similarity(self._query_ids(tokens(question)), self._item_tokens(number))
+            Indel.normalized_similarity(self._query_text(tokens(question)), self._texts[number])
         )
 
     def nearest(self, question: str, *, exclude: str | None = None, floor: float | None = None) -> Nearest:
@@ -172,16 +184,15 @@ class NoveltyIndex:
             return Nearest(similarity=0.0)
         candidates = self._candidates(toks, t)
         skip = self._number.get(exclude, -1) if exclude is not None else -1
-        query = self._query_ids(toks)
-        best, best_number = 0.0, -1
-        for number in candidates:
-            if number == skip:
-                continue
-            score = Indel.normalized_similarity(query, self._item_tokens(number))
-            if score > best or (score == best and best_number < 0):
-                best, best_number = score, number
-        if best_number < 0:
+        if skip in candidates:
+            candidates.remove(skip)
+        if not candidates:
             return Nearest(similarity=0.0)
+        texts = self._texts
+        found = process.extractOne(
+            self._query_text(toks), [texts[n] for n in candidates], scorer=Indel.normalized_similarity
+        )
+        best, best_number = found[1], candidates[found[2]]
         return Nearest(
             similarity=float(best),
             item_id=self._ids[best_number],
@@ -189,46 +200,50 @@ class NoveltyIndex:
         )
 
     def _candidates(self, toks: list[str], t: float) -> list[int]:
-        """Item numbers that may reach ROUGE-L >= t with the query (every one that does is among them)."""
+        """Item numbers that may reach ROUGE-L >= t with the query (every one that does is among them).
+
+        Stage 1 merges the posting lists of the rarest keys (at least the `must_probe` ones); stage 2
+        checks the survivors' membership in each common key's sorted posting list, dropping an item as
+        soon as even all the keys left cannot lift its shared count to what its length needs.
+        """
         la = len(toks)
         lb_min = max(1, math.ceil(t * la / (2 - t) - 1e-9))
         lb_max = math.floor((2 - t) * la / t + 1e-9) if t > 0 else 1 << 30
         must_probe = la - _min_overlap(t, la, lb_min) + 1  # keys to look up so nothing is missed
         known = []
-        unknown = 0
         for key in _keys(toks):
             kid = self._key_ids.get(key)
-            if kid is None:
-                unknown += 1  # no item holds it: looked up for free
-            else:
+            if kid is not None:  # a key no item holds adds nothing to any count
                 known.append((len(self._postings[kid]), kid))
+        if not known:
+            return []
         known.sort()
         cap = max(64, int(self.probe_cap * len(self._ids)))
-        probed = unknown
-        chosen = []
-        for size, kid in known:
-            if probed >= must_probe and size > cap:
-                break
-            chosen.append(kid)
-            probed += 1
-        skipped = la - probed
-        if not chosen:
-            return []
-        hits = np.concatenate([np.frombuffer(self._postings[kid], dtype=np.int32) for kid in chosen])
+        first = max(must_probe - (la - len(known)), 1)
+        while first < len(known) and known[first][0] <= cap:
+            first += 1
+        hits = np.concatenate([np.frombuffer(self._postings[kid], dtype=np.int32) for _, kid in known[:first]])
         numbers, counts = np.unique(hits, return_counts=True)
         lengths = np.frombuffer(self._lengths, dtype=np.int32)[numbers]
-        need = np.ceil(t * (la + lengths) / 2 - 1e-9) - skipped
-        ok = (lengths >= lb_min) & (lengths <= lb_max) & (counts >= need)
-        return numbers[ok].tolist()
+        need = np.ceil(t * (la + lengths) / 2 - 1e-9)
+        left = len(known) - first  # keys not merged yet: each can add one to a count
+        ok = (lengths >= lb_min) & (lengths <= lb_max) & (counts + left >= need)
+        numbers, counts, need = numbers[ok], counts[ok], need[ok]
+        for _, kid in known[first:]:
+            if not numbers.size:
+                break
+            posting = np.frombuffer(self._postings[kid], dtype=np.int32)
+            at = np.minimum(np.searchsorted(posting, numbers), len(posting) - 1)
+            counts = counts + (posting[at] == numbers)
+            left -= 1
+            ok = counts + left >= need
+            numbers, counts, need = numbers[ok], counts[ok], need[ok]
+        return numbers.tolist()
 
-    def _item_tokens(self, number: int) -> list[int]:
-        start = self._starts[number]
-        return self._flat[start : start + self._lengths[number]].tolist()
-
-    def _query_ids(self, toks: list[str]) -> list[int]:
-        """Token ids of a query; a token no item has gets a negative id that matches nothing."""
-        vocab = self._vocab
-        return [vocab.get(tok, -1 - i) for i, tok in enumerate(toks)]
+    def _query_text(self, toks: list[str]) -> str:
+        """A query's tokens as symbols; a token no item has becomes a symbol no item holds."""
+        vocab, unseen = self._vocab, _UNSEEN
+        return "".join([_symbol(vocab[tok]) if tok in vocab else unseen for tok in toks])
 
     # -- persistence --------------------------------------------------------------------------------
 
@@ -253,8 +268,7 @@ class NoveltyIndex:
             **_packed("keys", self._key_ids),
             "posting_sizes": sizes,
             "postings": flat_postings,
-            "flat": np.frombuffer(self._flat, dtype=np.int32),
-            "starts": np.frombuffer(self._starts, dtype=np.int64),
+            **_packed("texts", self._texts),
             "lengths": np.frombuffer(self._lengths, dtype=np.int32),
             "hash_of": np.frombuffer(self._hash_of, dtype=np.uint64),
             **_packed("ids", ["" if i is None else i for i in self._ids]),
@@ -285,8 +299,7 @@ class NoveltyIndex:
                 ends = np.cumsum(data["posting_sizes"]) * 4
                 starts = np.concatenate([[0], ends[:-1]]) if len(ends) else ends
                 index._postings = [array("i", postings[s:e]) for s, e in zip(starts, ends, strict=True)]
-                index._flat = array("i", data["flat"].tobytes())
-                index._starts = array("q", data["starts"].tobytes())
+                index._texts = _unpack_strings(data, "texts")
                 index._lengths = array("i", data["lengths"].tobytes())
                 index._hash_of = array("Q", data["hash_of"].tobytes())
                 ids = _unpack_strings(data, "ids")
