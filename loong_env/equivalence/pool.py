@@ -28,7 +28,7 @@ from loong_env.errors import ConfigError, LoongError
 STARTUP_TIMEOUT_S = 120.0  # importing sympy on a busy 2-core machine can take several seconds
 FORK_TIMEOUT_S = 10.0
 CAN_FORK = hasattr(os, "fork") and hasattr(socket, "send_fds") and sys.platform != "darwin"
-WORKERS_ENV = "LOONG_EQUIVALENCE_WORKERS"  # else `[equivalence] workers` in loong.toml, else every usable core
+WORKERS_ENV = "LOONG_EQUIVALENCE_WORKERS"  # else `[equivalence] workers` in loong.toml, else each core
 
 
 def usable_cores() -> int:

@@ -168,9 +168,7 @@ class NoveltyIndex:
         number = self._number.get(item_id)
         if number is None:
             return 0.0
-        return float(
-            Indel.normalized_similarity(self._query_text(tokens(question)), self._texts[number])
-        )
+        return float(Indel.normalized_similarity(self._query_text(tokens(question)), self._texts[number]))
 
     def nearest(self, question: str, *, exclude: str | None = None, floor: float | None = None) -> Nearest:
         """The pool item with the highest ROUGE-L to `question`, optionally ignoring the item `exclude`.
@@ -222,7 +220,8 @@ class NoveltyIndex:
         first = max(must_probe - (la - len(known)), 1)
         while first < len(known) and known[first][0] <= cap:
             first += 1
-        hits = np.concatenate([np.frombuffer(self._postings[kid], dtype=np.int32) for _, kid in known[:first]])
+        postings = self._postings
+        hits = np.concatenate([np.frombuffer(postings[kid], dtype=np.int32) for _, kid in known[:first]])
         numbers, counts = np.unique(hits, return_counts=True)
         lengths = np.frombuffer(self._lengths, dtype=np.int32)[numbers]
         need = np.ceil(t * (la + lengths) / 2 - 1e-9)

@@ -22,7 +22,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from loong_env.equivalence.pool import WORKERS_ENV, usable_cores
-
 from loong_env.integrations.reward_models import (
     Health,
     OpenRLHFRequest,
