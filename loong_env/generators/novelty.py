@@ -157,6 +157,20 @@ class NoveltyIndex:
             self._hashes[h] -= 1
         return True
 
+    @property
+    def slots(self) -> int:
+        """Items ever added (removed ones included): `held(since=slots)` later lists what came after."""
+        return len(self._ids)
+
+    def held(self, *, since: int = 0) -> list[tuple[str, str]]:
+        """(item id, kind) of every item held, in the order they were added (from slot `since` on)."""
+        kinds, ids = self._kinds, self._ids
+        return [
+            (ids[n], "seed" if kinds[n] == 0 else "kept")
+            for n in range(since, len(ids))
+            if ids[n] is not None
+        ]
+
     # -- lookups ------------------------------------------------------------------------------------
 
     def contains(self, question: str) -> bool:
@@ -280,6 +294,20 @@ class NoveltyIndex:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+
+    @staticmethod
+    def read_meta(path: str | os.PathLike[str]) -> dict[str, object]:
+        """The `meta` saved with an index, without loading the index (ValueError if unreadable)."""
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:
+                header = json.loads(bytes(data["header"]).decode())
+        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read novelty index {path}: {type(exc).__name__}: {exc}") from exc
+        if header.get("format") != INDEX_FORMAT:
+            raise ValueError(
+                f"novelty index {path}: format {header.get('format')!r}, expected {INDEX_FORMAT}"
+            )
+        return dict(header.get("meta") or {})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> tuple[NoveltyIndex, dict[str, object]]:

@@ -128,6 +128,7 @@ async def run_generation(
     metrics = MetricsWriter(Path(out) / METRICS_FILE, run="generation", info=info, on_record=on_metric)
     stats = stats or GenerationStats()
     status = "interrupted"
+    keep: KeepRule | None = None
     try:
         # every LLM call and sandbox run becomes a metrics record
         timed_client, timed_runner = TimedClient(client, metrics), TimedRunner(runner, metrics)
@@ -140,6 +141,7 @@ async def run_generation(
             tolerance=config.answer_tolerance,
             requirements=list(config.requirements),
         )
+        keep.pool = writer.novelty_index(floor=keep.pool.floor)  # what earlier runs kept, without a re-read
         generator = method_cls(
             seeds,
             timed_client,
@@ -151,7 +153,7 @@ async def run_generation(
             max_tokens=max_tokens,
             temperature=temperature,
         )
-        generator.remember(writer.existing)
+        generator.remember(writer.recent)  # the latest kept items as demonstrations
         generator.next_attempt = writer.manifest.next_attempt if writer.manifest else 0
         if on_start is not None:
             on_start(
@@ -179,13 +181,15 @@ async def run_generation(
             )
         status = stats.stopped_because or "exhausted"
     finally:
+        if keep is not None:
+            writer.save_novelty_index(keep.pool)
         writer.close(status, abandoned=stats.abandoned)
         metrics.close(status, accepted=stats.accepted, attempts=stats.attempts, abandoned=stats.abandoned)
         if own_sandbox and hasattr(runner, "close"):
             await runner.close()
         if own_client and hasattr(client, "close"):
             await client.close()
-    kept = generator.kept[len(writer.existing) :]
+    kept = generator.kept[len(writer.recent) :]
     return summarize(out, domain_name, generator.name, model_name, writer, stats, status, kept)
 
 
