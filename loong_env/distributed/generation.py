@@ -13,6 +13,7 @@ node, answers every novelty question, and its claim is the single place an item 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +25,8 @@ from loong_env.distributed.cluster import ClusterError, ClusterInfo, RayOptions
 from loong_env.distributed.dispatch import Dispatch, Fleet
 from loong_env.errors import ConfigError
 from loong_env.generators.base import GenerationError, GenerationStats, VerdictCallback
-from loong_env.generators.keep import KeepConfig
+from loong_env.generators.keep import KeepConfig, novelty_floor
+from loong_env.generators.novelty import NoveltyIndex
 from loong_env.generators.output import GenerationWriter
 from loong_env.generators.run import GenerationSummary, domain_seeds, method_class, recorder, summarize
 from loong_env.llm.config import Endpoint, LLMConfig
@@ -89,15 +91,19 @@ def worker_llm(config: LLMConfig, urls: Sequence[str], index: int) -> LLMConfig:
     return config.model_copy(update={"base_url": primary, "fallbacks": others + list(config.fallbacks)})
 
 
-def start_pool(keep: KeepConfig, seeds: list[DataPoint], kept: list[DataPoint]) -> Any:
-    """The run's NoveltyPool actor, on the driver's node: it holds no CPU and lives as long as the run."""
+def start_pool(keep: KeepConfig, seeds: list[DataPoint], index: NoveltyIndex) -> Any:
+    """The run's NoveltyPool actor, on the driver's node: it holds no CPU and lives as long as the run.
+
+    It starts from `index` (what the output folder already holds), so nothing is re-indexed.
+    """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from loong_env.distributed.pool import NoveltyPool
 
     here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
-    return ray.remote(NoveltyPool).options(num_cpus=0, scheduling_strategy=here).remote(keep, seeds, kept)
+    actor = ray.remote(NoveltyPool).options(num_cpus=0, scheduling_strategy=here)
+    return actor.remote(keep, seeds, index=index)
 
 
 def start_worker(spec: WorkerSpec, urls: Sequence[str], index: int, pool: Any, options: RayOptions) -> Any:
@@ -206,7 +212,7 @@ async def run_generation_ray(
                 sandbox_workers=options.sandbox_workers,
                 sandbox_timeout_s=sandbox_timeout_s,
             )
-            pool = start_pool(keep, list(seeds), writer.existing)
+            pool = start_pool(keep, list(seeds), writer.novelty_index(floor=novelty_floor(keep)))
             fleet = Fleet(
                 lambda i: start_worker(spec, urls, i, pool, options),
                 options.workers,
@@ -246,6 +252,9 @@ async def run_generation_ray(
             await dispatch.run()
         status = stats.stopped_because or "exhausted"
     finally:
+        if pool is not None:
+            with contextlib.suppress(Exception):  # the pool actor is gone: the next run re-indexes
+                writer.save_novelty_index(await pool.export.remote())
         writer.close(status, abandoned=stats.abandoned)
         metrics.close(status, accepted=stats.accepted, attempts=stats.attempts, abandoned=stats.abandoned)
         if fleet is not None:

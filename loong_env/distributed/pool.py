@@ -25,12 +25,14 @@ from loong_env.generators.keep import (
     RejectReason,
     Verdict,
     novelty_check,
+    novelty_floor,
     novelty_problem,
 )
-from loong_env.generators.novelty import DEFAULT_FLOOR, NoveltyIndex
+from loong_env.generators.novelty import NoveltyIndex
 from loong_env.types import DataPoint
 
 DEMO_WINDOW = 256  # kept items a worker holds for self-instruct / evol-instruct demonstrations
+PARENTS_HELD = 4096  # parent similarities of screened attempts awaiting their kept record
 
 
 class PoolAnswer(BaseModel):
@@ -65,8 +67,7 @@ class NoveltyPool:
         index: NoveltyIndex | None = None,
     ) -> None:
         self.config = config
-        floor = max(0.0, min(DEFAULT_FLOOR, config.novelty_threshold))
-        self.index = index if index is not None else NoveltyIndex(floor=floor)
+        self.index = index if index is not None else NoveltyIndex(floor=novelty_floor(config))
         self.claims: dict[int, str] = {}  # attempt number -> id of the item it added
         self.changes: deque[PoolChange] = deque(maxlen=DEMO_WINDOW)
         self.logged = 0  # changes ever logged: the cursor of the newest one
@@ -119,6 +120,10 @@ class NoveltyPool:
         """Items held (seeds and kept)."""
         return len(self.index)
 
+    def export(self) -> NoveltyIndex:
+        """The index itself, for the driver to save with the output folder when the run is over."""
+        return self.index
+
 
 class PooledKeepRule(KeepRule):
     """The keep rule with the run's one NoveltyPool actor as the judge of what is new.
@@ -161,7 +166,10 @@ class PooledKeepRule(KeepRule):
     async def screen(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
         answer: PoolAnswer = await self.shared.screen.remote(candidate.question, candidate.parent_id)
         verdict.similarity = answer.similarity
-        self._parents[candidate.attempt] = answer.parent_similarity
+        if candidate.parent_id:
+            self._parents[candidate.attempt] = answer.parent_similarity
+            if len(self._parents) > PARENTS_HELD:  # screened but never kept: drop the oldest
+                del self._parents[next(iter(self._parents))]
         return None if answer.reason is None else (answer.reason, answer.detail)
 
     def parent_similarity(self, candidate: Candidate) -> float | None:

@@ -42,6 +42,7 @@ __all__ = [  # the vocabulary is re-exported: `from loong_env.generators.keep im
     "Verdict",
     "disagreement_reason",
     "novelty_check",
+    "novelty_floor",
     "novelty_problem",
     "shape_problem",
     "usage_tokens",
@@ -81,6 +82,12 @@ def shape_problem(question: str, config: KeepConfig) -> tuple[RejectReason, str]
 
 # Failures the writer may fix from a traceback; timeouts and limits are left alone (a rewrite rarely helps).
 REPAIRABLE = (RejectReason.code_error, RejectReason.empty_output)
+
+
+def novelty_floor(config: KeepConfig) -> float:
+    """The index floor for a keep config: exact similarities at and above the novelty bar (and from
+    DEFAULT_FLOOR up, for the record), so the verdict is always the exact rule's."""
+    return max(0.0, min(DEFAULT_FLOOR, config.novelty_threshold))
 
 
 def novelty_problem(
@@ -135,8 +142,7 @@ class KeepRule:
         self.config = config or KeepConfig()
         self.tolerance = tolerance
         self.requirements = list(requirements or [])
-        # exact nearest similarity at and above the novelty bar (and from DEFAULT_FLOOR up, for the record)
-        self.pool = NoveltyIndex(floor=max(0.0, min(DEFAULT_FLOOR, self.config.novelty_threshold)))
+        self.pool = NoveltyIndex(floor=novelty_floor(self.config))
 
     def add_to_pool(self, dp: DataPoint, kind: str) -> None:
         """Make a seed or an already-kept item count against future candidates."""
