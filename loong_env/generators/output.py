@@ -92,7 +92,8 @@ class GenerationWriter:
         self.novelty_path = self.dir / NOVELTY
         self.manifest: Manifest | None = None
         self.recent: list[DataPoint] = []  # the last RECENT accepted items on disk at open
-        self.written: list[DataPoint] = []  # accepted by this run
+        self._written: set[str] = set()  # ids accepted by this run
+        self._last_id = ""  # id of the last line of accepted.jsonl
         self._existing: list[DataPoint] | None = None
         self._hashes: set[int] = set()
         self._tail: list[tuple[str, str]] = []  # (question, id) of accepted lines the saved index lacks
@@ -148,6 +149,7 @@ class GenerationWriter:
         self._snapshot = (covered, last_id) if snapshot_ok and covered <= seen else None
         rejected = self._rej.open()
         self.recent = [datapoint_from_record(r) for r in recent]
+        self._last_id = self.recent[-1].id if self.recent else ""
         numbers += [r["attempt"] for r in rejected if isinstance(r.get("attempt"), int)]
         self.manifest = Manifest(
             domain=self.domain,
@@ -204,15 +206,14 @@ class GenerationWriter:
         """
         if index is not self._handed or self.manifest is None:
             return  # not the index this folder handed out: it may not hold what the folder holds
-        written = {dp.id for dp in self.written}
+        written = self._written
         for item_id, kind in index.held():
             if kind == "seed":
                 index.remove(item_id)
         for item_id, _kind in index.held(since=self._handed_over):
             if item_id not in written:
                 index.remove(item_id)
-        tail = self.written or self.recent
-        meta = {"accepted": self.manifest.accepted, "last_id": tail[-1].id if tail else ""}
+        meta = {"accepted": self.manifest.accepted, "last_id": self._last_id}
         index.save(self.novelty_path, meta=meta)
 
     def _snapshot_meta(self) -> tuple[int, str]:
@@ -267,7 +268,8 @@ class GenerationWriter:
         if verdict.accepted and verdict.datapoint is not None:
             self._acc.append(verdict.datapoint.model_dump(mode="json"))
             self._hashes.add(question_hash(verdict.datapoint.question))
-            self.written.append(verdict.datapoint)
+            self._written.add(verdict.datapoint.id)
+            self._last_id = verdict.datapoint.id
             self.manifest.accepted += 1
             method = str(verdict.datapoint.metadata.get("generator"))
             self.manifest.accepted_by_method[method] = self.manifest.accepted_by_method.get(method, 0) + 1
