@@ -43,6 +43,7 @@ DEFAULT_FLOOR = 0.5  # exact nearest similarity from here up; the keep rule's ba
 INDEX_FORMAT = 2
 DEFAULT_PROBE_BUDGET = 50_000  # postings merged per lookup at most (beyond: the rarest keys only)
 MIN_PROBED = 4  # keys merged at least, whatever the budget
+APPROX_CANDIDATES = 1024  # past the budget: candidates scored, those sharing the most merged keys
 
 
 def tokens(text: str) -> list[str]:
@@ -270,8 +271,8 @@ class NoveltyIndex:
         left = len(known) - first  # keys not merged yet: each can add one to a count
         ok = (lengths >= lb_min) & (lengths <= lb_max) & (counts + left >= need)
         numbers, counts, need = numbers[ok], counts[ok], need[ok]
-        if not exact and numbers.size > self.score_directly:  # the items sharing most of the rarest keys
-            top = np.argpartition(-counts, self.score_directly)[: self.score_directly]
+        if not exact and numbers.size > APPROX_CANDIDATES:  # the items sharing most of the rarest keys
+            top = np.argpartition(-counts, APPROX_CANDIDATES)[:APPROX_CANDIDATES]
             numbers, counts, need = numbers[top], counts[top], need[top]
         for _, kid in known[first:]:
             if numbers.size <= self.score_directly:
