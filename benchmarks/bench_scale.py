@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Self
 
@@ -250,27 +251,43 @@ def reset(folder: Path, size: int) -> None:
     shutil.copy(folder / "pristine.npz", folder / "novelty.npz")
 
 
-def scripted(questions: list[str], dup_rate: float, seed: int) -> Any:
-    """Generation requests get new questions, or at `dup_rate` a near-twin of a pool item; solves agree."""
+def scripted(questions: list[str], dup_rate: float, seed: int, pool: Path, count: int) -> Any:
+    """Generation requests get new questions, or at `dup_rate` a near-twin of a pool item; solves agree.
+
+    "New" is made sure of with the pool's own saved index (a made-up question too close to one held or
+    already served is drawn again), so the share of near-twins is the one asked for at every pool size.
+    All `count` replies are drawn before the run, so serving them costs the measured process nothing.
+    """
     from scripted_openai_server import Answer, candidate_json
+
+    from loong_env.generators.novelty import NoveltyIndex
 
     rng = random.Random(seed)
     domains = domain_parts()
-    answers: dict[str, int] = {}
+    held, _ = NoveltyIndex.load(pool)
+    replies: list[str] = []
+    while len(replies) < count:
+        if rng.random() < dup_rate:
+            replies.append(near_duplicate(rng, questions[rng.randrange(len(questions))]))
+            continue
+        q = candidate(rng, domains)
+        if not held.contains(q) and held.nearest(q, floor=THRESHOLD).similarity <= THRESHOLD:
+            held.add(q, f"served-{len(replies)}", "kept")
+            replies.append(q)
+    del held
+    def answer(question: str) -> int:  # a function of the text: the code and the solve always agree
+        return zlib.crc32(question.strip().encode()) % 100_000
+
+    served = iter(range(count))
     lock = threading.Lock()
 
     def script(req: Any) -> Any:
         if req.is_solve:
             q = req.solve_question.strip()
-            return Answer(f"So the answer is \\boxed{{{answers.get(q, -1)}}}.")
+            return Answer(f"So the answer is \\boxed{{{answer(q)}}}.")
         with lock:
-            k = len(answers) + 1
-            if rng.random() < dup_rate:
-                q = near_duplicate(rng, questions[rng.randrange(len(questions))])
-            else:
-                q = candidate(rng, domains)
-            answers[q.strip()] = 1000 + k
-        return Answer(candidate_json(q, f"print({1000 + k})"))
+            k = next(served, count - 1)
+        return Answer(candidate_json(replies[k], f"print({answer(replies[k])})"))
 
     return script
 
@@ -332,7 +349,8 @@ def generation_once(size: int, mode: str, args: argparse.Namespace) -> dict[str,
     common = {"out": folder, "n": size + args.kept, "method": "few-shot", "model": "scripted",
               "concurrency": args.concurrency, "keep_config": KeepConfig(), "on_verdict": on_verdict,
               "on_start": on_start, "max_attempts": args.kept * 5}  # fmt: skip
-    with ScriptedServer(scripted(questions, args.dup_rate, seed=size), port=0) as server, RssWatch() as watch:
+    script = scripted(questions, args.dup_rate, seed=size, pool=folder / "pristine.npz", count=args.kept * 5)
+    with ScriptedServer(script, port=0) as server, RssWatch() as watch:
         if mode == "single":
             summary = asyncio.run(run_generation(DOMAIN, base_url=server.base_url, **common))
         else:
