@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from loong_env.distributed.pool import DEMO_WINDOW, NoveltyPool, PoolChange, PooledKeepRule
 from loong_env.generators.keep import KeepConfig, RejectReason
 from loong_env.types import DataPoint
@@ -57,3 +59,39 @@ def test_a_worker_keeps_a_bounded_window_of_demos() -> None:
     assert len(rule.demos) == DEMO_WINDOW and rule.demos[-1].id == _item(DEMO_WINDOW + 4).id
     rule._apply([PoolChange(op="remove", item_id=_item(DEMO_WINDOW + 4).id)])
     assert len(rule.demos) == DEMO_WINDOW - 1 and len(rule.pool) == 0  # no copy of the pool
+
+
+class _Handle:
+    """The call shape of a Ray actor handle (`handle.method.remote(...)` is awaitable), in process."""
+
+    def __init__(self, body: object) -> None:
+        self.body = body
+
+    def __getattr__(self, name: str) -> object:
+        method = getattr(self.body, name)
+
+        class _Remote:
+            @staticmethod
+            async def remote(*args: object) -> object:
+                return method(*args)
+
+        return _Remote
+
+
+async def test_a_workers_screen_and_claim_go_to_the_shared_pool() -> None:
+    from loong_env.generators.keep import Candidate, Verdict
+
+    pool = NoveltyPool(KeepConfig(parent_threshold=0.95), [SEED])  # an evol rewrite may stay close
+    rule = PooledKeepRule(None, None, shared=_Handle(pool))
+    rewrite = SEED.question + " Then double it and add nine more edges."
+    candidate = Candidate(question=rewrite, code="print(29)", domain="toy", method="evol-instruct", attempt=7,
+                          parent_id=SEED.id)  # fmt: skip
+    verdict = Verdict(attempt=7, method="evol-instruct", accepted=False)
+    assert await rule.screen(candidate, verdict) is None and verdict.similarity is not None
+    assert rule.parent_similarity(candidate) == pytest.approx(pool.index.similarity_to(rewrite, SEED.id))
+    kept = DataPoint(question=rewrite, final_answer="29", rationale="print(29)", domain="toy")
+    assert await rule.claim(candidate, verdict, kept) is None and pool.size() == 2
+    twin = candidate.model_copy(update={"attempt": 8})
+    found = await rule.claim(twin, Verdict(attempt=8, method="evol-instruct", accepted=False), kept)
+    assert found is not None and found[0] is RejectReason.duplicate  # the second worker's copy loses
+    assert len(rule.pool) == 1  # the worker's own index holds nothing the pool kept
