@@ -94,4 +94,4 @@ async def test_a_workers_screen_and_claim_go_to_the_shared_pool() -> None:
     twin = candidate.model_copy(update={"attempt": 8})
     found = await rule.claim(twin, Verdict(attempt=8, method="evol-instruct", accepted=False), kept)
     assert found is not None and found[0] is RejectReason.duplicate  # the second worker's copy loses
-    assert len(rule.pool) == 1  # the worker's own index holds nothing the pool kept
+    assert len(rule.pool) == 0  # the worker holds no copy of what the pool kept
