@@ -15,9 +15,11 @@ from the files, so the manifest can lag the files by at most one verdict and nev
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter, deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -73,6 +75,14 @@ def _record_id(record: dict[str, Any]) -> str:
     return str(
         record.get("id") or content_id(str(record.get("question", "")), str(record.get("final_answer", "")))
     )
+
+
+def _questions_and_ids(path: Path, limit: int) -> Iterator[tuple[str, str]]:
+    """(question, id) of the first `limit` lines of accepted.jsonl, streamed (no DataPoint is built)."""
+    with path.open("rb") as fh:
+        for raw, _ in zip(fh, range(limit), strict=False):
+            record = json.loads(raw)
+            yield str(record.get("question", "")), _record_id(record)
 
 
 def datapoint_from_record(record: dict[str, Any]) -> DataPoint:
@@ -187,7 +197,7 @@ class GenerationWriter:
                 index = None
         if index is None:
             index = NoveltyIndex(floor=floor)
-            pending: list[tuple[str, str]] = [(dp.question, dp.id) for dp in self.existing]
+            pending: Iterable[tuple[str, str]] = _questions_and_ids(self.accepted_path, self._on_disk)
         else:
             index.floor = floor
             pending = self._tail
