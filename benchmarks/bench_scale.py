@@ -1,6 +1,7 @@
 """Scale benchmark: novelty lookups, generation, resume and rewards with pools of 10k, 100k and 1M kept items.
 
-Run the parts in order (each caches what it builds under benchmarks/results/scale/, and a rerun reuses it):
+Without arguments (`make bench`) every part runs at 10k items (`quick`). The full run, in order (each part
+caches what it builds under benchmarks/results/scale/, and a rerun reuses it):
   python benchmarks/bench_scale.py pool --size 1000000           # the realistic pool (resumable, long)
   python benchmarks/bench_scale.py index --sizes 10000 100000 1000000
   python benchmarks/bench_scale.py generation --sizes 10000 1000000 [--modes single ray1 ray2]
@@ -480,6 +481,15 @@ def cmd_rewards(args: argparse.Namespace) -> None:
     save_result("rewards", {"batch": args.batch, "rows": rows, "speedup_2_vs_1": rows[1]["rewards_s"] / rows[0]["rewards_s"]})
 
 
+def cmd_quick(args: argparse.Namespace) -> None:
+    size = 10_000
+    me = [sys.executable, __file__]
+    for step in (["pool", "--size", str(size), "--log-every", "5000"], ["index", "--sizes", str(size)],
+                 ["resume", "--size", str(size)], ["generation", "--sizes", str(size), "--modes", "single"],
+                 ["rewards", "--batches", "1"]):  # fmt: skip
+        subprocess.run(me + step, check=True)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     for path in sorted(RESULTS.glob("*.json")):
         if path.name.startswith("brute-"):
@@ -490,7 +500,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub = parser.add_subparsers(dest="cmd")
     p = sub.add_parser("pool")
     p.add_argument("--size", type=int, default=1_000_000)
     p.add_argument("--log-every", type=int, default=50_000)
@@ -523,7 +533,9 @@ def main() -> None:
     p.set_defaults(func=cmd_rewards_one)
     p = sub.add_parser("report")
     p.set_defaults(func=cmd_report)
-    args = parser.parse_args()
+    p = sub.add_parser("quick", help="the default (`make bench`): every part at 10k items, a few minutes")
+    p.set_defaults(func=cmd_quick)
+    args = parser.parse_args(sys.argv[1:] or ["quick"])
     print(hardware(), flush=True)
     args.func(args)
 
