@@ -77,3 +77,20 @@ def test_an_index_that_does_not_match_the_file_is_rebuilt_from_it(tmp_path) -> N
     third = _open(tmp_path)
     assert _kept_ids(third.novelty_index(floor=0.5)) == {accepted_verdict(2).datapoint.id}
     third.close("done")
+
+
+def test_a_copy_of_the_handed_index_is_saved_only_when_said_so(tmp_path) -> None:
+    import pickle
+
+    writer = _open(tmp_path)
+    index = writer.novelty_index(floor=0.5)
+    copy = pickle.loads(pickle.dumps(index))  # what the Ray pool actor sends back
+    copy.add(accepted_verdict(1).datapoint.question, accepted_verdict(1).datapoint.id, "kept")
+    writer.record(accepted_verdict(1))
+    writer.save_novelty_index(copy)  # not the one handed out: ignored
+    assert not (tmp_path / NOVELTY).exists()
+    writer.save_novelty_index(copy, copy=True)
+    writer.close("done")
+    again = _open(tmp_path)
+    assert _kept_ids(again.novelty_index(floor=0.5)) == {accepted_verdict(1).datapoint.id}
+    again.close("done")

@@ -254,7 +254,7 @@ async def run_generation_ray(
     finally:
         if pool is not None:
             with contextlib.suppress(Exception):  # the pool actor is gone: the next run re-indexes
-                writer.save_novelty_index(await pool.export.remote())
+                writer.save_novelty_index(await pool.export.remote(), copy=True)
         writer.close(status, abandoned=stats.abandoned)
         metrics.close(status, accepted=stats.accepted, attempts=stats.attempts, abandoned=stats.abandoned)
         if fleet is not None:

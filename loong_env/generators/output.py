@@ -208,13 +208,14 @@ class GenerationWriter:
         self._handed_over, self._handed = index.slots, index
         return index
 
-    def save_novelty_index(self, index: NoveltyIndex) -> None:
+    def save_novelty_index(self, index: NoveltyIndex, *, copy: bool = False) -> None:
         """Save `index` (from `novelty_index`, after the run) as novelty.npz: accepted.jsonl's items only.
 
         Seeds and items the run claimed but never wrote (abandoned at the target, found on disk already)
-        are removed from `index` first: call this when the run is over.
+        are removed from `index` first: call this when the run is over. `copy`: `index` is a copy of the
+        one handed out (the Ray pool actor's, sent back to the driver).
         """
-        if index is not self._handed or self.manifest is None:
+        if self._handed is None or (index is not self._handed and not copy) or self.manifest is None:
             return  # not the index this folder handed out: it may not hold what the folder holds
         written = self._written
         for item_id, kind in index.held():
