@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import weakref
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -110,7 +111,7 @@ class GenerationWriter:
         self._snapshot: tuple[int, str] | None = None  # (lines covered, id of the last) of novelty.npz
         self._on_disk = 0  # accepted lines at open
         self._handed_over = 0  # index.slots when novelty_index() handed the index to the run
-        self._handed: NoveltyIndex | None = None
+        self._handed: weakref.ref[NoveltyIndex] | None = None  # not a reference: a Ray driver lets it go
         self._folder = RunDirectory(self.dir, command="loong generate")
         self._acc = JsonlLog(self.accepted_path)
         self._rej = JsonlLog(self.rejected_path)
@@ -205,7 +206,7 @@ class GenerationWriter:
             if not index.contains(question):
                 index.add(question, item_id, "kept")
         self._tail = []
-        self._handed_over, self._handed = index.slots, index
+        self._handed_over, self._handed = index.slots, weakref.ref(index)
         return index
 
     def save_novelty_index(self, index: NoveltyIndex, *, copy: bool = False) -> None:
@@ -215,7 +216,7 @@ class GenerationWriter:
         are removed from `index` first: call this when the run is over. `copy`: `index` is a copy of the
         one handed out (the Ray pool actor's, sent back to the driver).
         """
-        if self._handed is None or (index is not self._handed and not copy) or self.manifest is None:
+        if self._handed is None or (index is not self._handed() and not copy) or self.manifest is None:
             return  # not the index this folder handed out: it may not hold what the folder holds
         written = self._written
         for item_id, kind in index.held():
