@@ -92,11 +92,18 @@ def pool_questions(size: int) -> list[str]:
 
 
 def cmd_pool(args: argparse.Namespace) -> None:
-    from scale_pool import build_pool
+    from scale_pool import build_pool, extend_unchecked
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    for line in build_pool(POOL, args.size, log_every=args.log_every):
+    checked = min(args.size, args.checked or args.size)
+    for line in build_pool(POOL, checked, log_every=args.log_every):
         print(line, flush=True)
+    if args.size > checked:
+        info = RESULTS / "pool.json"
+        known = json.loads(info.read_text()) if info.exists() else {"checked": checked}
+        added = extend_unchecked(POOL, args.size)
+        info.write_text(json.dumps({"checked": known["checked"], "size": args.size}))
+        print(f"  pool {args.size:>9,}: {added:,} more made the same way, not checked against the pool", flush=True)
 
 
 # -- (a) the index --------------------------------------------------------------------------------
@@ -181,6 +188,8 @@ def cmd_index_one(args: argparse.Namespace) -> None:
             "exact_at_floor": sum(abs(found[i] - truth[i]) < 1e-9 for i in exact) / max(1, len(exact)),
         }
     index.probe_budget = NoveltyIndex().probe_budget
+    sample = random.Random(f"twins:{size}").sample(range(size), min(1000, size))
+    twins = sum(index.nearest(questions[i], exclude=ids[i], floor=THRESHOLD).similarity > THRESHOLD for i in sample)
     add_cpu = []
     for k, (_, text) in enumerate(asked):
         c0 = time.thread_time()
@@ -190,6 +199,7 @@ def cmd_index_one(args: argparse.Namespace) -> None:
         f"index-{size}",
         {
             "size": size,
+            "pool_items_with_a_near_twin": twins / len(sample),
             "queries": len(asked),
             "build_cpu_us_per_item": 1e6 * build_s / size,
             "rss_mb_per_1k_items": 1e3 * grown / size,
@@ -504,6 +514,7 @@ def main() -> None:
     p = sub.add_parser("pool")
     p.add_argument("--size", type=int, default=1_000_000)
     p.add_argument("--log-every", type=int, default=50_000)
+    p.add_argument("--checked", type=int, help="check only the first N against the pool (the rest: unchecked)")
     p.set_defaults(func=cmd_pool)
     p = sub.add_parser("index")
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])

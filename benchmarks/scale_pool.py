@@ -167,3 +167,19 @@ def build_pool(path: Path, size: int, *, seed: int = 0, log_every: int = 50_000)
                 out.flush()
                 rate = tried / (time.perf_counter() - started)
                 yield f"  pool {len(index):>9,}: {dropped / tried:.1%} of candidates dropped, {rate:,.0f}/s"
+
+
+def extend_unchecked(path: Path, size: int, *, seed: int = 0) -> int:
+    """Grow the pool file to `size` with questions made the same way but not checked against the pool.
+
+    A fully checked million costs ~40 CPU-minutes on a 2-core machine; this is the cheap way to a large
+    pool. It holds near-twins (what a kept pool would not), so lookups on it find more candidates: a
+    harder pool for the index, not an easier one. Returns how many were added.
+    """
+    have = len(read_pool(path))
+    rng = random.Random(f"unchecked:{seed}:{have}")
+    domains = domain_parts()
+    with path.open("a", encoding="utf-8") as out:
+        for _ in range(size - have):
+            out.write(candidate(rng, domains) + "\n")
+    return max(0, size - have)
