@@ -85,8 +85,8 @@ REPAIRABLE = (RejectReason.code_error, RejectReason.empty_output)
 
 
 def novelty_floor(config: KeepConfig) -> float:
-    """The index floor for a keep config: exact similarities at and above the novelty bar (and from
-    DEFAULT_FLOOR up, for the record), so the verdict is always the exact rule's."""
+    """The index floor for a keep config: exact similarities at and above the novelty bar, so the verdict
+    is always the exact rule's (a kept item's recorded `max_rouge_l` is a lower bound below the floor)."""
     return max(0.0, min(DEFAULT_FLOOR, config.novelty_threshold))
 
 

@@ -39,7 +39,7 @@ from loong_env.types import normalize_question
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
-DEFAULT_FLOOR = 0.5  # exact nearest similarity from here up; the keep rule's bar (0.7 by default) is above it
+DEFAULT_FLOOR = 0.7  # exact nearest similarity from here up: the keep rule's bar (0.7 by default)
 INDEX_FORMAT = 2
 DEFAULT_PROBE_BUDGET = 50_000  # postings merged per lookup at most (beyond: the rarest keys only)
 MIN_PROBED = 4  # keys merged at least, whatever the budget
@@ -271,9 +271,10 @@ class NoveltyIndex:
         left = len(known) - first  # keys not merged yet: each can add one to a count
         ok = (lengths >= lb_min) & (lengths <= lb_max) & (counts + left >= need)
         numbers, counts, need = numbers[ok], counts[ok], need[ok]
-        if not exact and numbers.size > APPROX_CANDIDATES:  # the items sharing most of the rarest keys
-            top = np.argpartition(-counts, APPROX_CANDIDATES)[:APPROX_CANDIDATES]
-            numbers, counts, need = numbers[top], counts[top], need[top]
+        if not exact:  # the items sharing most of the rarest keys, scored directly
+            if numbers.size > APPROX_CANDIDATES:
+                numbers = numbers[np.argpartition(-counts, APPROX_CANDIDATES)[:APPROX_CANDIDATES]]
+            return numbers.tolist()
         for _, kid in known[first:]:
             if numbers.size <= self.score_directly:
                 break  # few enough: the exact ROUGE-L of each (in C) is cheaper than more filtering
