@@ -35,3 +35,19 @@ def test_a_bad_size_is_a_config_error_naming_where_it_came_from(monkeypatch, val
     monkeypatch.setenv(WORKERS_ENV, value)
     with pytest.raises(ConfigError, match=WORKERS_ENV):
         configured_size()
+
+
+def test_serve_reward_with_n_workers_shares_the_cores_among_their_sympy_pools(monkeypatch) -> None:
+    uvicorn = pytest.importorskip("uvicorn")
+    from loong_env.integrations.reward_server import ServerConfig, serve
+
+    seen: dict[str, str | None] = {}
+    for name in (WORKERS_ENV, "LOONG_REWARD_SERVER_CONFIG"):  # serve() sets both: undone after the test
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.update(size=os.environ.get(WORKERS_ENV)))
+    serve(ServerConfig(workers=2))  # the worker processes would read the size from the environment
+    assert seen["size"] == str(max(1, usable_cores() // 2))
+    monkeypatch.setenv(WORKERS_ENV, "3")  # an operator's choice is kept
+    serve(ServerConfig(workers=2))
+    assert seen["size"] == "3"
