@@ -138,7 +138,7 @@ class GenerationWriter:
         by_method: Counter[str] = Counter()
         numbers: list[int] = []
         seen = 0
-        snapshot_ok = covered == 0
+        snapshot_ok = False  # until its last covered line is found and matches
 
         def take(record: dict[str, Any]) -> None:
             nonlocal seen, snapshot_ok
@@ -151,13 +151,15 @@ class GenerationWriter:
                 numbers.append(attempt)
             if seen == covered:
                 snapshot_ok = _record_id(record) == last_id
-            elif seen > covered:
+            elif seen > covered and snapshot_ok:  # without a usable index the file is streamed again
                 self._tail.append((question, _record_id(record)))
             recent.append(record)
 
         self._acc.open(each=take)
         self._on_disk = seen
-        self._snapshot = (covered, last_id) if snapshot_ok and covered <= seen else None
+        self._snapshot = (covered, last_id) if snapshot_ok else None
+        if self._snapshot is None:
+            self._tail = []
         rejected = self._rej.open()
         self.recent = [datapoint_from_record(r) for r in recent]
         self._last_id = self.recent[-1].id if self.recent else ""
