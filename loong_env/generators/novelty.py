@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
+from loong_env.errors import LoongError
 from loong_env.types import normalize_question
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -44,6 +45,10 @@ INDEX_FORMAT = 2
 DEFAULT_PROBE_BUDGET = 50_000  # postings merged per lookup at most (beyond: the rarest keys only)
 MIN_PROBED = 4  # keys merged at least, whatever the budget
 APPROX_CANDIDATES = 1024  # past the budget: candidates scored, those sharing the most merged keys
+
+
+class NoveltyIndexError(LoongError, ValueError):
+    """A saved novelty index cannot be read (missing, torn, another format): rebuild it from the items."""
 
 
 def tokens(text: str) -> list[str]:
@@ -335,9 +340,9 @@ class NoveltyIndex:
             with np.load(Path(path), allow_pickle=False) as data:
                 header = json.loads(bytes(data["header"]).decode())
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read novelty index {path}: {type(exc).__name__}: {exc}") from exc
+            raise NoveltyIndexError(f"cannot read novelty index {path}: {type(exc).__name__}: {exc}") from exc
         if header.get("format") != INDEX_FORMAT:
-            raise ValueError(
+            raise NoveltyIndexError(
                 f"novelty index {path}: format {header.get('format')!r}, expected {INDEX_FORMAT}"
             )
         return dict(header.get("meta") or {})
@@ -349,7 +354,7 @@ class NoveltyIndex:
             with np.load(Path(path), allow_pickle=False) as data:
                 header = json.loads(bytes(data["header"]).decode())
                 if header.get("format") != INDEX_FORMAT:
-                    raise ValueError(f"index format {header.get('format')!r}, expected {INDEX_FORMAT}")
+                    raise NoveltyIndexError(f"index format {header.get('format')!r}, expected {INDEX_FORMAT}")
                 index = cls(floor=header["floor"], probe_cap=header["probe_cap"])
                 vocab = _unpack_strings(data, "vocab")
                 index._vocab = dict(zip(vocab, range(len(vocab)), strict=True))
@@ -367,7 +372,7 @@ class NoveltyIndex:
                 index._ids = [i if a else None for i, a in zip(ids, alive, strict=True)]
                 index._kinds = bytearray(data["kinds"].tobytes())
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read novelty index {path}: {type(exc).__name__}: {exc}") from exc
+            raise NoveltyIndexError(f"cannot read novelty index {path}: {type(exc).__name__}: {exc}") from exc
         index._number = {i: n for n, i in enumerate(index._ids) if i is not None}
         hashes: dict[int, int] = {}
         for h, live in zip(index._hash_of.tolist(), alive, strict=True):
