@@ -35,7 +35,7 @@ from pydantic import BaseModel
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
-from loong_env.errors import LoongError
+from loong_env.errors import ConfigError, LoongError
 from loong_env.types import normalize_question
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -124,7 +124,7 @@ class NoveltyIndex:
         probe_budget: int | None = DEFAULT_PROBE_BUDGET,
     ) -> None:
         if not 0.0 <= floor <= 1.0:
-            raise ValueError(f"floor must be in [0, 1], got {floor}")
+            raise ConfigError(f"NoveltyIndex floor: expected a ROUGE-L in [0, 1], found {floor}")
         self.floor = floor
         self.probe_cap = probe_cap
         self.score_directly = score_directly
