@@ -209,7 +209,7 @@ def pool_latency() -> None:
         claim_ms = 1000 * statistics.median(claims)
         print(
             f"  {size:>6} items: claim {claim_ms:6.1f} ms -> at most ~{1000 / claim_ms:.0f} kept items/s "
-            "through one pool (each worker screens on its own mirror)"
+            "through one pool (screens go through it too)"
         )
 
 

@@ -13,6 +13,7 @@ node, answers every novelty question, and its claim is the single place an item 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,8 @@ from loong_env.distributed.cluster import ClusterError, ClusterInfo, RayOptions
 from loong_env.distributed.dispatch import Dispatch, Fleet
 from loong_env.errors import ConfigError
 from loong_env.generators.base import GenerationError
-from loong_env.generators.keep import KeepConfig
+from loong_env.generators.keep import KeepConfig, novelty_floor
+from loong_env.generators.novelty import NoveltyIndex
 from loong_env.generators.run import GenerationRequest, GenerationRun, GenerationSummary, run_generation
 from loong_env.llm.config import Endpoint, LLMConfig
 from loong_env.types import DataPoint
@@ -86,15 +88,19 @@ def worker_llm(config: LLMConfig, urls: Sequence[str], index: int) -> LLMConfig:
     return config.model_copy(update={"base_url": primary, "fallbacks": others + list(config.fallbacks)})
 
 
-def start_pool(keep: KeepConfig, seeds: list[DataPoint], kept: list[DataPoint]) -> Any:
-    """The run's NoveltyPool actor, on the driver's node: it holds no CPU and lives as long as the run."""
+def start_pool(keep: KeepConfig, seeds: list[DataPoint], index: NoveltyIndex) -> Any:
+    """The run's NoveltyPool actor, on the driver's node: it holds no CPU and lives as long as the run.
+
+    It starts from `index` (what the output folder already holds), so nothing is re-indexed.
+    """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from loong_env.distributed.pool import NoveltyPool
 
     here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
-    return ray.remote(NoveltyPool).options(num_cpus=0, scheduling_strategy=here).remote(keep, seeds, kept)
+    actor = ray.remote(NoveltyPool).options(num_cpus=0, scheduling_strategy=here)
+    return actor.remote(keep, seeds, index=index)
 
 
 def start_worker(spec: WorkerSpec, urls: Sequence[str], index: int, pool: Any, options: RayOptions) -> Any:
@@ -168,7 +174,8 @@ class RayExecutor:
             sandbox_workers=options.sandbox_workers,
             sandbox_timeout_s=request.sandbox_timeout_s,
         )
-        self.pool = start_pool(request.keep_config, list(run.seeds), run.writer.existing)
+        index = run.writer.novelty_index(floor=novelty_floor(request.keep_config))
+        self.pool = start_pool(request.keep_config, list(run.seeds), index)
         self.fleet = Fleet(
             lambda i: start_worker(spec, self._urls, i, self.pool, options),
             options.workers,
@@ -190,7 +197,11 @@ class RayExecutor:
         run.announce(
             workers=workers, nodes=self.cluster.nodes, address=self.cluster.address, endpoints=self._urls
         )
-        await self.dispatch.run()
+        try:
+            await self.dispatch.run()
+        finally:
+            with contextlib.suppress(Exception):  # the pool actor is gone: the next run re-indexes
+                run.writer.save_novelty_index(await self.pool.export.remote(), copy=True)
 
     async def close(self) -> None:
         from loong_env.distributed.cluster import disconnect

@@ -23,11 +23,44 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from loong_env.errors import LoongError
+from loong_env.errors import ConfigError, LoongError
 
 STARTUP_TIMEOUT_S = 120.0  # importing sympy on a busy 2-core machine can take several seconds
 FORK_TIMEOUT_S = 10.0
 CAN_FORK = hasattr(os, "fork") and hasattr(socket, "send_fds") and sys.platform != "darwin"
+WORKERS_ENV = "LOONG_EQUIVALENCE_WORKERS"  # else `[equivalence] workers` in loong.toml, else each core
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, not the machine's total), at least 1."""
+    counter = getattr(os, "process_cpu_count", None)  # Python 3.13+
+    if counter is not None:
+        count = counter()
+    elif hasattr(os, "sched_getaffinity"):
+        count = len(os.sched_getaffinity(0))
+    else:
+        count = os.cpu_count()
+    return max(1, count or 1)
+
+
+def configured_size() -> int:
+    """How many sympy workers a pool runs: $LOONG_EQUIVALENCE_WORKERS, else loong.toml's `[equivalence]
+    workers`, else one per usable core (symbolic checks are CPU-bound, one core each)."""
+    from loong_env.settings import config_file, read_table
+
+    raw: object = os.environ.get(WORKERS_ENV) or None
+    where = f"${WORKERS_ENV}"
+    if raw is None and (path := config_file()) is not None:
+        raw, where = read_table(path, "equivalence").get("workers"), f"[equivalence] workers in {path}"
+    if raw is None:
+        return usable_cores()
+    try:
+        size = int(str(raw))
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ConfigError(f"{where}: expected a whole number of sympy workers >= 1, found {raw!r}")
+    return size
 
 
 class WorkerTimeout(LoongError):
@@ -238,7 +271,7 @@ class WorkerPool:
     """Up to `size` workers; `call` borrows one (a warm one first), and kills and replaces it on a timeout."""
 
     def __init__(self, size: int | None = None) -> None:
-        self.size = size or max(1, min(2, os.cpu_count() or 1))
+        self.size = size or configured_size()
         self._cond = threading.Condition()
         self._reset()
 

@@ -15,7 +15,7 @@ import time
 
 from loong_env.generators import prompts
 from loong_env.generators.agreement import majority_needed
-from loong_env.generators.novelty import NoveltyIndex
+from loong_env.generators.novelty import DEFAULT_FLOOR, NoveltyIndex
 from loong_env.generators.verdict import (
     Candidate,
     ChatClient,
@@ -41,6 +41,8 @@ __all__ = [  # the vocabulary is re-exported: `from loong_env.generators.keep im
     "SolveAttempt",
     "Verdict",
     "disagreement_reason",
+    "novelty_check",
+    "novelty_floor",
     "novelty_problem",
     "shape_problem",
     "usage_tokens",
@@ -82,22 +84,35 @@ def shape_problem(question: str, config: KeepConfig) -> tuple[RejectReason, str]
 REPAIRABLE = (RejectReason.code_error, RejectReason.empty_output)
 
 
+def novelty_floor(config: KeepConfig) -> float:
+    """The index floor for a keep config: exact similarities at and above the novelty bar, so the verdict
+    is always the exact rule's (a kept item's recorded `max_rouge_l` is a lower bound below the floor)."""
+    return max(0.0, min(DEFAULT_FLOOR, config.novelty_threshold))
+
+
 def novelty_problem(
     pool: NoveltyIndex, config: KeepConfig, question: str, parent_id: str | None = None
 ) -> tuple[RejectReason, str, float] | None:
     """(reason, detail, similarity) when `question` repeats, or is too close to, a pool item or its parent."""
+    return novelty_check(pool, config, question, parent_id)[0]
+
+
+def novelty_check(
+    pool: NoveltyIndex, config: KeepConfig, question: str, parent_id: str | None = None
+) -> tuple[tuple[RejectReason, str, float] | None, float]:
+    """The novelty problem (None if new) and the nearest pool item's similarity, from one index lookup."""
     parent_bar = config.novelty_threshold if config.parent_threshold is None else config.parent_threshold
     if parent_id is not None and (sim := pool.similarity_to(question, parent_id)) > parent_bar:
         detail = f"ROUGE-L {sim:.3f} > {parent_bar} to its parent {parent_id}"
-        return RejectReason.no_information_gain, detail, sim
+        return (RejectReason.no_information_gain, detail, sim), sim
     if pool.contains(question):
-        return RejectReason.duplicate, "normalised question equals one already held", 1.0
+        return (RejectReason.duplicate, "normalised question equals one already held", 1.0), 1.0
     nearest = pool.nearest(question, exclude=parent_id)
     if nearest.similarity > config.novelty_threshold:
         bar, sim = config.novelty_threshold, nearest.similarity
         detail = f"ROUGE-L {sim:.3f} > {bar} to {nearest.kind} {nearest.item_id}"
-        return RejectReason.too_similar, detail, nearest.similarity
-    return None
+        return (RejectReason.too_similar, detail, nearest.similarity), nearest.similarity
+    return None, nearest.similarity
 
 
 class KeepRule:
@@ -127,7 +142,7 @@ class KeepRule:
         self.config = config or KeepConfig()
         self.tolerance = tolerance
         self.requirements = list(requirements or [])
-        self.pool = NoveltyIndex()
+        self.pool = NoveltyIndex(floor=novelty_floor(self.config))
 
     def add_to_pool(self, dp: DataPoint, kind: str) -> None:
         """Make a seed or an already-kept item count against future candidates."""
@@ -139,11 +154,15 @@ class KeepRule:
 
     async def screen(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
         """The early novelty check, before sandbox and solver time is spent; records the nearest one."""
-        if found := self.novelty(candidate.question, candidate.parent_id):
-            verdict.similarity = found[2]
-            return found[0], found[1]
-        verdict.similarity = self.pool.nearest(candidate.question, exclude=candidate.parent_id).similarity
-        return None
+        question, parent = candidate.question, candidate.parent_id
+        found, verdict.similarity = novelty_check(self.pool, self.config, question, parent)
+        return None if found is None else (found[0], found[1])
+
+    def parent_similarity(self, candidate: Candidate) -> float | None:
+        """ROUGE-L of an evol rewrite to its parent (None without a parent), for the kept item's record."""
+        if not candidate.parent_id:
+            return None
+        return self.pool.similarity_to(candidate.question, candidate.parent_id)
 
     async def claim(
         self, candidate: Candidate, verdict: Verdict, datapoint: DataPoint
@@ -349,11 +368,7 @@ class KeepRule:
             "novelty": {
                 "max_rouge_l": verdict.similarity,
                 "threshold": self.config.novelty_threshold,
-                "parent_rouge_l": (
-                    self.pool.similarity_to(candidate.question, candidate.parent_id)
-                    if candidate.parent_id
-                    else None
-                ),
+                "parent_rouge_l": self.parent_similarity(candidate),
             },
             "agreement": {
                 "rule": self.config.agreement,

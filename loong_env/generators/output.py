@@ -7,21 +7,27 @@ Layout of an output directory:
   accepted.jsonl   one kept DataPoint per line (append + flush + fsync per line)
   rejected.jsonl   one rejected Verdict per line (same discipline)
   manifest.json    counts and run history, replaced atomically (tmp + fsync + rename)
+  novelty.npz      the novelty index of accepted.jsonl's first N items, saved when a run closes; a resumed
+                   run loads it and indexes only the items after N (a run killed before closing leaves some)
 A torn last line (a kill mid-write) is cut off on open; counts in the manifest are always recomputed
 from the files, so the manifest can lag the files by at most one verdict and never disagrees after open.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections import Counter
+import weakref
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
 from loong_env.generators.keep import RejectReason, Verdict
+from loong_env.generators.novelty import NoveltyIndex, question_hash
 from loong_env.runs.durable import (
     JsonlLog,
     OutputError,
@@ -31,11 +37,13 @@ from loong_env.runs.durable import (
     read_jsonl,
     write_json_atomic,
 )
-from loong_env.types import DataPoint, normalize_question
+from loong_env.types import DataPoint, content_id
 
 ACCEPTED = "accepted.jsonl"
 REJECTED = "rejected.jsonl"
 MANIFEST = "manifest.json"
+NOVELTY = "novelty.npz"
+RECENT = 256  # kept items a resumed run gets back as demonstrations (the pool itself comes from the index)
 
 
 class RunRecord(RunEntry):
@@ -63,6 +71,21 @@ class Manifest(BaseModel):
     runs: list[RunRecord] = Field(default_factory=list)
 
 
+def _record_id(record: dict[str, Any]) -> str:
+    """The id of an accepted.jsonl line (its content id, as DataPoint computes it)."""
+    return str(
+        record.get("id") or content_id(str(record.get("question", "")), str(record.get("final_answer", "")))
+    )
+
+
+def _questions_and_ids(path: Path, limit: int) -> Iterator[tuple[str, str]]:
+    """(question, id) of the first `limit` lines of accepted.jsonl, streamed (no DataPoint is built)."""
+    with path.open("rb") as fh:
+        for raw, _ in zip(fh, range(limit), strict=False):
+            record = json.loads(raw)
+            yield str(record.get("question", "")), _record_id(record)
+
+
 def datapoint_from_record(record: dict[str, Any]) -> DataPoint:
     """Rebuild a DataPoint from an accepted.jsonl line (the computed `id` is dropped and recomputed)."""
     return DataPoint.model_validate({k: v for k, v in record.items() if k != "id"})
@@ -77,9 +100,18 @@ class GenerationWriter:
         self.accepted_path = self.dir / ACCEPTED
         self.rejected_path = self.dir / REJECTED
         self.manifest_path = self.dir / MANIFEST
-        self.existing: list[DataPoint] = []
+        self.novelty_path = self.dir / NOVELTY
         self.manifest: Manifest | None = None
-        self._hashes: set[str] = set()
+        self.recent: list[DataPoint] = []  # the last RECENT accepted items on disk at open
+        self._written: set[str] = set()  # ids accepted by this run
+        self._last_id = ""  # id of the last line of accepted.jsonl
+        self._existing: list[DataPoint] | None = None
+        self._hashes: set[int] = set()
+        self._tail: list[tuple[str, str]] = []  # (question, id) of accepted lines the saved index lacks
+        self._snapshot: tuple[int, str] | None = None  # (lines covered, id of the last) of novelty.npz
+        self._on_disk = 0  # accepted lines at open
+        self._handed_over = 0  # index.slots when novelty_index() handed the index to the run
+        self._handed: weakref.ref[NoveltyIndex] | None = None  # not a reference: a Ray driver lets it go
         self._folder = RunDirectory(self.dir, command="loong generate")
         self._acc = JsonlLog(self.accepted_path)
         self._rej = JsonlLog(self.rejected_path)
@@ -88,7 +120,11 @@ class GenerationWriter:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def open(self, *, method: str, model: str | None = None, target: int | None = None) -> Self:
-        """Lock the directory, repair torn tails, load what earlier runs kept, and start a run record."""
+        """Lock the directory, repair torn tails, read what earlier runs kept, and start a run record.
+
+        accepted.jsonl is streamed (a million lines are never all in memory): what stays is each question's
+        hash, counts, the last RECENT items, and the questions the saved novelty index does not hold yet.
+        """
         self._folder.open()
         old = self._read_manifest()
         if old is not None and old.domain != self.domain:
@@ -97,21 +133,44 @@ class GenerationWriter:
                 f"{self.dir} holds domain {old.domain!r} but this run is for {self.domain!r}; "
                 "use another --out"
             )
-        accepted = self._acc.open()
+        covered, last_id = self._snapshot_meta()
+        recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        by_method: Counter[str] = Counter()
+        numbers: list[int] = []
+        seen = 0
+        snapshot_ok = False  # until its last covered line is found and matches
+
+        def take(record: dict[str, Any]) -> None:
+            nonlocal seen, snapshot_ok
+            seen += 1
+            question = str(record.get("question", ""))
+            self._hashes.add(question_hash(question))
+            metadata = record.get("metadata") or {}
+            by_method[str(metadata.get("generator"))] += 1
+            if isinstance(attempt := metadata.get("attempt"), int):
+                numbers.append(attempt)
+            if seen == covered:
+                snapshot_ok = _record_id(record) == last_id
+            elif seen > covered and snapshot_ok:  # without a usable index the file is streamed again
+                self._tail.append((question, _record_id(record)))
+            recent.append(record)
+
+        self._acc.open(each=take)
+        self._on_disk = seen
+        self._snapshot = (covered, last_id) if snapshot_ok else None
+        if self._snapshot is None:
+            self._tail = []
         rejected = self._rej.open()
-        self.existing = [datapoint_from_record(r) for r in accepted]
-        self._hashes = {normalize_question(dp.question) for dp in self.existing}
-        attempts = [r.get("metadata", {}).get("attempt") for r in accepted] + [
-            r.get("attempt") for r in rejected
-        ]
-        numbers = [a for a in attempts if isinstance(a, int)]
+        self.recent = [datapoint_from_record(r) for r in recent]
+        self._last_id = self.recent[-1].id if self.recent else ""
+        numbers += [r["attempt"] for r in rejected if isinstance(r.get("attempt"), int)]
         self.manifest = Manifest(
             domain=self.domain,
             target=target,
-            accepted=len(accepted),
+            accepted=seen,
             rejected=len(rejected),
             rejected_by_reason=dict(Counter(str(r.get("reason")) for r in rejected)),
-            accepted_by_method=dict(Counter(str(r.get("metadata", {}).get("generator")) for r in accepted)),
+            accepted_by_method=dict(by_method),
             next_attempt=max([old.next_attempt if old else 0, *(n + 1 for n in numbers)]),
             tokens=old.tokens if old else 0,
             runs=old.runs if old else [],
@@ -121,6 +180,66 @@ class GenerationWriter:
         self.manifest.runs.append(self._run)
         self.write_manifest()
         return self
+
+    @property
+    def existing(self) -> list[DataPoint]:
+        """Every item accepted before this run (read from disk on first use: a large folder is costly)."""
+        if self._existing is None:
+            items = read_accepted(self.dir)
+            self._existing = items[: self._on_disk]
+        return self._existing
+
+    def novelty_index(self, *, floor: float) -> NoveltyIndex:
+        """The novelty index of the items accepted before this run: the saved one plus what came after it,
+        or one built from accepted.jsonl when none was saved (or it does not match the file)."""
+        index: NoveltyIndex | None = None
+        if self._snapshot is not None:
+            try:
+                index, _ = NoveltyIndex.load(self.novelty_path)
+            except ValueError:
+                index = None
+        if index is None:
+            index = NoveltyIndex(floor=floor)
+            pending: Iterable[tuple[str, str]] = _questions_and_ids(self.accepted_path, self._on_disk)
+        else:
+            index.floor = floor
+            pending = self._tail
+        for question, item_id in pending:
+            if not index.contains(question):
+                index.add(question, item_id, "kept")
+        self._tail = []
+        self._handed_over, self._handed = index.slots, weakref.ref(index)
+        return index
+
+    def save_novelty_index(self, index: NoveltyIndex, *, copy: bool = False) -> None:
+        """Save `index` (from `novelty_index`, after the run) as novelty.npz: accepted.jsonl's items only.
+
+        Seeds and items the run claimed but never wrote (abandoned at the target, found on disk already)
+        are removed from `index` first: call this when the run is over. `copy`: `index` is a copy of the
+        one handed out (the Ray pool actor's, sent back to the driver).
+        """
+        if self._handed is None or (index is not self._handed() and not copy) or self.manifest is None:
+            return  # not the index this folder handed out: it may not hold what the folder holds
+        written = self._written
+        for item_id, kind in index.held():
+            if kind == "seed":
+                index.remove(item_id)
+        for item_id, _kind in index.held(since=self._handed_over):
+            if item_id not in written:
+                index.remove(item_id)
+        meta = {"accepted": self.manifest.accepted, "last_id": self._last_id}
+        index.save(self.novelty_path, meta=meta)
+
+    def _snapshot_meta(self) -> tuple[int, str]:
+        """(accepted lines covered, id of the last one) of the saved novelty index; (0, "") if none."""
+        try:
+            meta = NoveltyIndex.read_meta(self.novelty_path)
+        except ValueError:
+            return 0, ""
+        covered, last_id = meta.get("accepted"), meta.get("last_id")
+        if not isinstance(covered, int) or not isinstance(last_id, str) or covered < 0:
+            return 0, ""
+        return covered, last_id
 
     def close(self, status: str, *, abandoned: int = 0) -> None:
         """Finish the run record, write the final manifest, release files and the lock."""
@@ -140,7 +259,7 @@ class GenerationWriter:
 
     def seen(self, question: str) -> bool:
         """True if an accepted item with this normalised question is already on disk."""
-        return normalize_question(question) in self._hashes
+        return question_hash(question) in self._hashes
 
     def record(self, verdict: Verdict) -> bool:
         """Persist one finished attempt durably; returns True if it was written as accepted.
@@ -162,7 +281,9 @@ class GenerationWriter:
             )
         if verdict.accepted and verdict.datapoint is not None:
             self._acc.append(verdict.datapoint.model_dump(mode="json"))
-            self._hashes.add(normalize_question(verdict.datapoint.question))
+            self._hashes.add(question_hash(verdict.datapoint.question))
+            self._written.add(verdict.datapoint.id)
+            self._last_id = verdict.datapoint.id
             self.manifest.accepted += 1
             method = str(verdict.datapoint.metadata.get("generator"))
             self.manifest.accepted_by_method[method] = self.manifest.accepted_by_method.get(method, 0) + 1

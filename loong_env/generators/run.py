@@ -236,11 +236,12 @@ class LocalExecutor:
             max_tokens=request.max_tokens,
             temperature=request.temperature,
         )
-        existing = run.writer.existing
-        generator.remember(existing)
+        keep.pool = run.writer.novelty_index(floor=keep.pool.floor)  # earlier runs kept, not re-read
+        recent = run.writer.recent
+        generator.remember(recent)  # the latest kept items as demonstrations
         generator.next_attempt = run.first_attempt
         run.announce()
-        record = run.recorder(generator.kept)  # the generator's novelty list, earlier runs' items first
+        record = run.recorder(generator.kept)
         try:
             await generator.run(
                 target=run.remaining,
@@ -250,7 +251,8 @@ class LocalExecutor:
                 stats=run.stats,
             )
         finally:
-            run.kept = generator.kept[len(existing) :]
+            run.kept = generator.kept[len(recent) :]
+            run.writer.save_novelty_index(keep.pool)  # a resumed run starts from it, not from a re-read
 
     async def close(self) -> None:
         for resource in reversed(self._owned):

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, model_validator
 
+from loong_env.equivalence.pool import WORKERS_ENV, usable_cores
 from loong_env.integrations.errors import (
     BatchTooLargeError,
     DeadlineError,
@@ -245,6 +246,8 @@ def serve(config: ServerConfig | None = None) -> None:
         uvicorn.run(create_app(cfg), **common)
     else:  # worker processes import the app by name, so the config travels in the environment
         os.environ[CONFIG_ENV] = cfg.model_dump_json()
+        # the cores are shared out: each worker's sympy pool gets its part (unless the operator chose)
+        os.environ.setdefault(WORKERS_ENV, str(max(1, usable_cores() // cfg.workers)))
         uvicorn.run(
             "loong_env.integrations.reward_server:app_from_env", factory=True, workers=cfg.workers, **common
         )

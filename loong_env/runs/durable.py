@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -39,22 +40,27 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def repair_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file; a torn tail (no final newline, or an unparsable last line) is cut away."""
+def repair_jsonl(path: Path, each: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Records of a JSONL file; a torn tail (no final newline, or an unparsable last line) is cut away.
+
+    With `each`, every record goes to it as it is read and none are kept (a large file is streamed).
+    """
     if not path.exists():
         return []
-    data = path.read_bytes()
-    keep = data.rfind(b"\n") + 1  # everything after the last newline was never completed
     records: list[dict[str, Any]] = []
-    offset = 0
-    for raw in data[:keep].splitlines(keepends=True):
-        try:
-            records.append(json.loads(raw))
-        except json.JSONDecodeError:
-            keep = offset  # a garbled line can only be the last one written before a crash; cut from here
-            break
-        offset += len(raw)
-    if keep != len(data):
+    take = records.append if each is None else each
+    keep = 0  # bytes of complete, readable lines
+    with path.open("rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break  # never completed
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError:
+                break  # a garbled line can only be the last one written before a crash; cut from here
+            take(record)
+            keep += len(raw)
+    if keep != path.stat().st_size:
         with path.open("r+b") as fh:
             fh.truncate(keep)
             fh.flush()
@@ -115,9 +121,10 @@ class JsonlLog:
         self.path = path
         self._fh: Any = None
 
-    def open(self) -> list[dict[str, Any]]:
-        """Cut a torn tail, open for appending, and return the records already there."""
-        records = repair_jsonl(self.path)
+    def open(self, each: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """Cut a torn tail, open for appending, and return the records already there (or stream them to
+        `each`, keeping none)."""
+        records = repair_jsonl(self.path, each)
         self._fh = self.path.open("a", encoding="utf-8")
         return records
 
