@@ -225,6 +225,7 @@ class LocalExecutor:
             tolerance=config.answer_tolerance,
             requirements=list(config.requirements),
         )
+        keep.pool = run.writer.novelty_index(floor=keep.pool.floor)  # earlier runs kept, not re-read
         generator = run.method(
             run.seeds,
             client,
@@ -236,7 +237,6 @@ class LocalExecutor:
             max_tokens=request.max_tokens,
             temperature=request.temperature,
         )
-        keep.pool = run.writer.novelty_index(floor=keep.pool.floor)  # earlier runs kept, not re-read
         recent = run.writer.recent
         generator.remember(recent)  # the latest kept items as demonstrations
         generator.next_attempt = run.first_attempt
