@@ -15,7 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from loong_env.generators.keep import Candidate, KeepConfig, KeepRule, RejectReason, Verdict, novelty_problem
+from loong_env.generators.keep import (
+    Candidate,
+    KeepConfig,
+    KeepRule,
+    NoveltyCheck,
+    RejectReason,
+    novelty_problem,
+)
 from loong_env.generators.novelty import NoveltyIndex
 from loong_env.types import DataPoint
 
@@ -119,18 +126,15 @@ class PooledKeepRule(KeepRule):
                 self._known.add(change.item_id)
                 self.demos.append(change.datapoint)
 
-    async def screen(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
+    async def screen(self, candidate: Candidate) -> NoveltyCheck:
         await self.sync()
-        return await super().screen(candidate, verdict)
+        return await super().screen(candidate)
 
-    async def claim(
-        self, candidate: Candidate, verdict: Verdict, datapoint: DataPoint
-    ) -> tuple[RejectReason, str] | None:
+    async def claim(self, candidate: Candidate, datapoint: DataPoint) -> NoveltyCheck:
         answer: PoolAnswer = await self.shared.claim.remote(candidate.attempt, datapoint, candidate.parent_id)
         if answer.reason is not None:
-            verdict.similarity = answer.similarity
-            return answer.reason, answer.detail
+            return NoveltyCheck(reason=answer.reason, detail=answer.detail, similarity=answer.similarity)
         self._known.add(datapoint.id)  # the generator lists it as a demo itself once it is accepted
         if not self.pool.contains(datapoint.question):
             self.add_to_pool(datapoint, "kept")
-        return None
+        return NoveltyCheck()
