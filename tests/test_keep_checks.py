@@ -231,3 +231,28 @@ def test_wilson_upper_bound_and_summary():
     s: Summary = summarize("c", records, decisions)
     assert (s.false_keeps, s.wrong, s.kept_right, s.right, s.kept_per_100) == (1, 2, 1, 2, 50.0)
     assert s.tokens_per_kept == 20 and s.rejected == {"disagreement": 1, "ungrounded": 1}
+
+
+@pytest.mark.timeout(60)
+async def test_the_solver_has_its_own_endpoint_and_model(seeds_root, tmp_path):
+    """KeepConfig(solver_base_url, solver_model): the writer's server never sees a solve, the solver's only solves."""
+    verdicts: list[Verdict] = []
+    with (
+        ScriptedServer(lambda req: Answer(candidate_json(SUBSETS_Q, SUBSETS_RIGHT))) as writer_server,
+        ScriptedServer(lambda req: Answer(r"\boxed{34}")) as solver_server,
+    ):
+        config = KeepConfig(solver_base_url=solver_server.base_url, solver_model="other-model")
+        async with (
+            Sandbox([], timeout_s=5.0) as sandbox,
+            LLMClient(
+                base_url=writer_server.base_url, model="writer", retry=RetryPolicy(max_attempts=1)
+            ) as client,
+        ):
+            await run_generation(
+                "toy_math", out=tmp_path / "out", n=1, max_attempts=1, client=client, sandbox=sandbox,
+                seeds_root=seeds_root, keep_config=config, on_verdict=verdicts.append,
+            )  # fmt: skip
+        assert verdicts[0].accepted, (verdicts[0].reason, verdicts[0].detail)
+        assert writer_server.solve_requests() == [] and len(writer_server.requests) == 1
+        assert [r.body["model"] for r in solver_server.requests] == ["other-model"]
+        assert solver_server.solve_requests() == solver_server.requests

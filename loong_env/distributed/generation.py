@@ -164,6 +164,11 @@ async def run_generation_ray(
 
     options = ray or RayOptions()
     keep = keep_config or KeepConfig()
+    if keep.separate_solver:
+        raise ConfigError(
+            "a solver endpoint of its own (--solver-model / --solver-base-url) is not yet supported on Ray; "
+            "run without --ray, or leave the solver on the writer's endpoints"
+        )
     seeds, domain_name, domain_config = domain_seeds(domain, seeds_root)
     method_name = method_class(method).name
     llm, urls = resolve_llm(base_url, model, api_key, concurrency)

@@ -131,7 +131,7 @@ class _NoRunner:
 
 
 class SolveCache:
-    """Solves drawn so far, by (record, solver, prompt, temperature, max_tokens, index); appended to a file."""
+    """Solves drawn so far, by (record, solver, prompt, temperature, max tokens, index), in a file."""
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None

@@ -129,17 +129,24 @@ async def run_generation(
     metrics = MetricsWriter(Path(out) / METRICS_FILE, run="generation", info=info, on_record=on_metric)
     stats = stats or GenerationStats()
     status = "interrupted"
+    solver_client: Any = None
     try:
         # every LLM call and sandbox run becomes a metrics record
         timed_client, timed_runner = TimedClient(client, metrics), TimedRunner(runner, metrics)
-        # one client writes, repairs and solves: the solve never sees the code, the repair only its own code
+        # one client writes and repairs; it also solves unless the keep config names a solver endpoint or
+        # model of its own (the solve never sees the code, the repair only its own code)
+        solver = timed_client
+        if keep_config is not None and keep_config.separate_solver:
+            solver_client = solver_client_for(keep_config, api_key=api_key, concurrency=concurrency)
+            solver = TimedClient(solver_client, metrics)
         keep = KeepRule(
             timed_runner,
-            timed_client,
+            solver,
             writer=timed_client,
             config=keep_config,
             tolerance=config.answer_tolerance,
             requirements=list(config.requirements),
+            router=domain_router(domain_name, config),
         )
         generator = method_cls(
             seeds,
@@ -186,8 +193,27 @@ async def run_generation(
             await runner.close()
         if own_client and hasattr(client, "close"):
             await client.close()
+        if solver_client is not None:
+            await solver_client.close()
     kept = generator.kept[len(writer.existing) :]
     return summarize(out, domain_name, generator.name, model_name, writer, stats, status, kept)
+
+
+def solver_client_for(config: KeepConfig, *, api_key: str | None = None, concurrency: int = 4) -> Any:
+    """The solver's own client when the keep config names its endpoint or model (a local name starts it)."""
+    from loong_env.llm import LLMClient
+
+    key = config.solver_api_key.get_secret_value() if config.solver_api_key else api_key
+    return LLMClient(
+        base_url=config.solver_base_url, model=config.solver_model, api_key=key, max_concurrency=concurrency
+    )
+
+
+def domain_router(name: str, config: DomainConfig) -> Any:
+    """The router the env will reward this domain's items by: this run's domain config, else the library's."""
+    from loong_env.routing import VerifierRouter, library_domain
+
+    return VerifierRouter(domain_config=lambda domain: config if domain == name else library_domain(domain))
 
 
 def domain_seeds(
