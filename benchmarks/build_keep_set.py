@@ -6,9 +6,10 @@ Three kinds of code answers to questions whose answer is known (our seeds; a rec
 the question is read from the seeds at replay):
 
 * `dropped_condition`: the shared-misreading kind. A seed's own (correct) program with one stated
-  condition dropped: an `if` filter made always true, one clause of an `and` removed, a comprehension's
-  filter deleted, or a comparison bound dropped from a `while`. Only mutants that still run and print an
-  answer other than the known one are kept (one per seed).
+  condition or quantity dropped or misread: an `if` filter made always true, one clause of an `and`
+  removed, a comprehension's filter deleted, a comparison with a number made always true, a bound's
+  strictness flipped (at most read as less than), or a literal operand dropped (12 + 7 -> 12). Only mutants that still run and print an
+  answer other than the known one are kept (at most `--per-seed`, default 3, per seed program).
 * `model_written`: code the local writer wrote for the seed's question (collect_keep_set.py), right or
   wrong as it came.
 * `seed_code`: the seed's own program: a right code answer (recall).
@@ -72,10 +73,25 @@ class _Dropper(ast.NodeTransformer):
         if bounded and isinstance(node.ops[0], ast.Lt | ast.LtE | ast.Gt | ast.GtE) and self._hit():
             self.done = f"dropped bound {ast.unparse(node)}"
             return ast.Constant(True)
+        flip = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
+        if len(node.ops) == 1 and type(node.ops[0]) in flip and self._hit():
+            before = ast.unparse(node)
+            node.ops = [flip[type(node.ops[0])]()]
+            self.done = f"misread the bound {before} as {ast.unparse(node)}"
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div):
+            return node
+        for kept, dropped in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(dropped, ast.Constant) and isinstance(dropped.value, int | float) and self._hit():
+                self.done = f"dropped the quantity {ast.unparse(dropped)} from {ast.unparse(node)}"
+                return kept
         return node
 
 
-def mutants(code: str, limit: int = 3) -> list[tuple[str, str]]:
+def mutants(code: str, limit: int = 8) -> list[tuple[str, str]]:
     """(mutated code, what was dropped) for the first `limit` conditions of the program."""
     try:
         tree = ast.parse(code)
@@ -98,6 +114,7 @@ async def main() -> None:
     parser.add_argument("--out", default="benchmarks/data/keep_set.jsonl")
     parser.add_argument("--right", type=int, default=60, help="seed programs kept as right code answers")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-seed", type=int, default=3, help="dropped-condition mutants per seed program")
     args = parser.parse_args()
     seeds = list(load_seeds(default_root(), on_error="skip"))
     by_id = {dp.id: dp for dp in seeds}
@@ -108,6 +125,7 @@ async def main() -> None:
         reqs = tuple(dp.required_dependencies)
         if reqs not in boxes:
             boxes[reqs] = Sandbox.shared(list(reqs), timeout_s=10.0, workers=1)
+        found = 0
         for code, what in mutants(dp.rationale):
             result = await boxes[reqs].run(code)
             if execution_problem(result) is not None or (read := read_answer(result.stdout)) is None:
@@ -120,7 +138,7 @@ async def main() -> None:
             if not same:
                 records.append(
                     {
-                        "key": f"{dp.id}:dropped",
+                        "key": f"{dp.id}:dropped:{found}",
                         "id": dp.id,
                         "domain": dp.domain,
                         "kind": "dropped_condition",
@@ -176,6 +194,7 @@ async def main() -> None:
                 "correct": True,
             }
         )
+    random.Random(args.seed).shuffle(records)  # a replay stopped early has measured an unbiased part
     Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in records))
     kinds: dict[str, list[int]] = {}
     for r in records:

@@ -146,7 +146,7 @@ def main(args: argparse.Namespace) -> int:
         well_posedness=not args.no_well_posedness,
         solver_model=args.solver_model,
         solver_base_url=args.solver_base_url,
-        solver_api_key=args.solver_api_key,
+        solver_api_key=args.solver_api_key or (args.api_key if args.solver_base_url else None),
     )
 
     live = Live(

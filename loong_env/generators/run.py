@@ -137,7 +137,9 @@ async def run_generation(
         # model of its own (the solve never sees the code, the repair only its own code)
         solver = timed_client
         if keep_config is not None and keep_config.separate_solver:
-            solver_client = solver_client_for(keep_config, api_key=api_key, concurrency=concurrency)
+            solver_client = solver_client_for(
+                keep_config, base_url=base_url, api_key=api_key, concurrency=concurrency
+            )
             solver = TimedClient(solver_client, metrics)
         keep = KeepRule(
             timed_runner,
@@ -199,14 +201,18 @@ async def run_generation(
     return summarize(out, domain_name, generator.name, model_name, writer, stats, status, kept)
 
 
-def solver_client_for(config: KeepConfig, *, api_key: str | None = None, concurrency: int = 4) -> Any:
-    """The solver's own client when the keep config names its endpoint or model (a local name starts it)."""
+def solver_client_for(
+    config: KeepConfig, *, base_url: str | None = None, api_key: str | None = None, concurrency: int = 4
+) -> Any:
+    """The solver's own client: its endpoint and model, each falling back to the writer's `base_url` / key.
+
+    Without any base URL a model name is a local model (started in-process), like the writer's.
+    """
     from loong_env.llm import LLMClient
 
     key = config.solver_api_key.get_secret_value() if config.solver_api_key else api_key
-    return LLMClient(
-        base_url=config.solver_base_url, model=config.solver_model, api_key=key, max_concurrency=concurrency
-    )
+    url = config.solver_base_url or base_url
+    return LLMClient(base_url=url, model=config.solver_model, api_key=key, max_concurrency=concurrency)
 
 
 def domain_router(name: str, config: DomainConfig) -> Any:
