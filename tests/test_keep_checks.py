@@ -256,3 +256,38 @@ async def test_the_solver_has_its_own_endpoint_and_model(seeds_root, tmp_path):
         assert writer_server.solve_requests() == [] and len(writer_server.requests) == 1
         assert [r.body["model"] for r in solver_server.requests] == ["other-model"]
         assert solver_server.solve_requests() == solver_server.requests
+
+
+def test_the_set_replay_resumes_from_its_solve_cache_and_applies_the_checks_first(tmp_path):
+    """A cached solve is read back (a torn last line is skipped); records the checks reject need no solve."""
+    from loong_env.generators.keep_set import SolveCache, replay, standard_configurations
+    from loong_env.generators.verdict import SolveAttempt
+
+    seed = DataPoint(question=SUBSETS_Q, final_answer="34", rationale=SUBSETS_RIGHT, domain="toy")
+    right = SetRecord(
+        key="r", id=seed.id, domain="toy", kind="seed_code", code=SUBSETS_RIGHT, answer="34", correct=True
+    )
+    dropped = SetRecord(
+        key="w",
+        id=seed.id,
+        domain="toy",
+        kind="dropped_condition",
+        code=SUBSETS_DROPPED,
+        answer="56",
+        correct=False,
+    )
+    path = tmp_path / "solves.jsonl"
+    cache = SolveCache(path)
+    default = standard_configurations()[0]
+    cache.add("r|default|plain|0|1024|0", SolveAttempt(outcome="agree", boxed="34", tokens=100))
+    with path.open("a") as f:
+        f.write('{"key": "torn')  # a run killed mid-line
+    resumed = SolveCache(path)
+    assert list(resumed.solves) == ["r|default|plain|0|1024|0"]
+    before = standard_configurations()[1]
+    decisions = asyncio.run(
+        replay([right, dropped], {seed.id: seed}, [default, before], solvers=None, cache=resumed)
+    )
+    assert decisions[default.name]["r"].kept and decisions[default.name]["w"].reason == "ungrounded"
+    assert "w" not in decisions[before.name]  # today's rule needs a solve for it, and none is cached
+    assert summarize(default.name, [right, dropped], decisions[default.name]).false_keeps == 0
