@@ -112,7 +112,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--written", default="benchmarks/data/written.jsonl")
     parser.add_argument("--out", default="benchmarks/data/keep_set.jsonl")
-    parser.add_argument("--right", type=int, default=60, help="seed programs kept as right code answers")
+    parser.add_argument("--right", type=int, default=52, help="seed programs kept as right code answers")
+    parser.add_argument(
+        "--right-difficulty", type=int, default=2, help="hardest seed level drawn for right code answers"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-seed", type=int, default=3, help="dropped-condition mutants per seed program")
     args = parser.parse_args()
@@ -172,7 +175,13 @@ async def main() -> None:
         )
 
     rng = random.Random(args.seed)
-    pool = [dp for dp in seeds if len(dp.final_answer) <= 200]
+    # right answers from questions a 0.5B solver can reach (the demo's env serves levels 1-2 too): recall on
+    # questions no solve can answer would measure the solver, not the keep rule
+    pool = [
+        dp
+        for dp in seeds
+        if len(dp.final_answer) <= 200 and (dp.difficulty or 1) <= args.right_difficulty
+    ]
     rng.shuffle(pool)
     by_domain: dict[str, list] = {}
     for dp in pool:
