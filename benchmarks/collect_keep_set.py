@@ -24,6 +24,12 @@ from loong_env.sandbox import Sandbox
 from loong_env.seeds.dataset import default_root, load_seeds
 
 
+def _append(path: Path, row: dict) -> None:
+    """One finished seed, flushed at once: a stopped run loses nothing it finished."""
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/data/written.jsonl")
@@ -60,8 +66,7 @@ async def main() -> None:
             )
             route = await write_and_run(dp, rule, TempWriter(), number=number, max_tokens=args.max_tokens)
             row = {"id": dp.id, "domain": dp.domain, "temperature": args.temperature, **route.model_dump()}
-            with out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            _append(out, row)
             print(f"{dp.domain} {route.status} correct={route.correct}", flush=True)
 
     await asyncio.gather(*(one(i, dp) for i, dp in enumerate(seeds)))
