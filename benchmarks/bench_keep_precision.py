@@ -169,7 +169,10 @@ def print_set_report(summaries: Sequence[Summary]) -> None:
     print("(* = not every record measured yet; tokens and seconds count the solves only: the code is stored)")
     for s in summaries:
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected.items()))
-        print(f"  {s.name}: rejected {rejected}; false keeps by kind {s.false_keeps_by_kind}")
+        kinds = ", ".join(
+            f"{k} {s.false_keeps_by_kind.get(k, 0)}/{n}" for k, n in sorted(s.wrong_by_kind.items())
+        )
+        print(f"  {s.name}: rejected {rejected}; false keeps by kind: {kinds}")
 
 
 async def run_set(args: argparse.Namespace) -> None:

@@ -80,6 +80,9 @@ class Summary(BaseModel):
     seconds_per_kept: float | None
     rejected: dict[str, int] = Field(default_factory=dict)
     false_keeps_by_kind: dict[str, int] = Field(default_factory=dict)
+    wrong_by_kind: dict[str, int] = Field(
+        default_factory=dict, description="Wrong answers measured, by kind."
+    )
     complete: bool = True
 
 
@@ -278,6 +281,7 @@ def summarize(name: str, records: Sequence[SetRecord], decisions: Mapping[str, D
         seconds_per_kept=round(seconds / kept, 2) if kept else None,
         rejected=dict(rejected),
         false_keeps_by_kind=dict(Counter(r.kind for r in false)),
+        wrong_by_kind=dict(Counter(r.kind for r in wrong)),
         complete=len(measured) == len(records),
     )
 
