@@ -22,7 +22,7 @@ code answer is right, so such a run measures recall and cost per kept item only 
 `--replay report.json` prints the tables of a saved `--out` report again.
 Works on our seeds folder (default) and on any Loong-format folder (`--seeds ../shared/loong_sample/...`).
 
-The stored set (issue 25): `--set benchmarks/data/keep_set.jsonl --cache runs/keep_set_solves.jsonl`
+The stored set (issue 25): `--set benchmarks/data/keep_set.jsonl --cache benchmarks/data/keep_set_solves.jsonl`
 replays every configuration of `keep_set.standard_configurations` (the default first) over the stored code
 answers (built by benchmarks/build_keep_set.py: dropped-condition mutants of our seeds' programs, code the
 local writer wrote, and the seeds' own programs). Solves go to the cache as they are drawn: re-running the
@@ -247,7 +247,7 @@ async def run_set(args: argparse.Namespace) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default=None, help="replay the stored set (benchmarks/data/keep_set.jsonl)")
-    parser.add_argument("--cache", default="runs/keep_set_solves.jsonl", help="the set's solve cache")
+    parser.add_argument("--cache", default="benchmarks/data/keep_set_solves.jsonl", help="the set's solve cache")
     parser.add_argument("--no-model", action="store_true", help="with --set: read cached solves only")
     parser.add_argument("--time-budget", type=float, default=None, help="with --set: seconds of new solves")
     parser.add_argument("--configs", default=None, help="with --set: comma-separated names or indices")
