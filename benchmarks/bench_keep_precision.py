@@ -21,6 +21,14 @@ through, whatever the writer's skill. `--code seed` runs each seed's own code in
 code answer is right, so such a run measures recall and cost per kept item only (cheaply: no writing).
 `--replay report.json` prints the tables of a saved `--out` report again.
 Works on our seeds folder (default) and on any Loong-format folder (`--seeds ../shared/loong_sample/...`).
+
+The stored set (issue 25): `--set benchmarks/data/keep_set.jsonl --cache benchmarks/data/keep_set_solves.jsonl`
+replays every configuration of `keep_set.standard_configurations` (the default first) over the stored code
+answers (built by benchmarks/build_keep_set.py: dropped-condition mutants of our seeds' programs, code the
+local writer wrote, and the seeds' own programs). Solves go to the cache as they are drawn: re-running the
+same command resumes; `--no-model` re-tabulates from the cache alone; `--time-budget S` stops drawing new
+solves after S seconds. Reported per configuration: false keeps among wrong code answers with the 95 %
+Wilson upper bound, recall on right ones, kept per 100 candidates, solve tokens and seconds per kept item.
 """
 
 from __future__ import annotations
@@ -48,6 +56,14 @@ from loong_env.generators.keep_precision import (
     measure_keep,
     standard_settings,
     summarize_all,
+)
+from loong_env.generators.keep_set import (
+    SolveCache,
+    Summary,
+    load_set,
+    replay,
+    standard_configurations,
+    summarize,
 )
 from loong_env.llm import LLMClient
 from loong_env.sandbox import Sandbox
@@ -131,8 +147,110 @@ def print_report(report: PrecisionReport) -> None:
             )
 
 
+def print_set_report(summaries: Sequence[Summary]) -> None:
+    """The stored set's table: one row per configuration."""
+    head = ("configuration", "false keeps", "rate", "95% upper", "recall", "kept/100", "tok/kept", "s/kept")
+    widths = (38, 12, 7, 10, 13, 9, 9, 7)
+    print(
+        "\n" + "".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(head, widths)))
+    )
+    for s in summaries:
+        cells = (
+            s.name + ("" if s.complete else " *"),
+            f"{s.false_keeps}/{s.wrong}",
+            _num(None if s.false_keep_rate is None else 100 * s.false_keep_rate, ".1f") + "%",
+            _num(None if s.false_keep_upper95 is None else 100 * s.false_keep_upper95, ".1f") + "%",
+            _ratio(s.kept_right, s.right),
+            f"{s.kept_per_100:.1f}",
+            _num(s.tokens_per_kept),
+            _num(s.seconds_per_kept, ".1f"),
+        )
+        print("".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths))))
+    print("(* = not every record measured yet; tokens and seconds count the solves only: the code is stored)")
+    for s in summaries:
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected.items()))
+        kinds = ", ".join(
+            f"{k} {s.false_keeps_by_kind.get(k, 0)}/{n}" for k, n in sorted(s.wrong_by_kind.items())
+        )
+        print(f"  {s.name}: rejected {rejected}; false keeps by kind: {kinds}")
+
+
+async def run_set(args: argparse.Namespace) -> None:
+    """Replay the configurations over the stored set (resumable through the solve cache)."""
+    records = load_set(args.set)
+    seeds = {dp.id: dp for dp in load_seeds(default_root(), on_error="skip")}
+    if missing := [r.key for r in records if r.id not in seeds]:
+        raise SystemExit(f"{len(missing)} records name seeds that are not in {default_root()}: {missing[:3]}")
+    kinds = Counter((r.kind, r.correct) for r in records)
+    print(
+        f"set: {len(records)} records from {args.set}: "
+        + ", ".join(f"{k} {'right' if c else 'wrong'} {n}" for (k, c), n in sorted(kinds.items()))
+    )
+    cache = SolveCache(args.cache)
+    print(f"cache: {len(cache.solves)} solves in {args.cache}")
+    configurations = standard_configurations(
+        KeepConfig(solve_max_tokens=args.solve_max_tokens), alt_solver=args.alt_local
+    )
+    if args.configs:
+        wanted = set(args.configs.split(","))
+        configurations = [c for i, c in enumerate(configurations) if str(i) in wanted or c.name in wanted]
+    solvers = None
+    clients: list[LLMClient] = []
+    if not args.no_model:
+        server = await asyncio.to_thread(
+            local.shared_server, local.DEFAULT_MODEL, n_parallel=args.concurrency
+        )
+        clients.append(
+            LLMClient(
+                base_url=server.base_url, model=server.model, max_concurrency=args.concurrency, timeout_s=900
+            )
+        )
+        solvers = {"default": clients[0]}
+        if args.alt_local:
+            alt = await asyncio.to_thread(local.shared_server, args.alt_local, n_parallel=args.concurrency)
+            clients.append(
+                LLMClient(
+                    base_url=alt.base_url, model=alt.model, max_concurrency=args.concurrency, timeout_s=900
+                )
+            )
+            solvers[args.alt_local] = clients[-1]
+    deadline = None if args.time_budget is None else time.monotonic() + args.time_budget
+    last = [0.0]
+
+    def progress(name: str, done: int) -> None:
+        if time.monotonic() - last[0] > 30:
+            last[0] = time.monotonic()
+            print(f"  [{name}] {done}/{len(records)} decided, {cache.drawn} solves drawn", flush=True)
+
+    t0 = time.perf_counter()
+    decisions = await replay(
+        records,
+        seeds,
+        configurations,
+        solvers=solvers,
+        cache=cache,
+        in_flight=args.concurrency,
+        deadline=deadline,
+        on_record=progress,
+    )
+    summaries = [summarize(c.name, records, decisions[c.name]) for c in configurations]
+    print_set_report(summaries)
+    print(
+        f"{cache.drawn} solves drawn in {time.perf_counter() - t0:.0f}s; load average at end: {os.getloadavg()}"
+    )
+    if args.out:
+        Path(args.out).write_text(json.dumps([s.model_dump() for s in summaries], indent=1))
+    for c in clients:
+        await c.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", default=None, help="replay the stored set (benchmarks/data/keep_set.jsonl)")
+    parser.add_argument("--cache", default="benchmarks/data/keep_set_solves.jsonl", help="the set's solve cache")
+    parser.add_argument("--no-model", action="store_true", help="with --set: read cached solves only")
+    parser.add_argument("--time-budget", type=float, default=None, help="with --set: seconds of new solves")
+    parser.add_argument("--configs", default=None, help="with --set: comma-separated names or indices")
     parser.add_argument(
         "--seeds", default=str(default_root()), help="our seeds root, a domain or a Loong folder"
     )
@@ -171,6 +289,11 @@ async def main() -> None:
     parser.add_argument("--out", default=None, help="write the full report (every question) as JSON here")
     parser.add_argument("--replay", default=None, help="print the tables of a saved --out report and exit")
     args = parser.parse_args()
+    if args.set:
+        print(f"hardware: {hardware()}")
+        print(f"command: {' '.join(sys.argv)}")
+        await run_set(args)
+        return
     if args.replay:
         saved = json.loads(Path(args.replay).read_text())  # summaries are recomputed from the questions
         questions = [QuestionResult.model_validate(q) for q in saved["questions"]]

@@ -13,9 +13,18 @@ from typing import Protocol
 
 from loong_env.types import AnswerKey, DataPoint, Tolerance, VerificationResult, VerificationStatus
 from loong_env.verifiers.base import Verifier
+from loong_env.verifiers.extract import count_boxes
+
+__all__ = [
+    "DomainInfo",
+    "DomainLookup",
+    "VerifierRouter",
+    "count_boxes",
+    "is_code_response",
+    "library_domain",
+]
 
 _PY_BLOCK = re.compile(r"```(?:python|py)[ \t]*\r?\n", re.IGNORECASE)
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 
 class DomainInfo(Protocol):
@@ -32,12 +41,7 @@ DomainLookup = Callable[[str], DomainInfo | None]
 
 def is_code_response(response: str) -> bool:
     """True when the answer is a ```python block and gives no \\boxed{} answer: run it, don't read it."""
-    return bool(_PY_BLOCK.search(response)) and not _BOXED.search(response)
-
-
-def count_boxes(response: str) -> int:
-    """How many \\boxed{} / \\fbox{} answers a response commits to."""
-    return len(_BOXED.findall(response))
+    return bool(_PY_BLOCK.search(response)) and count_boxes(response) == 0
 
 
 def library_domain(name: str) -> DomainInfo | None:

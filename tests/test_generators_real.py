@@ -91,7 +91,7 @@ async def test_keep_rule_with_the_real_model_keeps_right_code_and_rejects_wrong_
     async with Sandbox([], timeout_s=5.0, workers=1) as sandbox:
         keep = KeepRule(sandbox, local_qwen_client, config=KeepConfig(solve_max_tokens=256))
         candidate = Candidate(question=QUESTION, code=code, domain="toy", method="test", attempt=0)
-        verdict = await keep.judge(candidate, Verdict(attempt=0, method="test", accepted=False))
+        verdict = await keep.judge(candidate)
     assert verdict.accepted is accepted, (verdict.reason, verdict.detail, [s.boxed for s in verdict.solves])
     assert verdict.reason == reason
     assert verdict.solves and verdict.solves[0].boxed is not None and verdict.solves[0].boxed.strip() == "42"

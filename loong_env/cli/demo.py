@@ -89,13 +89,16 @@ async def _generate(args: argparse.Namespace, client: LLMClient, console: Consol
     console.rule(f"[bold]1. generate: {args.method} on {args.domain}, {args.gen_seconds:.0f} s budget")
     console.print(f"output: {out}  (accepted.jsonl, rejected.jsonl, manifest.json)", highlight=False)
 
+    verdicts: list[Verdict] = []
+
     def show(verdict: Verdict) -> None:
+        verdicts.append(verdict)
         mark = "[green]kept[/green]" if verdict.accepted else f"[red]rejected[/red] ({verdict.reason.value})"
         question = " ".join((verdict.question or "").split())[:90]
         detail = f" — {verdict.detail[:100]}" if verdict.detail and not verdict.accepted else ""
         console.print(f"  #{verdict.attempt:<3} {mark} {question!r}{detail}", highlight=False)
 
-    return await run_generation(
+    summary = await run_generation(
         args.domain,
         out=out,
         n=1_000,
@@ -106,6 +109,56 @@ async def _generate(args: argparse.Namespace, client: LLMClient, console: Consol
         seed=args.seed,
         on_verdict=show,
     )
+    console.print(kept_table(verdicts))
+    return summary
+
+
+# Short names of the keep rule's checks, in the order a candidate passes them.
+CHECK_LABELS = {
+    "shape": "shape",
+    "novelty": "novel",
+    "well_posed": "posed",
+    "code_ran": "ran",
+    "grounded": "grounded",
+    "solve_agreed": "solve agreed",
+}
+
+
+def _checks(verdict: Verdict) -> str:
+    return " ".join(CHECK_LABELS.get(c, c) for c in verdict.checks) or "-"
+
+
+def closest(verdicts: list[Verdict]) -> Verdict | None:
+    """The rejected candidate that passed the most checks (the latest of equals): what came closest."""
+    rejected = [v for v in verdicts if not v.accepted]
+    return max(rejected, key=lambda v: (len(v.checks), v.attempt)) if rejected else None
+
+
+def kept_table(verdicts: list[Verdict]) -> Table:
+    """Each kept item with the checks it passed; when none was kept, the closest candidate and its stop."""
+    kept = [v for v in verdicts if v.accepted]
+    if kept:
+        table = Table(title=f"kept items ({len(kept)}): the checks each passed", expand=True)
+        table.add_column("#", min_width=3, no_wrap=True)
+        table.add_column("question", ratio=1, overflow="fold")
+        table.add_column("answer", max_width=16, overflow="ellipsis", no_wrap=True)
+        table.add_column("checks passed", min_width=36)
+        for v in kept:
+            table.add_row(str(v.attempt), " ".join((v.question or "").split()), v.answer or "", _checks(v))
+        return table
+    table = Table(title="nothing kept: the candidate that came closest", expand=True, show_header=False)
+    table.add_column("what", min_width=14, style="bold", no_wrap=True)
+    table.add_column("value", ratio=1, overflow="fold")
+    near = closest(verdicts)
+    if near is None:
+        table.add_row("candidates", "none finished")
+        return table
+    table.add_row("candidate", f"#{near.attempt}")
+    table.add_row("question", " ".join((near.question or "").split()) or "-")
+    table.add_row("code answer", near.answer or "-")
+    table.add_row("checks passed", _checks(near))
+    table.add_row("stopped at", f"{near.reason.value if near.reason else '?'}: {near.detail}")
+    return table
 
 
 async def _env_loop(args: argparse.Namespace, client: LLMClient, console: Console) -> list[dict]:
@@ -128,25 +181,40 @@ async def _env_loop(args: argparse.Namespace, client: LLMClient, console: Consol
 
     answers = await asyncio.gather(*(policy(o.question) for o in observations))
     results = await env.step({o.index: a for o, a in zip(observations, answers, strict=True)})
-    rows = []
-    table = Table(title="env episodes", show_lines=False)
-    for col in ("#", "domain", "d", "question", "model's answer", "reference", "verdict", "reward"):
-        table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=40 if col == "question" else 22)
+    rows = [
+        {"domain": r.datapoint.domain, "reward": r.reward, "status": r.verification.status.value}
+        for r in results
+    ]
+    table = env_table(results)
+    console.print(table)
+    return rows
+
+
+def env_table(results: list) -> Table:
+    """The env episodes in a table that fits 120 columns: short fixed columns, the question folds."""
+    table = Table(title="env episodes", expand=True)
+    table.add_column("#", min_width=2, no_wrap=True, justify="right")
+    table.add_column("domain", min_width=13, max_width=16, no_wrap=True, overflow="ellipsis")
+    table.add_column("d", min_width=1, no_wrap=True)
+    table.add_column("question", ratio=1, overflow="fold")
+    table.add_column("answer", min_width=8, max_width=14, no_wrap=True, overflow="ellipsis")
+    table.add_column("reference", min_width=9, max_width=14, no_wrap=True, overflow="ellipsis")
+    table.add_column("verdict", min_width=9, no_wrap=True)
+    table.add_column("reward", min_width=6, no_wrap=True, justify="right")
     for r in results:
         dp, ver = r.datapoint, r.verification
-        rows.append({"domain": dp.domain, "reward": r.reward, "status": ver.status.value})
+        question = " ".join(dp.question.split())
         table.add_row(
             str(r.observation.index),
             dp.domain,
-            str(dp.difficulty),
-            dp.question[:60],
-            (ver.extracted or "—")[:30],
-            dp.final_answer[:30],
+            str(dp.difficulty or "-"),
+            question if len(question) <= 120 else question[:117] + "...",
+            ver.extracted or "—",
+            dp.final_answer,
             ver.status.value,
             f"{r.reward:.2f}",
         )
-    console.print(table)
-    return rows
+    return table
 
 
 def _summary(

@@ -43,6 +43,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-attempts", type=int, default=None, help="stop after K attempts in this run")
     p.add_argument("--time-budget", type=float, default=None, metavar="S", help="stop after S seconds")
     add_endpoint_options(p)
+    add_endpoint_options(
+        p.add_argument_group("the independent solver (default: the writer's endpoint)"), role="solver"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--concurrency", type=int, default=4, help="candidates in flight (match the server's slots)"
@@ -63,6 +66,21 @@ def register(subparsers: Any) -> None:
         choices=["any", "majority", "all"],
         default=keep.agreement,
         help="how many solves must agree with the code's answer (default: %(default)s)",
+    )
+    p.add_argument(
+        "--solve-prompt",
+        choices=["plain", "conditions"],
+        default=keep.solve_prompt,
+        help="'conditions' lists the question's quantities and conditions in the solve prompt "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--no-grounding",
+        action="store_true",
+        help="keep code that never uses a condition the question states (off: today's checks are cheap)",
+    )
+    p.add_argument(
+        "--no-well-posedness", action="store_true", help="keep questions that are not self-contained"
     )
     p.add_argument(
         "--novelty-threshold",
@@ -123,6 +141,12 @@ def main(args: argparse.Namespace) -> int:
         agreement=args.agreement,
         solve_max_tokens=args.solve_max_tokens,
         novelty_threshold=args.novelty_threshold,
+        solve_prompt=args.solve_prompt,
+        grounding=not args.no_grounding,
+        well_posedness=not args.no_well_posedness,
+        solver_model=args.solver_model,
+        solver_base_url=args.solver_base_url,
+        solver_api_key=args.solver_api_key or (args.api_key if args.solver_base_url else None),
     )
 
     live = Live(

@@ -147,6 +147,11 @@ class RayExecutor:
 
     async def open(self, request: GenerationRequest) -> str:
         """Settle the LLM settings here on the driver (workers need none of them); the model id."""
+        if request.keep_config.separate_solver:
+            raise ConfigError(
+                "a solver endpoint of its own (--solver-model / --solver-base-url) is not yet supported on "
+                "Ray; run without --ray, or leave the solver on the writer's endpoints"
+            )
         self._llm, self._urls = resolve_llm(
             request.base_url, request.model, request.api_key, request.concurrency
         )

@@ -22,8 +22,8 @@ from loong_env.generators.keep import (
     Candidate,
     KeepConfig,
     KeepRule,
+    NoveltyCheck,
     RejectReason,
-    Verdict,
     novelty_check,
     novelty_floor,
     novelty_problem,
@@ -163,24 +163,20 @@ class PooledKeepRule(KeepRule):
         if len(self.demos) > DEMO_WINDOW:
             del self.demos[: len(self.demos) - DEMO_WINDOW]
 
-    async def screen(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
+    async def screen(self, candidate: Candidate) -> NoveltyCheck:
         answer: PoolAnswer = await self.shared.screen.remote(candidate.question, candidate.parent_id)
-        verdict.similarity = answer.similarity
         if candidate.parent_id:
             self._parents[candidate.attempt] = answer.parent_similarity
             if len(self._parents) > PARENTS_HELD:  # screened but never kept: drop the oldest
                 del self._parents[next(iter(self._parents))]
-        return None if answer.reason is None else (answer.reason, answer.detail)
+        return NoveltyCheck(reason=answer.reason, detail=answer.detail, similarity=answer.similarity)
 
     def parent_similarity(self, candidate: Candidate) -> float | None:
         return self._parents.pop(candidate.attempt, None) if candidate.parent_id else None
 
-    async def claim(
-        self, candidate: Candidate, verdict: Verdict, datapoint: DataPoint
-    ) -> tuple[RejectReason, str] | None:
+    async def claim(self, candidate: Candidate, datapoint: DataPoint) -> NoveltyCheck:
         answer: PoolAnswer = await self.shared.claim.remote(candidate.attempt, datapoint, candidate.parent_id)
         self._parents.pop(candidate.attempt, None)
         if answer.reason is not None:
-            verdict.similarity = answer.similarity
-            return answer.reason, answer.detail
-        return None
+            return NoveltyCheck(reason=answer.reason, detail=answer.detail, similarity=answer.similarity)
+        return NoveltyCheck()

@@ -19,7 +19,15 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, Field
 
 from loong_env.errors import LoongError
-from loong_env.generators.keep import Candidate, ChatClient, KeepRule, RejectReason, Verdict, usage_tokens
+from loong_env.generators.keep import (
+    Candidate,
+    ChatClient,
+    KeepRule,
+    RejectReason,
+    Verdict,
+    reject,
+    usage_tokens,
+)
 from loong_env.generators.parsing import ParseFailure, candidate_response_format, parse_candidate
 from loong_env.types import DataPoint
 
@@ -219,7 +227,8 @@ class CandidateGenerator(BaseGenerator):
                     seed=(self.seed or 0) * 100_003 + number,
                 )
             except LLMError as exc:
-                return _reject(verdict, RejectReason.llm_error, str(exc).splitlines()[0][:300])
+                verdict = reject(verdict, RejectReason.llm_error, str(exc).splitlines()[0][:300])
+                return verdict
             verdict.timings["generate_s"] = round(time.perf_counter() - started, 4)
             verdict.tokens += usage_tokens(completion)
             text = completion.text or ""
@@ -230,8 +239,11 @@ class CandidateGenerator(BaseGenerator):
                 if (
                     completion.finish_reason == "length"
                 ):  # cut off before a complete candidate: unknown, not bad
-                    return _reject(verdict, RejectReason.truncated, f"reply hit max_tokens={self.max_tokens}")
-                return _reject(verdict, RejectReason.unparsable, str(exc))
+                    detail = f"reply hit max_tokens={self.max_tokens}"
+                    verdict = reject(verdict, RejectReason.truncated, detail)
+                else:
+                    verdict = reject(verdict, RejectReason.unparsable, str(exc))
+                return verdict
             candidate = Candidate(
                 question=parsed.question,
                 code=parsed.code,
@@ -243,14 +255,18 @@ class CandidateGenerator(BaseGenerator):
                 parent_id=proposal.parent_id,
                 parsed_by=parsed.parsed_by,
                 extra=proposal.extra,
+                tokens=verdict.tokens,
+                timings=verdict.timings,
+                raw_reply=text,
             )
-            await self.keep.judge(candidate, verdict)
+            verdict = await self.keep.judge(candidate)  # from here the keep rule's verdict is the attempt's
             if verdict.accepted and verdict.datapoint is not None:
                 verdict.raw_reply = None
                 self.kept.append(verdict.datapoint)
             return verdict
         except Exception as exc:  # noqa: BLE001 - one broken attempt must not end a long run
-            return _reject(verdict, RejectReason.internal_error, f"{type(exc).__name__}: {exc}"[:300])
+            verdict = reject(verdict, RejectReason.internal_error, f"{type(exc).__name__}: {exc}"[:300])
+            return verdict
         finally:
             verdict.timings["total_s"] = round(time.perf_counter() - started, 4)
 
@@ -344,10 +360,3 @@ class CandidateGenerator(BaseGenerator):
         before = len(self.kept)
         await self.run(target=n, max_attempts=max_attempts)
         return self.kept[before:]
-
-
-def _reject(verdict: Verdict, reason: RejectReason, detail: str) -> Verdict:
-    verdict.accepted = False
-    verdict.reason = reason
-    verdict.detail = detail
-    return verdict

@@ -2,18 +2,22 @@
 
 Route 1: the candidate's code runs in the sandbox with its domain's packages and prints a non-empty answer.
          When it crashes or prints nothing, the writer gets one repair round (its code + the traceback).
-Route 2: an independent chain-of-thought solve (without the code) boxes an equivalent answer.
-Before either, cheap checks reject malformed, degenerate, scaffold-copying and non-novel questions.
-Every candidate ends with exactly one Verdict: accepted, or rejected with one specific RejectReason.
+Route 2: an independent chain-of-thought solve (without the code) boxes an answer that the reward's own
+         judge (the env's `VerifierRouter` for the domain) calls equal to the code's answer.
+Before either, cheap checks reject malformed, degenerate, scaffold-copying, non-novel and ill-posed
+questions; after the code runs, the grounding check rejects code that never uses a stated condition.
+Every candidate ends with exactly one Verdict, built by `judge` alone: accepted, or rejected with one
+specific RejectReason; `Verdict.checks` lists the checks it passed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 
-from loong_env.generators import prompts
+from pydantic import BaseModel, Field
+
+from loong_env.generators import checks, prompts
 from loong_env.generators.agreement import majority_needed
 from loong_env.generators.novelty import DEFAULT_FLOOR, NoveltyIndex
 from loong_env.generators.verdict import (
@@ -25,16 +29,28 @@ from loong_env.generators.verdict import (
     Runner,
     SolveAttempt,
     Verdict,
+    reject,
 )
+from loong_env.routing import VerifierRouter
 from loong_env.runs.timing import usage_tokens
-from loong_env.types import DataPoint, ExecutionResult, Tolerance, normalize_question
+from loong_env.types import (
+    AnswerKey,
+    DataPoint,
+    ExecutionResult,
+    Tolerance,
+    VerificationStatus,
+    normalize_question,
+)
 from loong_env.verifiers.code_output import OutputStatus, execution_problem, read_answer
+from loong_env.verifiers.extract import read_boxed
 
 __all__ = [  # the vocabulary is re-exported: `from loong_env.generators.keep import Verdict` keeps working
     "Candidate",
     "ChatClient",
+    "CodeRun",
     "KeepConfig",
     "KeepRule",
+    "NoveltyCheck",
     "RejectReason",
     "RepairAttempt",
     "Runner",
@@ -44,6 +60,7 @@ __all__ = [  # the vocabulary is re-exported: `from loong_env.generators.keep im
     "novelty_check",
     "novelty_floor",
     "novelty_problem",
+    "reject",
     "shape_problem",
     "usage_tokens",
 ]
@@ -115,13 +132,36 @@ def novelty_check(
     return None, nearest.similarity
 
 
+class NoveltyCheck(BaseModel):
+    """The novelty check's answer: a reject reason with its detail, or none; and the nearest similarity."""
+
+    reason: RejectReason | None = None
+    detail: str = ""
+    similarity: float | None = None
+
+
+class CodeRun(BaseModel):
+    """What the code route gave: the code that ran last, its answer (or why none), its repairs and cost."""
+
+    code: str
+    answer: str | None = None
+    answer_rule: str | None = None
+    problem: tuple[RejectReason, str] | None = None
+    repairs: list[RepairAttempt] = Field(default_factory=list)
+    tokens: int = 0
+    sandbox_s: float = 0.0
+    repair_s: float = 0.0
+
+
 class KeepRule:
     """Judges candidates; holds the novelty pool (seeds + kept) so every method is checked against it.
 
     `sandbox` runs code with the domain's packages; `solver` answers without the code; `writer` (default:
     the solver's client) gets the repair request when code fails, with the JSON schema unless
-    `json_mode=False`. The pool is updated only at acceptance, with no await between the last check and
-    the update, so concurrent candidates cannot both be kept as duplicates.
+    `json_mode=False`. `router` is the reward's judge (default: the seed library's domains): a solve agrees
+    with the code exactly when the env would reward it against the code's answer. The pool is updated only
+    at acceptance, with no await between the last check and the update, so concurrent candidates cannot
+    both be kept as duplicates.
     """
 
     def __init__(
@@ -134,6 +174,7 @@ class KeepRule:
         config: KeepConfig | None = None,
         tolerance: Tolerance | None = None,
         requirements: list[str] | None = None,
+        router: VerifierRouter | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.solver = solver
@@ -142,6 +183,7 @@ class KeepRule:
         self.config = config or KeepConfig()
         self.tolerance = tolerance
         self.requirements = list(requirements or [])
+        self.router = router or VerifierRouter()
         self.pool = NoveltyIndex(floor=novelty_floor(self.config))
 
     def add_to_pool(self, dp: DataPoint, kind: str) -> None:
@@ -152,11 +194,12 @@ class KeepRule:
         """Duplicate or too-similar to the pool; an evol rewrite close to its parent adds nothing."""
         return novelty_problem(self.pool, self.config, question, parent_id)
 
-    async def screen(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
-        """The early novelty check, before sandbox and solver time is spent; records the nearest one."""
-        question, parent = candidate.question, candidate.parent_id
-        found, verdict.similarity = novelty_check(self.pool, self.config, question, parent)
-        return None if found is None else (found[0], found[1])
+    async def screen(self, candidate: Candidate) -> NoveltyCheck:
+        """The early novelty check, before sandbox and solver time is spent; says the nearest similarity."""
+        found, similarity = novelty_check(self.pool, self.config, candidate.question, candidate.parent_id)
+        if found is not None:
+            return NoveltyCheck(reason=found[0], detail=found[1], similarity=found[2])
+        return NoveltyCheck(similarity=similarity)
 
     def parent_similarity(self, candidate: Candidate) -> float | None:
         """ROUGE-L of an evol rewrite to its parent (None without a parent), for the kept item's record."""
@@ -164,99 +207,151 @@ class KeepRule:
             return None
         return self.pool.similarity_to(candidate.question, candidate.parent_id)
 
-    async def claim(
-        self, candidate: Candidate, verdict: Verdict, datapoint: DataPoint
-    ) -> tuple[RejectReason, str] | None:
+    async def claim(self, candidate: Candidate, datapoint: DataPoint) -> NoveltyCheck:
         """The last novelty check and the pool update as one step: concurrent near-twins cannot both be kept.
 
         Here there is no await between check and add; a pool shared across processes does both in one call.
         """
         if found := self.novelty(candidate.question, candidate.parent_id):
-            verdict.similarity = found[2]
-            return found[0], found[1]
+            return NoveltyCheck(reason=found[0], detail=found[1], similarity=found[2])
         self.add_to_pool(datapoint, "kept")
-        return None
+        return NoveltyCheck()
 
-    async def judge(self, candidate: Candidate, verdict: Verdict) -> Verdict:
-        """Fill `verdict` for a parsed candidate: shape, novelty, sandbox, then the independent solve(s)."""
+    def answer_key(self, question: str, answer: str, domain: str) -> AnswerKey:
+        """The key the env will reward this item by, once kept: the router's, from the item's own fields."""
+        item = DataPoint(
+            question=question,
+            final_answer=answer,
+            domain=domain,
+            answer_tolerance=self.tolerance,
+            required_dependencies=self.requirements,
+        )
+        return self.router.key(item)
+
+    async def judge(self, candidate: Candidate) -> Verdict:
+        """The Verdict on a parsed candidate: shape, novelty, well-posedness, sandbox, grounding, solve(s)."""
         cfg = self.config
-        verdict.question, verdict.code = candidate.question, candidate.code
+        verdict = Verdict(
+            attempt=candidate.attempt,
+            method=candidate.method,
+            accepted=False,
+            question=candidate.question,
+            code=candidate.code,
+            seed_ids=candidate.seed_ids,
+            tokens=candidate.tokens,
+            timings=dict(candidate.timings),
+            raw_reply=candidate.raw_reply,
+        )
+        passed: list[str] = []
+
+        def stop(reason: RejectReason, detail: str, **update: object) -> Verdict:
+            return reject(verdict.model_copy(update={"checks": list(passed), **update}), reason, detail)
+
         if found := shape_problem(candidate.question, cfg):
-            return _reject(verdict, *found)
-        if found := await self.screen(candidate, verdict):
-            return _reject(verdict, *found)
+            return stop(*found)
+        passed.append("shape")
+        screened = await self.screen(candidate)
+        verdict = verdict.model_copy(update={"similarity": screened.similarity})
+        if screened.reason is not None:
+            return stop(screened.reason, screened.detail)
+        passed.append("novelty")
+        if cfg.well_posedness:
+            if not (posed := checks.well_posedness(candidate.question)).passed:
+                return stop(RejectReason.ill_posed, posed.detail)
+            passed.append("well_posed")
 
-        if found := await self.run_code(candidate, verdict):
-            return _reject(verdict, *found)
-        answer = verdict.answer
+        run = await self.run_code(candidate)
+        timings = {**verdict.timings, "sandbox_s": run.sandbox_s}
+        if run.repairs:
+            timings["repair_s"] = run.repair_s
+        verdict = verdict.model_copy(
+            update={
+                "code": run.code,
+                "answer": run.answer,
+                "answer_rule": run.answer_rule,
+                "repairs": run.repairs,
+                "tokens": verdict.tokens + run.tokens,
+                "timings": timings,
+            }
+        )
+        if run.problem is not None:
+            return stop(*run.problem)
+        answer = run.answer
         assert answer is not None
+        passed.append("code_ran")
+        if cfg.grounding:
+            if not (grounded := checks.grounding(candidate.question, run.code)).passed:
+                return stop(RejectReason.ungrounded, grounded.detail)
+            passed.append("grounded")
 
+        key = self.answer_key(candidate.question, answer, candidate.domain)
         started = time.perf_counter()
-        while (step := cfg.decide([s.outcome for s in verdict.solves])) == "solve":
-            solve = await self.solve_once(candidate.question, answer, len(verdict.solves), candidate.attempt)
-            verdict.solves.append(solve)
-            verdict.tokens += solve.tokens
-        verdict.timings["solve_s"] = round(time.perf_counter() - started, 4)
-        agreed = sum(s.outcome == "agree" for s in verdict.solves)
+        solves: list[SolveAttempt] = []
+        while (step := cfg.decide([s.outcome for s in solves])) == "solve":
+            solves.append(await self.solve_once(candidate.question, key, len(solves), candidate.attempt))
+        verdict = verdict.model_copy(
+            update={
+                "solves": solves,
+                "tokens": verdict.tokens + sum(s.tokens for s in solves),
+                "timings": {**verdict.timings, "solve_s": round(time.perf_counter() - started, 4)},
+            }
+        )
+        agreed = sum(s.outcome == "agree" for s in solves)
         if step == "reject":
             needed = majority_needed(cfg.solve_attempts, cfg.agreement)
-            return _reject(verdict, *disagreement_reason(verdict.solves, agreed, needed, answer))
+            return stop(*disagreement_reason(solves, agreed, needed, answer))
+        passed.append("solve_agreed")
 
-        datapoint = self._datapoint(candidate, verdict, agreed)
-        if found := await self.claim(candidate, verdict, datapoint):
-            return _reject(verdict, *found)
-        verdict.datapoint = datapoint
-        verdict.accepted = True
-        return verdict
+        datapoint = self._datapoint(candidate, verdict, agreed, passed)
+        claimed = await self.claim(candidate, datapoint)
+        if claimed.reason is not None:
+            return stop(claimed.reason, claimed.detail, similarity=claimed.similarity)
+        return verdict.model_copy(update={"accepted": True, "datapoint": datapoint, "checks": passed})
 
-    async def run_code(self, candidate: Candidate, verdict: Verdict) -> tuple[RejectReason, str] | None:
-        """Route 1: run the code, repaired up to `repair_attempts` times; sets `verdict.answer`, or returns
-        why there is none (reject reason, detail)."""
+    async def run_code(self, candidate: Candidate) -> CodeRun:
+        """Route 1: run the code, repaired up to `repair_attempts` times: its answer, or why there is none."""
         cfg = self.config
-        result = await self._run(candidate.code, verdict)
+        run = CodeRun(code=candidate.code)
+        result = await self._run(run, candidate.code)
         found = _execution_problem(result, cfg)
-        while found and found[0] in REPAIRABLE and len(verdict.repairs) < cfg.repair_attempts:
-            repair = await self._repair(candidate, verdict.code, result, found[0], verdict)
-            verdict.repairs.append(repair)
+        while found and found[0] in REPAIRABLE and len(run.repairs) < cfg.repair_attempts:
+            repair = await self._repair(candidate, run.code, result, found[0], len(run.repairs))
+            run.repair_s = round(run.repair_s + repair.seconds, 4)
+            run.tokens += repair.tokens
             if repair.code is None:  # no usable reply: the code's own failure stays the reason
+                run.repairs.append(repair)
                 found = (
                     found[0],
-                    f"{found[1]}; repair {len(verdict.repairs)}: {repair.outcome}, {repair.detail}",
+                    f"{found[1]}; repair {len(run.repairs)}: {repair.outcome}, {repair.detail}",
                 )
                 break
-            verdict.code = repair.code
-            result = await self._run(repair.code, verdict)
+            result = await self._run(run, repair.code)
             found = _execution_problem(result, cfg)
-            repair.outcome = "still_failing" if found else "fixed"
-            repair.detail = f"{found[0]}: {found[1]}" if found else "ran and printed an answer"
+            outcome = "still_failing" if found else "fixed"
+            detail = f"{found[0]}: {found[1]}" if found else "ran and printed an answer"
+            run.repairs.append(repair.model_copy(update={"outcome": outcome, "detail": detail}))
             if found:
-                found = (found[0], f"after {len(verdict.repairs)} repair(s): {found[1]}")
+                found = (found[0], f"after {len(run.repairs)} repair(s): {found[1]}")
         if found:
-            return found
+            run.problem = found
+            return run
         # The shared reading rule (a box, else the whole output, else its last line after a log): the kept
         # item's final_answer is then exactly what seed validation compares.
         read = read_answer(result.stdout)
         assert read is not None  # _execution_problem rejects silent runs
-        answer = read.answer
-        verdict.answer, verdict.answer_rule = answer, read.rule.value
-        return None
+        run.answer, run.answer_rule = read.answer, read.rule.value
+        return run
 
-    async def _run(self, code: str, verdict: Verdict) -> ExecutionResult:
-        """Run code in the sandbox; the verdict remembers the code that ran last and the time spent."""
+    async def _run(self, run: CodeRun, code: str) -> ExecutionResult:
+        """Run code in the sandbox; the code run remembers the code that ran last and the time spent."""
         started = time.perf_counter()
         result = await self.sandbox.run(code)
-        verdict.code = code
-        spent = verdict.timings.get("sandbox_s", 0.0) + time.perf_counter() - started
-        verdict.timings["sandbox_s"] = round(spent, 4)
+        run.code = code
+        run.sandbox_s = round(run.sandbox_s + time.perf_counter() - started, 4)
         return result
 
     async def _repair(
-        self,
-        candidate: Candidate,
-        code: str | None,
-        result: ExecutionResult,
-        reason: RejectReason,
-        verdict: Verdict,
+        self, candidate: Candidate, code: str, result: ExecutionResult, reason: RejectReason, round_: int
     ) -> RepairAttempt:
         """Show the writer its failing code and the traceback tail; read back corrected code (not yet run)."""
         from loong_env.generators.parsing import ParseFailure, candidate_response_format, parse_code
@@ -271,9 +366,7 @@ class KeepRule:
             if hint := prompts.failure_hint(failure):
                 failure = f"{failure}\n{hint}"
         repair = RepairAttempt(failed_with=str(reason), failure=failure, outcome="llm_error")
-        messages = prompts.repair(
-            candidate.question, code or candidate.code, failure, candidate.domain, self.requirements
-        )
+        messages = prompts.repair(candidate.question, code, failure, candidate.domain, self.requirements)
         started = time.perf_counter()
         try:
             completion = await self.writer.chat(
@@ -281,17 +374,14 @@ class KeepRule:
                 temperature=cfg.repair_temperature,
                 max_tokens=cfg.repair_max_tokens,
                 response_format=candidate_response_format() if self.json_mode else None,
-                seed=candidate.attempt * 1000 + 500 + len(verdict.repairs),
+                seed=candidate.attempt * 1000 + 500 + round_,
             )
         except LLMError as exc:
             repair.detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-            return repair
-        finally:
             repair.seconds = round(time.perf_counter() - started, 4)
-            spent = verdict.timings.get("repair_s", 0.0) + repair.seconds
-            verdict.timings["repair_s"] = round(spent, 4)
+            return repair
+        repair.seconds = round(time.perf_counter() - started, 4)
         repair.tokens = usage_tokens(completion)
-        verdict.tokens += repair.tokens
         try:
             repair.code = parse_code(completion.text or "")
         except ParseFailure as exc:
@@ -300,19 +390,25 @@ class KeepRule:
             repair.detail = f"hit max_tokens={cfg.repair_max_tokens}" if truncated else str(exc)[:300]
         return repair
 
-    async def solve_once(self, question: str, answer: str, index: int, attempt: int) -> SolveAttempt:
-        """Route 2, once: the `index`-th independent solve of `question`, compared with the code's answer."""
-        # imported here so `loong --help` does not pay for sympy and the openai client
-        from loong_env.equivalence import compare
+    def solve_messages(self, question: str) -> list[dict[str, str]]:
+        """The solve prompt under this configuration: plain, or with the question's conditions listed."""
+        listed = checks.conditions(question) if self.config.solve_prompt == "conditions" else []
+        return prompts.solve(question, listed)
+
+    async def solve_once(self, question: str, key: AnswerKey, index: int, attempt: int) -> SolveAttempt:
+        """Route 2, once: the `index`-th independent solve of `question`, judged against the code's answer.
+
+        The judge is the env's: the router's verifier for the item's domain reads the solve (one reading of
+        a boxed answer, several boxes for a multi-part answer) exactly as it will read a policy's response.
+        """
         from loong_env.llm import LLMError
-        from loong_env.verifiers.boxed import extract_boxed
 
         cfg = self.config
         temperature = cfg.solve_temperature_at(index)
         started = time.perf_counter()
         try:
             completion = await self.solver.chat(
-                prompts.solve(question),
+                self.solve_messages(question),
                 temperature=temperature,
                 max_tokens=cfg.solve_max_tokens,
                 seed=attempt * 1000 + index,
@@ -322,30 +418,32 @@ class KeepRule:
                 outcome="llm_error", reason=str(exc)[:300], seconds=time.perf_counter() - started
             )
         seconds = round(time.perf_counter() - started, 4)
-        tokens = usage_tokens(completion)
         text = completion.text or ""
-        boxed = extract_boxed(text)
-        common = {
-            "finish_reason": completion.finish_reason,
-            "tokens": tokens,
-            "seconds": seconds,
-            "boxed": boxed,
-        }
+        return await self.read_solve(
+            text, completion.finish_reason, key, tokens=usage_tokens(completion), seconds=seconds
+        )
+
+    async def read_solve(
+        self, text: str, finish_reason: str | None, key: AnswerKey, *, tokens: int = 0, seconds: float = 0.0
+    ) -> SolveAttempt:
+        """One solve's outcome: agree exactly when the env's judge would reward `text` against the key."""
+        boxed = read_boxed(text, key.reference)
+        common = {"finish_reason": finish_reason, "tokens": tokens, "seconds": seconds, "boxed": boxed}
         if boxed is None:
-            if completion.finish_reason == "length":
+            if finish_reason == "length":
                 return SolveAttempt(
-                    outcome="truncated", reason=f"hit max_tokens={cfg.solve_max_tokens}", **common
+                    outcome="truncated", reason=f"hit max_tokens={self.config.solve_max_tokens}", **common
                 )
             if match := _GIVE_UP.search(text):
                 return SolveAttempt(outcome="gave_up", reason=f"solver wrote {match.group(0)!r}", **common)
             return SolveAttempt(outcome="no_answer", reason="finished without \\boxed{}", **common)
-        comparison = await asyncio.to_thread(compare, boxed, answer, tolerance=self.tolerance)
-        if comparison.equal:
-            return SolveAttempt(outcome="agree", reason=comparison.reason, **common)
-        reason = comparison.reason + (f" ({comparison.error})" if comparison.error else "")
-        return SolveAttempt(outcome="disagree", reason=reason, **common)
+        result, verifier = await self.router.judge(text, key)
+        common["boxed"] = result.extracted or boxed
+        if result.status is VerificationStatus.correct:
+            return SolveAttempt(outcome="agree", reason=f"{verifier}: {result.reason}", **common)
+        return SolveAttempt(outcome="disagree", reason=f"{verifier}: {result.reason}", **common)
 
-    def _datapoint(self, candidate: Candidate, verdict: Verdict, agreed: int) -> DataPoint:
+    def _datapoint(self, candidate: Candidate, verdict: Verdict, agreed: int, passed: list[str]) -> DataPoint:
         assert verdict.answer is not None
         metadata = {
             "generator": candidate.method,
@@ -355,6 +453,7 @@ class KeepRule:
             "attempt": candidate.attempt,
             "parsed_by": candidate.parsed_by,
             "answer_read_by": verdict.answer_rule,
+            "checks": list(passed),
             "repair": (
                 {
                     "repaired": True,
@@ -389,13 +488,6 @@ class KeepRule:
             answer_tolerance=self.tolerance,
             metadata=metadata,
         )
-
-
-def _reject(verdict: Verdict, reason: RejectReason, detail: str) -> Verdict:
-    verdict.accepted = False
-    verdict.reason = reason
-    verdict.detail = detail
-    return verdict
 
 
 _REJECT_FOR = {

@@ -32,7 +32,6 @@ from loong_env.generators.keep import (
     RejectReason,
     Runner,
     SolveAttempt,
-    Verdict,
     disagreement_reason,
     usage_tokens,
 )
@@ -177,15 +176,14 @@ async def write_and_run(
     candidate = Candidate(
         question=dp.question, code=code, domain=dp.domain, method=METHOD, attempt=number, seed_ids=[dp.id]
     )
-    verdict = Verdict(attempt=number, method=METHOD, accepted=False)
-    found = await rule.run_code(candidate, verdict)
+    run = await rule.run_code(candidate)
     route = CodeRoute(
-        status="ran" if found is None else found[0].value,
-        detail="" if found is None else found[1],
-        code=verdict.code,
-        answer=verdict.answer,
-        repaired=bool(verdict.repairs),
-        tokens=tokens + verdict.tokens,
+        status="ran" if run.problem is None else run.problem[0].value,
+        detail="" if run.problem is None else run.problem[1],
+        code=run.code,
+        answer=run.answer,
+        repaired=bool(run.repairs),
+        tokens=tokens + run.tokens,
     )
     if route.answer is not None:
         tolerance = rule.tolerance
@@ -227,16 +225,18 @@ async def decide_all(
     dp: DataPoint, answer: str, rules: Mapping[str, tuple[KeepSetting, KeepRule]], *, number: int
 ) -> tuple[dict[str, SettingDecision], int]:
     """Every setting's decision from solves drawn once: (decisions by setting, solve requests sent)."""
-    drawn: dict[tuple[str, float, int, int], SolveAttempt] = {}
+    drawn: dict[tuple[str, str, float, int, int], SolveAttempt] = {}
     decisions: dict[str, SettingDecision] = {}
     for name, (setting, rule) in rules.items():
         cfg = setting.config
         solves: list[SolveAttempt] = []
+        answer_key = rule.answer_key(dp.question, answer, dp.domain)
         while (step := cfg.decide([s.outcome for s in solves])) == "solve":
             index = len(solves)
-            key = (setting.solver, cfg.solve_temperature_at(index), cfg.solve_max_tokens, index)
+            temperature = cfg.solve_temperature_at(index)
+            key = (setting.solver, cfg.solve_prompt, temperature, cfg.solve_max_tokens, index)
             if key not in drawn:
-                drawn[key] = await rule.solve_once(dp.question, answer, index, number)
+                drawn[key] = await rule.solve_once(dp.question, answer_key, index, number)
             solves.append(drawn[key])
         reason = None
         if step == "reject":

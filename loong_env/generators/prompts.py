@@ -117,13 +117,22 @@ def write_code(question: str, domain: str, requirements: Sequence[str]) -> list[
     return [{"role": "system", "content": SYSTEM_WRITER}, {"role": "user", "content": user}]
 
 
-def solve(question: str) -> list[dict[str, str]]:
-    """The independent second route: a short chain of thought, no code, one boxed answer."""
+def solve(question: str, conditions: Sequence[str] = ()) -> list[dict[str, str]]:
+    """The independent second route: a short chain of thought, no code, one boxed answer.
+
+    With `conditions` (the question's quantities and named conditions, read by `checks.conditions`) the
+    prompt lists them and asks that each be used: a solver that skims past "less than 15" as the writer did
+    would otherwise repeat the writer's misreading.
+    """
     # A 0.5B model follows short numbered instructions best; "check" catches some arithmetic slips, and
     # "only the final number" keeps words out of the box. No example value: a 0.5B model would copy it.
+    listed = ""
+    if conditions:
+        items = "\n".join(f"- {c}" for c in conditions)
+        listed = f"\n\nThe problem states these quantities and conditions; use every one of them:\n{items}"
     user = (
-        f"{question}\n\nSolve step by step, briefly: 1) write what is asked, 2) compute it in a few short "
-        "steps, 3) check the result once. Then write the final answer as \\boxed{} with only the final "
+        f"{question}{listed}\n\nSolve step by step, briefly: 1) write what is asked, 2) compute it in a few "
+        "short steps, 3) check the result once. Then write the final answer as \\boxed{} with only the final "
         "number or expression inside."
     )
     return [{"role": "system", "content": SYSTEM_SOLVER}, {"role": "user", "content": user}]

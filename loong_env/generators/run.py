@@ -216,14 +216,26 @@ class LocalExecutor:
             self._owned.append(self.sandbox)
         # every LLM call and sandbox run becomes a metrics record
         client, runner = TimedClient(self.client, run.metrics), TimedRunner(self.sandbox, run.metrics)
-        # one client writes, repairs and solves: the solve never sees the code, the repair only its own code
+        # one client writes and repairs; it also solves unless the keep config names a solver endpoint or
+        # model of its own (the solve never sees the code, the repair only its own code)
+        solver = client
+        if request.keep_config.separate_solver:
+            own = solver_client_for(
+                request.keep_config,
+                base_url=request.base_url if isinstance(request.base_url, str) else None,
+                api_key=request.api_key,
+                concurrency=request.concurrency,
+            )
+            self._owned.append(own)
+            solver = TimedClient(own, run.metrics)
         keep = KeepRule(
             runner,
-            client,
+            solver,
             writer=client,
             config=request.keep_config,
             tolerance=config.answer_tolerance,
             requirements=list(config.requirements),
+            router=domain_router(run.domain, config),
         )
         keep.pool = run.writer.novelty_index(floor=keep.pool.floor)  # earlier runs kept, not re-read
         generator = run.method(
@@ -344,6 +356,27 @@ async def run_generation(
         await executor.close()
     summary = summarize(request.out, domain_name, method, model, writer, stats, frame.status, run.kept)
     return executor.summarize(summary)
+
+
+def solver_client_for(
+    config: KeepConfig, *, base_url: str | None = None, api_key: str | None = None, concurrency: int = 4
+) -> Any:
+    """The solver's own client: its endpoint and model, each falling back to the writer's `base_url` / key.
+
+    Without any base URL a model name is a local model (started in-process), like the writer's.
+    """
+    from loong_env.llm import LLMClient
+
+    key = config.solver_api_key.get_secret_value() if config.solver_api_key else api_key
+    url = config.solver_base_url or base_url
+    return LLMClient(base_url=url, model=config.solver_model, api_key=key, max_concurrency=concurrency)
+
+
+def domain_router(name: str, config: DomainConfig) -> Any:
+    """The router the env will reward this domain's items by: this run's domain config, else the library's."""
+    from loong_env.routing import VerifierRouter, library_domain
+
+    return VerifierRouter(domain_config=lambda domain: config if domain == name else library_domain(domain))
 
 
 def domain_seeds(

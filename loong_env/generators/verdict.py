@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from loong_env.generators.agreement import AgreementRule, AgreementStep, SolveOutcome, agreement_decision
 from loong_env.types import DataPoint, ExecutionResult
@@ -37,6 +37,8 @@ class RejectReason(StrEnum):
     solve_truncated = "solve_truncated"  # every CoT solve hit max_tokens: unknown, not wrong
     solver_gave_up = "solver_gave_up"  # the solver said it cannot be solved
     no_boxed_answer = "no_boxed_answer"  # the solver finished without a \boxed{} answer
+    ungrounded = "ungrounded"  # a condition the question states (a bound, parity, ...) never reaches the code
+    ill_posed = "ill_posed"  # the question is not self-contained or has no single answer
     disagreement = "disagreement"  # boxed answer(s) differ from the code's answer
     internal_error = "internal_error"  # a bug of ours; the message says where
 
@@ -80,6 +82,34 @@ class KeepConfig(BaseModel):
     repair_max_tokens: int = 512
     repair_temperature: float = 0.2
     repair_traceback_lines: int = Field(6, ge=1, description="Last stderr lines shown to the writer.")
+    grounding: bool = Field(
+        True,
+        description="Reject code that never uses a condition the question states (a bound such as 'less than "
+        "15', parity, primality, divisibility): the commonest misreading, which a solve by the same model "
+        "shares. Static (the question's text and the code's live literals); no model call.",
+    )
+    well_posedness: bool = Field(
+        True,
+        description="Reject questions that refer to material they do not hold, ask for one of many answers, "
+        "or aggregate values they never give. Static; no model call.",
+    )
+    solve_prompt: Literal["plain", "conditions"] = Field(
+        "plain",
+        description="'conditions' lists the question's quantities and named conditions in the solve prompt, "
+        "asking that each be used (a rewording that spells out what a skim drops).",
+    )
+    solver_model: str | None = Field(
+        None, description="The solver's model (a local model name or a remote id); None = the writer's."
+    )
+    solver_base_url: str | None = Field(
+        None, description="The solver's OpenAI-compatible endpoint; None = the writer's (or the local model)."
+    )
+    solver_api_key: SecretStr | None = Field(None, exclude=True, description="The solver endpoint's key.")
+
+    @property
+    def separate_solver(self) -> bool:
+        """True when the solve goes to another endpoint or model than the writer's."""
+        return self.solver_model is not None or self.solver_base_url is not None
 
     def decide(self, outcomes: Sequence[str]) -> AgreementStep:
         """The agreement rule after these solve outcomes: draw another solve, keep or reject."""
@@ -131,6 +161,9 @@ class Candidate(BaseModel):
     parent_id: str | None = None
     parsed_by: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+    tokens: int = Field(0, description="Tokens spent before the keep rule (the generation request).")
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds spent before the keep rule.")
+    raw_reply: str | None = Field(default=None, description="The generation reply (kept for rejected items).")
 
 
 class Verdict(BaseModel):
@@ -149,10 +182,21 @@ class Verdict(BaseModel):
     seed_ids: list[str] = Field(default_factory=list)
     solves: list[SolveAttempt] = Field(default_factory=list)
     repairs: list[RepairAttempt] = Field(default_factory=list)
+    checks: list[str] = Field(
+        default_factory=list,
+        description="The checks passed, in order (shape, novelty, code, grounding, ...).",
+    )
     similarity: float | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     tokens: int = 0
     raw_reply: str | None = Field(default=None, description="The generation reply, kept for rejected items.")
+
+
+def reject(verdict: Verdict, reason: RejectReason, detail: str) -> Verdict:
+    """The verdict turned into a rejection with one reason and a detail (a copy: verdicts flow one way)."""
+    return verdict.model_copy(
+        update={"accepted": False, "reason": reason, "detail": detail, "datapoint": None}
+    )
 
 
 class Runner(Protocol):

@@ -46,7 +46,7 @@ def load_environment(
 
     import verifiers as vf
     from loong_env.integrations.trl import completion_text
-    from loong_env.verifiers.boxed import extract_boxed
+    from loong_env.verifiers.extract import read_boxed
 
     source = problem_source(domains, run)
     router = VerifierRouter()
@@ -80,7 +80,7 @@ def load_environment(
         """1.0 for exactly one \\boxed{} answer (or a runnable ```python block)."""
         return 1.0 if is_well_formatted(completion_text(completion)) else 0.0
 
-    parser = vf.Parser(extract_fn=lambda text: extract_boxed(text) or "")
+    parser = vf.Parser(extract_fn=lambda text: read_boxed(text) or "")
     rubric = vf.Rubric(funcs=[loong_correctness, loong_format], weights=[1.0, format_weight], parser=parser)
     return vf.SingleTurnEnv(
         dataset=rows(num_examples, seed),

@@ -1,7 +1,8 @@
 """Reward = is the response's final \\boxed{} answer the same as the reference (see loong_env.equivalence).
 
-Extraction and grading are separate steps with separate settings, as in Math-Verify: `extract_boxed` reads
-the answer, `loong_env.equivalence.compare` judges it.
+Extraction and grading are separate steps with separate settings, as in Math-Verify: `read_boxed`
+(loong_env.verifiers.extract, the one reading every caller shares) reads the answer,
+`loong_env.equivalence.compare` judges it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import time
 from pydantic import BaseModel, ConfigDict, Field
 
 from loong_env.equivalence import compare
-from loong_env.equivalence.normalize import normalize
-from loong_env.equivalence.structure import Node, ShapeError, parse_shape
 from loong_env.types import Tolerance, VerificationResult, VerificationStatus
 from loong_env.verifiers.base import SyncVerifier
+from loong_env.verifiers.extract import extract_all_boxed, extract_boxed, read_boxed
+
+__all__ = ["BoxedAnswerVerifier", "BoxedConfig", "extract_all_boxed", "extract_boxed", "read_boxed"]
 
 _NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
@@ -38,70 +40,6 @@ class BoxedConfig(BaseModel):
     timeout_s: float = Field(default=1.5, gt=0, description="Compute bound for one comparison.")
 
 
-def _box_starts(text: str, commands: tuple[str, ...]) -> list[int]:
-    """Positions just after `\\boxed` / `\\fbox` where an argument follows."""
-    pattern = re.compile(r"\\(?:" + "|".join(map(re.escape, commands)) + r")(?![A-Za-z])")
-    return [m.end() for m in pattern.finditer(text)]
-
-
-def _argument(text: str, i: int) -> str | None:
-    """The braced argument at i (nested braces, escaped braces respected), or `\\boxed 5` style one token."""
-    while i < len(text) and text[i] in " \t\n":
-        i += 1
-    if i >= len(text):
-        return None
-    if text[i] != "{":
-        m = re.match(r"[^\s$\\]+", text[i:])
-        return m.group(0) if m else None
-    depth = 0
-    j = i
-    while j < len(text):
-        ch = text[j]
-        if ch == "\\":
-            j += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j]
-        j += 1
-    return None
-
-
-def extract_all_boxed(text: str, commands: tuple[str, ...] = ("boxed", "fbox")) -> list[str]:
-    """Every complete boxed answer in order of appearance (boxes inside a box are part of the outer one)."""
-    out: list[str] = []
-    end = -1
-    for start in _box_starts(text, commands):
-        if start < end:
-            continue
-        arg = _argument(text, start)
-        if arg is not None:
-            out.append(arg.strip())
-            end = text.find(arg, start) + len(arg)
-    return out
-
-
-def extract_boxed(text: str, commands: tuple[str, ...] = ("boxed", "fbox")) -> str | None:
-    """The LAST complete `\\boxed{...}` / `\\boxed {..}` / `\\fbox{...}` answer, or None if there is none."""
-    for start in reversed(_box_starts(text, commands)):
-        arg = _argument(text, start)
-        if arg is not None:
-            return arg.strip()
-    return None
-
-
-def _reference_parts(reference: str) -> int:
-    """How many answers a reference holds: the items of a bare list or a braced set (`{1, 2, 3}`), else 1."""
-    try:
-        shape = parse_shape(normalize(reference))
-    except (ShapeError, RecursionError):
-        return 1
-    return len(shape.items) if isinstance(shape, Node) and shape.kind in ("bare", "set") else 1
-
-
 class BoxedAnswerVerifier(SyncVerifier):
     """Judges the final boxed answer of a response against a reference answer; never raises for one item."""
 
@@ -113,16 +51,11 @@ class BoxedAnswerVerifier(SyncVerifier):
     def extract(self, response: str, reference: str) -> str | None:
         """The answer the response gives: the last box, or one per box for multi-part references."""
         cfg = self.config
-        boxes = extract_all_boxed(response, cfg.commands)
-        if not boxes:
-            if cfg.fallback_last_number:
-                numbers = _NUMBER_RE.findall(response)
-                return numbers[-1] if numbers else None
-            return None
-        parts = _reference_parts(reference) if cfg.multi_box and len(boxes) > 1 else 1
-        if parts > 1 and len(boxes) >= parts and _reference_parts(boxes[-1]) < parts:
-            return ", ".join(boxes[-parts:])  # one answer per box; a last box holding them all is read alone
-        return boxes[-1]
+        found = read_boxed(response, reference, commands=cfg.commands, multi_box=cfg.multi_box)
+        if found is None and cfg.fallback_last_number:
+            numbers = _NUMBER_RE.findall(response)
+            return numbers[-1] if numbers else None
+        return found
 
     def verify_sync(
         self, response: str, reference: str, *, tolerance: Tolerance | None = None

@@ -17,6 +17,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from loong_env.types import ExecutionResult, ExecutionStatus, Tolerance
+from loong_env.verifiers.extract import read_boxed
 
 _SHOWN = 80  # characters of an answer quoted in a reason
 
@@ -113,11 +114,8 @@ def execution_problem(result: ExecutionResult, limits: RunLimits | None = None) 
 
 
 def _boxed(output: str) -> str | None:
-    if "\\boxed" not in output and "\\fbox" not in output:
-        return None
-    from loong_env.verifiers.boxed import extract_boxed  # imports the equivalence engine: only when needed
-
-    return extract_boxed(output)
+    """The boxed answer a program printed, read as every other boxed answer is (the last box)."""
+    return read_boxed(output)
 
 
 def _last_line(output: str) -> str | None:

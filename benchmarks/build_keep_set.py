@@ -1,0 +1,218 @@
+"""Build the keep-precision set (benchmarks/data/keep_set.jsonl) from our seeds; a step of its own, resumable.
+
+    .venv/bin/python benchmarks/build_keep_set.py [--written benchmarks/data/written.jsonl] [--right 60]
+
+Three kinds of code answers to questions whose answer is known (our seeds; a record names its seed by id,
+the question is read from the seeds at replay):
+
+* `dropped_condition`: the shared-misreading kind. A seed's own (correct) program with one stated
+  condition or quantity dropped or misread: an `if` filter made always true, one clause of an `and`
+  removed, a comprehension's filter deleted, a comparison with a number made always true, a bound's
+  strictness flipped (at most read as less than), or a literal operand dropped (12 + 7 -> 12). Only mutants that still run and print an
+  answer other than the known one are kept (at most `--per-seed`, default 3, per seed program).
+* `model_written`: code the local writer wrote for the seed's question (collect_keep_set.py), right or
+  wrong as it came.
+* `seed_code`: the seed's own program: a right code answer (recall).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import json
+import random
+from pathlib import Path
+
+from loong_env.equivalence import compare
+from loong_env.sandbox import Sandbox
+from loong_env.seeds.dataset import default_root, load_seeds
+from loong_env.verifiers.code_output import execution_problem, read_answer
+
+
+class _Dropper(ast.NodeTransformer):
+    """Drops the `target`-th condition it meets (counted in walk order); `done` says what it dropped."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.seen = -1
+        self.done = ""
+
+    def _hit(self) -> bool:
+        self.seen += 1
+        return self.seen == self.target
+
+    def visit_If(self, node: ast.If) -> ast.AST:
+        self.generic_visit(node)
+        if not node.orelse and self._hit():
+            self.done = f"if {ast.unparse(node.test)} -> always"
+            node.test = ast.Constant(True)
+        return node
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.And) and self._hit():
+            dropped = node.values[-1]
+            self.done = f"dropped clause {ast.unparse(dropped)}"
+            rest = node.values[:-1]
+            return rest[0] if len(rest) == 1 else ast.BoolOp(op=ast.And(), values=rest)
+        return node
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        self.generic_visit(node)
+        if node.ifs and self._hit():
+            self.done = f"dropped filter {ast.unparse(node.ifs[-1])}"
+            node.ifs = node.ifs[:-1]
+        return node
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        bounded = any(
+            isinstance(c, ast.Constant) and isinstance(c.value, int | float) for c in node.comparators
+        )
+        if bounded and isinstance(node.ops[0], ast.Lt | ast.LtE | ast.Gt | ast.GtE) and self._hit():
+            self.done = f"dropped bound {ast.unparse(node)}"
+            return ast.Constant(True)
+        flip = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
+        if len(node.ops) == 1 and type(node.ops[0]) in flip and self._hit():
+            before = ast.unparse(node)
+            node.ops = [flip[type(node.ops[0])]()]
+            self.done = f"misread the bound {before} as {ast.unparse(node)}"
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div):
+            return node
+        for kept, dropped in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(dropped, ast.Constant) and isinstance(dropped.value, int | float) and self._hit():
+                self.done = f"dropped the quantity {ast.unparse(dropped)} from {ast.unparse(node)}"
+                return kept
+        return node
+
+
+def mutants(code: str, limit: int = 8) -> list[tuple[str, str]]:
+    """(mutated code, what was dropped) for the first `limit` conditions of the program."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    out = []
+    for target in range(limit):
+        dropper = _Dropper(target)
+        new = dropper.visit(ast.parse(code))
+        if not dropper.done:
+            break
+        out.append((ast.unparse(ast.fix_missing_locations(new)), dropper.done))
+    del tree
+    return out
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--written", default="benchmarks/data/written.jsonl")
+    parser.add_argument("--out", default="benchmarks/data/keep_set.jsonl")
+    parser.add_argument("--right", type=int, default=52, help="seed programs kept as right code answers")
+    parser.add_argument(
+        "--right-difficulty", type=int, default=2, help="hardest seed level drawn for right code answers"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-seed", type=int, default=3, help="dropped-condition mutants per seed program")
+    args = parser.parse_args()
+    seeds = list(load_seeds(default_root(), on_error="skip"))
+    by_id = {dp.id: dp for dp in seeds}
+    records: list[dict] = []
+
+    boxes: dict[tuple[str, ...], Sandbox] = {}
+    for dp in seeds:
+        reqs = tuple(dp.required_dependencies)
+        if reqs not in boxes:
+            boxes[reqs] = Sandbox.shared(list(reqs), timeout_s=10.0, workers=1)
+        found = 0
+        for code, what in mutants(dp.rationale):
+            result = await boxes[reqs].run(code)
+            if execution_problem(result) is not None or (read := read_answer(result.stdout)) is None:
+                continue
+            if len(read.answer) > 200:
+                continue
+            same = (
+                await asyncio.to_thread(compare, read.answer, dp.final_answer, tolerance=dp.answer_tolerance)
+            ).equal
+            if not same:
+                records.append(
+                    {
+                        "key": f"{dp.id}:dropped:{found}",
+                        "id": dp.id,
+                        "domain": dp.domain,
+                        "kind": "dropped_condition",
+                        "code": code,
+                        "answer": read.answer,
+                        "correct": False,
+                        "mutation": what,
+                    }
+                )
+                print(
+                    f"{dp.domain}: {what} -> {read.answer[:40]!r} (known {dp.final_answer[:40]!r})",
+                    flush=True,
+                )
+                break
+
+    written = Path(args.written)
+    for line in written.read_text().splitlines() if written.exists() else []:
+        row = json.loads(line)
+        if row.get("answer") is None or row["id"] not in by_id:
+            continue
+        records.append(
+            {
+                "key": f"{row['id']}:written:{row.get('temperature', 0)}",
+                "id": row["id"],
+                "domain": row["domain"],
+                "kind": "model_written",
+                "code": row["code"],
+                "answer": row["answer"],
+                "correct": bool(row["correct"]),
+            }
+        )
+
+    rng = random.Random(args.seed)
+    # right answers from questions a 0.5B solver can reach (the demo's env serves levels 1-2 too): recall on
+    # questions no solve can answer would measure the solver, not the keep rule
+    pool = [
+        dp
+        for dp in seeds
+        if len(dp.final_answer) <= 200 and (dp.difficulty or 1) <= args.right_difficulty
+    ]
+    rng.shuffle(pool)
+    by_domain: dict[str, list] = {}
+    for dp in pool:
+        by_domain.setdefault(dp.domain, []).append(dp)
+    picked: list = []
+    while len(picked) < args.right and any(by_domain.values()):
+        for domain in sorted(by_domain):
+            if by_domain[domain] and len(picked) < args.right:
+                picked.append(by_domain[domain].pop())
+    for dp in picked:
+        records.append(
+            {
+                "key": f"{dp.id}:seed",
+                "id": dp.id,
+                "domain": dp.domain,
+                "kind": "seed_code",
+                "code": dp.rationale,
+                "answer": dp.final_answer,
+                "correct": True,
+            }
+        )
+    random.Random(args.seed).shuffle(records)  # a replay stopped early has measured an unbiased part
+    Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in records))
+    kinds: dict[str, list[int]] = {}
+    for r in records:
+        kinds.setdefault(r["kind"], [0, 0])[r["correct"]] += 1
+    print(
+        f"{len(records)} records -> {args.out}: "
+        + ", ".join(f"{k}: {w} wrong / {c} right" for k, (w, c) in kinds.items())
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,77 @@
+"""Collect model-written code answers on our seeds (known answers) for the keep-precision set; resumable.
+
+    .venv/bin/python benchmarks/collect_keep_set.py [--out benchmarks/data/written.jsonl] [--temperature 0]
+
+For every seed of our seeds folder the local writer writes code for the seed's question (the generation
+prompt's code part) and the keep rule's code route runs it (sandbox, one repair). One JSON line per seed:
+its id, domain, the code that ran, what it printed and whether that is the known answer. Seeds already in
+the output file are skipped, so a stopped run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+
+from loong_env import local
+from loong_env.generators import KeepConfig
+from loong_env.generators.keep import KeepRule
+from loong_env.generators.keep_precision import write_and_run
+from loong_env.llm import LLMClient
+from loong_env.sandbox import Sandbox
+from loong_env.seeds.dataset import default_root, load_seeds
+
+
+def _append(path: Path, row: dict) -> None:
+    """One finished seed, flushed at once: a stopped run loses nothing it finished."""
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/data/written.jsonl")
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--max-tokens", type=int, default=512)
+    args = parser.parse_args()
+    out = Path(args.out)
+    done = (
+        {json.loads(line)["id"] for line in out.read_text().splitlines() if line} if out.exists() else set()
+    )
+    seeds = [dp for dp in load_seeds(default_root(), on_error="skip") if dp.id not in done]
+    print(f"{len(done)} done, {len(seeds)} to go", flush=True)
+    server = await asyncio.to_thread(local.shared_server, local.DEFAULT_MODEL, n_parallel=args.concurrency)
+    client = LLMClient(
+        base_url=server.base_url, model=server.model, max_concurrency=args.concurrency, timeout_s=900
+    )
+    boxes: dict[tuple[str, ...], Sandbox] = {}
+    gate = asyncio.Semaphore(args.concurrency)
+    config = KeepConfig(repair_max_tokens=args.max_tokens)
+
+    class TempWriter:
+        async def chat(self, messages, **kw):  # the collection may sample above temperature 0
+            kw["temperature"] = args.temperature
+            return await client.chat(messages, **kw)
+
+    async def one(number: int, dp) -> None:
+        async with gate:
+            reqs = tuple(dp.required_dependencies)
+            if reqs not in boxes:
+                boxes[reqs] = Sandbox.shared(list(reqs), timeout_s=10.0, workers=1)
+            rule = KeepRule(
+                boxes[reqs], client, config=config, tolerance=dp.answer_tolerance, requirements=list(reqs)
+            )
+            route = await write_and_run(dp, rule, TempWriter(), number=number, max_tokens=args.max_tokens)
+            row = {"id": dp.id, "domain": dp.domain, "temperature": args.temperature, **route.model_dump()}
+            _append(out, row)
+            print(f"{dp.domain} {route.status} correct={route.correct}", flush=True)
+
+    await asyncio.gather(*(one(i, dp) for i, dp in enumerate(seeds)))
+    await client.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,293 @@
+"""Replaying the keep rule over a stored set of code answers whose truth is known: the false-keep rate.
+
+The set (benchmarks/data/keep_set.jsonl) holds code answers to known-answer questions, each marked right or
+wrong: a kept wrong one is a wrong training label. Every configuration decides each record as the live keep
+rule would after the code ran: the static checks (well-posedness, grounding) first, then the independent
+solves through `KeepConfig.decide`. Solves are drawn once per (record, solver, prompt, temperature, index)
+and shared by every configuration that reads them, and appended to a cache file as they come, so a stopped
+run resumes where it stopped and a finished one re-tabulates without a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loong_env.errors import ConfigError
+from loong_env.generators import checks
+from loong_env.generators.agreement import majority_needed
+from loong_env.generators.keep import ChatClient, KeepConfig, KeepRule, SolveAttempt, disagreement_reason
+from loong_env.types import DataPoint, ExecutionResult
+
+
+class SetRecord(BaseModel):
+    """One code answer to a known-answer question (the question is read from the seeds by id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    id: str
+    domain: str
+    kind: str = Field(description="dropped_condition, model_written or seed_code.")
+    code: str
+    answer: str
+    correct: bool
+    mutation: str | None = None
+
+
+class Configuration(BaseModel):
+    """One keep-rule configuration under measurement; `solve=False` stops after the static checks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    config: KeepConfig
+    solver: str = "default"
+    solve: bool = True
+
+
+class Decision(BaseModel):
+    """One configuration's decision on one record, and what it cost."""
+
+    kept: bool
+    reason: str | None = None
+    detail: str = ""
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+class Summary(BaseModel):
+    """Per configuration: false keeps among wrong answers (with a 95 % Wilson bound), recall, cost."""
+
+    name: str
+    candidates: int
+    wrong: int
+    right: int
+    false_keeps: int
+    false_keep_rate: float | None
+    false_keep_upper95: float | None
+    kept_right: int
+    recall: float | None
+    kept_per_100: float
+    tokens_per_kept: float | None
+    seconds_per_kept: float | None
+    rejected: dict[str, int] = Field(default_factory=dict)
+    false_keeps_by_kind: dict[str, int] = Field(default_factory=dict)
+    wrong_by_kind: dict[str, int] = Field(
+        default_factory=dict, description="Wrong answers measured, by kind."
+    )
+    complete: bool = True
+
+
+def wilson_upper(k: int, n: int, z: float = 1.96) -> float | None:
+    """The upper end of the Wilson score interval for k successes in n (95 % two-sided by default)."""
+    if n == 0:
+        return None
+    p = k / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return min(1.0, (centre + spread) / (1 + z * z / n))
+
+
+def standard_configurations(
+    base: KeepConfig | None = None, *, alt_solver: str | None = None
+) -> list[Configuration]:
+    """Today's rule (agreement only), the checks alone, the default (checks + one solve), and variants."""
+    base = base or KeepConfig()
+    before = {"grounding": False, "well_posedness": False}
+    configs = [
+        Configuration(name="checks + 1 solve (default)", config=base),
+        Configuration(name="agreement only (before)", config=base.model_copy(update=before)),
+        Configuration(name="checks only (no solve)", config=base, solve=False),
+        Configuration(
+            name="checks + 1 solve, conditions listed",
+            config=base.model_copy(update={"solve_prompt": "conditions"}),
+        ),
+        Configuration(
+            name="agreement only, conditions listed",
+            config=base.model_copy(update={**before, "solve_prompt": "conditions"}),
+        ),
+        Configuration(
+            name="checks + 3 solves, majority",
+            config=base.model_copy(update={"solve_attempts": 3, "agreement": "majority"}),
+        ),
+    ]
+    if alt_solver is not None:
+        configs.append(
+            Configuration(name=f"checks + 1 solve by {alt_solver}", config=base, solver=alt_solver)
+        )
+    return configs
+
+
+class _NoRunner:
+    """The replay never runs code (the set stores what it printed); a run here is a bug of the benchmark."""
+
+    async def run(self, code: str) -> ExecutionResult:
+        raise ConfigError("the keep-set replay asked to run code; it replays stored outputs only")
+
+
+class SolveCache:
+    """Solves drawn so far, by (record, solver, prompt, temperature, max tokens, index), in a file."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path else None
+        self.solves: dict[str, SolveAttempt] = {}
+        if self.path is not None and self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # a torn last line of a killed run
+                    continue
+                self.solves[row["key"]] = SolveAttempt.model_validate(row["solve"])
+        self.drawn = 0
+
+    def add(self, key: str, solve: SolveAttempt) -> None:
+        self.solves[key] = solve
+        self.drawn += 1
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(json.dumps({"key": key, "solve": solve.model_dump()}) + "\n")
+
+
+async def decide(
+    record: SetRecord,
+    seed: DataPoint,
+    configuration: Configuration,
+    rule: KeepRule | None,
+    cache: SolveCache,
+    *,
+    number: int,
+) -> Decision | None:
+    """The configuration's decision on one record; None when a solve is needed and `rule` is None."""
+    cfg = configuration.config
+    if cfg.well_posedness and not (posed := checks.well_posedness(seed.question)).passed:
+        return Decision(kept=False, reason="ill_posed", detail=posed.detail)
+    if cfg.grounding and not (grounded := checks.grounding(seed.question, record.code)).passed:
+        return Decision(kept=False, reason="ungrounded", detail=grounded.detail)
+    if not configuration.solve:
+        return Decision(kept=True)
+    solves: list[SolveAttempt] = []
+    while (step := cfg.decide([s.outcome for s in solves])) == "solve":
+        index = len(solves)
+        temperature = cfg.solve_temperature_at(index)
+        key = "|".join(
+            (
+                record.key,
+                configuration.solver,
+                cfg.solve_prompt,
+                f"{temperature:g}",
+                str(cfg.solve_max_tokens),
+            )
+            + (str(index),)
+        )
+        if key not in cache.solves:
+            if rule is None:
+                return None
+            answer_key = rule.answer_key(seed.question, record.answer, seed.domain)
+            cache.add(key, await rule.solve_once(seed.question, answer_key, index, number))
+        solves.append(cache.solves[key])
+    tokens, seconds = sum(s.tokens for s in solves), round(sum(s.seconds for s in solves), 4)
+    if step == "keep":
+        return Decision(kept=True, tokens=tokens, seconds=seconds)
+    agreed = sum(s.outcome == "agree" for s in solves)
+    needed = majority_needed(cfg.solve_attempts, cfg.agreement)
+    reason, detail = disagreement_reason(solves, agreed, needed, record.answer)
+    return Decision(kept=False, reason=reason.value, detail=detail, tokens=tokens, seconds=seconds)
+
+
+async def replay(
+    records: Sequence[SetRecord],
+    seeds: Mapping[str, DataPoint],
+    configurations: Sequence[Configuration],
+    *,
+    solvers: Mapping[str, ChatClient] | None,
+    cache: SolveCache,
+    in_flight: int = 4,
+    deadline: float | None = None,
+    on_record: Callable[[str, int], None] | None = None,
+) -> dict[str, dict[str, Decision]]:
+    """Every configuration's decisions, configuration by configuration (the first is measured first).
+
+    Without `solvers` only cached solves are read (records that need a new one are left out). Past
+    `deadline` (a time.monotonic() value) no new solve starts.
+    """
+    if solvers is not None and (missing := sorted({c.solver for c in configurations} - set(solvers))):
+        raise ConfigError(f"configurations name solver(s) {missing}; solvers given: {sorted(solvers)}")
+    out: dict[str, dict[str, Decision]] = {}
+    gate = asyncio.Semaphore(max(1, in_flight))
+    for configuration in configurations:
+        decisions: dict[str, Decision] = {}
+
+        async def one(
+            number: int,
+            record: SetRecord,
+            configuration: Configuration = configuration,
+            decisions: dict[str, Decision] = decisions,
+        ) -> None:
+            seed = seeds[record.id]
+            rule = None
+            if solvers is not None and (deadline is None or time.monotonic() < deadline):
+                rule = KeepRule(
+                    _NoRunner(),
+                    solvers[configuration.solver],
+                    config=configuration.config,
+                    tolerance=seed.answer_tolerance,
+                    requirements=list(seed.required_dependencies),
+                )
+            async with gate:
+                if rule is not None and deadline is not None and time.monotonic() >= deadline:
+                    rule = None
+                decision = await decide(record, seed, configuration, rule, cache, number=number)
+            if decision is not None:
+                decisions[record.key] = decision
+            if on_record is not None:
+                on_record(configuration.name, len(decisions))
+
+        await asyncio.gather(*(one(i, r) for i, r in enumerate(records)))
+        out[configuration.name] = decisions
+    return out
+
+
+def summarize(name: str, records: Sequence[SetRecord], decisions: Mapping[str, Decision]) -> Summary:
+    """One configuration's numbers over the records it decided."""
+    measured = [r for r in records if r.key in decisions]
+    wrong = [r for r in measured if not r.correct]
+    right = [r for r in measured if r.correct]
+    false = [r for r in wrong if decisions[r.key].kept]
+    kept_right = sum(decisions[r.key].kept for r in right)
+    kept = len(false) + kept_right
+    tokens = sum(decisions[r.key].tokens for r in measured)
+    seconds = sum(decisions[r.key].seconds for r in measured)
+    rejected = Counter(decisions[r.key].reason or "?" for r in measured if not decisions[r.key].kept)
+    return Summary(
+        name=name,
+        candidates=len(measured),
+        wrong=len(wrong),
+        right=len(right),
+        false_keeps=len(false),
+        false_keep_rate=len(false) / len(wrong) if wrong else None,
+        false_keep_upper95=wilson_upper(len(false), len(wrong)),
+        kept_right=kept_right,
+        recall=kept_right / len(right) if right else None,
+        kept_per_100=100 * kept / len(measured) if measured else 0.0,
+        tokens_per_kept=tokens / kept if kept else None,
+        seconds_per_kept=round(seconds / kept, 2) if kept else None,
+        rejected=dict(rejected),
+        false_keeps_by_kind=dict(Counter(r.kind for r in false)),
+        wrong_by_kind=dict(Counter(r.kind for r in wrong)),
+        complete=len(measured) == len(records),
+    )
+
+
+def load_set(path: str | Path) -> list[SetRecord]:
+    """The stored set, one record per line."""
+    return [
+        SetRecord.model_validate_json(line) for line in Path(path).read_text().splitlines() if line.strip()
+    ]
