@@ -79,19 +79,19 @@ class _Handle:
 
 
 async def test_a_workers_screen_and_claim_go_to_the_shared_pool() -> None:
-    from loong_env.generators.keep import Candidate, Verdict
+    from loong_env.generators.keep import Candidate
 
     pool = NoveltyPool(KeepConfig(parent_threshold=0.95), [SEED])  # an evol rewrite may stay close
     rule = PooledKeepRule(None, None, shared=_Handle(pool))
     rewrite = SEED.question + " Then double it and add nine more edges."
     candidate = Candidate(question=rewrite, code="print(29)", domain="toy", method="evol-instruct", attempt=7,
                           parent_id=SEED.id)  # fmt: skip
-    verdict = Verdict(attempt=7, method="evol-instruct", accepted=False)
-    assert await rule.screen(candidate, verdict) is None and verdict.similarity is not None
+    screened = await rule.screen(candidate)
+    assert screened.reason is None and screened.similarity is not None
     assert rule.parent_similarity(candidate) == pytest.approx(pool.index.similarity_to(rewrite, SEED.id))
     kept = DataPoint(question=rewrite, final_answer="29", rationale="print(29)", domain="toy")
-    assert await rule.claim(candidate, verdict, kept) is None and pool.size() == 2
+    assert (await rule.claim(candidate, kept)).reason is None and pool.size() == 2
     twin = candidate.model_copy(update={"attempt": 8})
-    found = await rule.claim(twin, Verdict(attempt=8, method="evol-instruct", accepted=False), kept)
-    assert found is not None and found[0] is RejectReason.duplicate  # the second worker's copy loses
+    found = await rule.claim(twin, kept)
+    assert found.reason is RejectReason.duplicate  # the second worker's copy loses
     assert len(rule.pool) == 0  # the worker holds no copy of what the pool kept
