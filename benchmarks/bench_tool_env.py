@@ -136,7 +136,7 @@ async def gap(per_domain: int, max_tokens: int, max_turns: int, max_tool_calls: 
     from loong_env.llm import LLMClient
     from loong_env.seeds.dataset import load_seeds
     from loong_env.tools.calls import PYTHON_TOOL
-    from loong_env.tools.rollout import evaluate, fixed_draw, markdown
+    from loong_env.tools.rollout import Gap, evaluate, fixed_draw, gap_table, markdown
 
     draw = fixed_draw(load_seeds(), per_domain=per_domain, seed=0)
     async with LLMClient(max_concurrency=4) as client:
@@ -146,14 +146,24 @@ async def gap(per_domain: int, max_tokens: int, max_turns: int, max_tool_calls: 
         except Exception as exc:  # noqa: BLE001
             print(f"the server refused `tools` ({exc}); tool calls are fenced blocks only")
             tool_schema = False
-        result = await evaluate(
-            draw,
-            client,
-            max_turns=max_turns,
-            max_tool_calls=max_tool_calls,
-            tool_schema=tool_schema,
-            temperature=0.0,
-            max_tokens=max_tokens,
+        outcomes, seconds = [], {}
+        for mode in ("prose", "tools"):  # one mode at a time, printed as it ends (a long run shows progress)
+            part = await evaluate(
+                draw,
+                client,
+                modes=(mode,),
+                max_turns=max_turns,
+                max_tool_calls=max_tool_calls,
+                tool_schema=tool_schema,
+                temperature=0.0,
+                max_tokens=max_tokens,
+            )
+            outcomes += part.outcomes
+            seconds |= part.seconds_per_episode
+            solved = sum(o.correct for o in part.outcomes)
+            print(f"{mode}: {solved}/{len(part.outcomes)} correct, {seconds[mode]:.1f} s/episode", flush=True)
+        result = Gap(
+            outcomes=outcomes, table=gap_table(outcomes), seconds_per_episode=seconds, model=part.model
         )
     ends: dict[str, int] = {}
     for o in result.outcomes:
@@ -184,18 +194,20 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--max-turns", type=int, default=3)
     parser.add_argument("--max-tool-calls", type=int, default=2)
-    parser.add_argument("--skip-model", action="store_true")
+    parser.add_argument("--skip-model", action="store_true", help="only the scripted part")
+    parser.add_argument("--skip-scripted", action="store_true", help="only the model part")
     parser.add_argument("--json", help="write the numbers here")
     args = parser.parse_args()
     print(hardware())
     out: dict = {"hardware": hardware()}
-    o = asyncio.run(overhead(args.batch, args.calls, args.rounds))
-    out["overhead"] = o
-    print(
-        f"\n## Scripted policy vs bare sandbox (batch {args.batch}, {args.calls} calls/episode, "
-        f"{o['workers']} sandbox workers, median of {args.rounds} rounds)\n"
-    )
-    print(overhead_table(o))
+    if not args.skip_scripted:
+        o = asyncio.run(overhead(args.batch, args.calls, args.rounds))
+        out["overhead"] = o
+        print(
+            f"\n## Scripted policy vs bare sandbox (batch {args.batch}, {args.calls} calls/episode, "
+            f"{o['workers']} sandbox workers, median of {args.rounds} rounds)\n"
+        )
+        print(overhead_table(o))
     if not args.skip_model:
         t0 = time.perf_counter()
         table, data = asyncio.run(gap(args.per_domain, args.max_tokens, args.max_turns, args.max_tool_calls))
