@@ -259,9 +259,9 @@ async def test_an_episode_with_the_local_model_ends_with_a_reward_and_well_forme
     from loong_env.tools.rollout import fixed_draw, run_tool_episodes
 
     problems = fixed_draw(load_seeds(), per_domain=1, seed=1, max_difficulty=2)[:2]
-    env = ToolEnv(problems, max_turns=3, max_tool_calls=2, max_output_chars=500)
+    env = ToolEnv(problems, max_turns=2, max_tool_calls=2, max_output_chars=500)
     async with LLMClient(base_url=local_qwen.base_url, model=local_qwen.model, timeout_s=300) as client:
-        episodes = await run_tool_episodes(env, client, batch_size=2, seed=0, max_tokens=200, temperature=0.0)
+        episodes = await run_tool_episodes(env, client, batch_size=2, seed=0, max_tokens=128, temperature=0.0)
     for episode in episodes:
         assert "error" not in episode.metadata, episode.metadata
         assert episode.done and episode.result is not None and episode.end is not None
