@@ -57,6 +57,23 @@ def text_space(
     return spaces.Text(max_length, min_length=min_length, charset=BASE_CHARSET | extra_chars)
 
 
+def gym_source(domains: Sequence[str] | str | None, source: Any, seeds_root: str | None) -> Any:
+    """What a gymnasium face draws from: `source` if given, else the seed library (some domains of it)."""
+    if source is not None:
+        return source
+    from loong_env.seeds.dataset import load_seeds
+
+    dataset = load_seeds(root=seeds_root)
+    return dataset.filter(domain=domains) if domains is not None else dataset
+
+
+def checked_render_mode(render_mode: str | None, modes: Sequence[str]) -> str | None:
+    """gymnasium's render_mode contract: one of the env's modes, or None."""
+    if render_mode is not None and render_mode not in modes:
+        raise ConfigError(f"render_mode must be one of {list(modes)} or None, got {render_mode!r}")
+    return render_mode
+
+
 class LoongEnv(gymnasium.Env[str, str]):
     """One verifiable question per episode; reward 1.0 for a correct answer, 0.0 otherwise.
 
@@ -88,16 +105,8 @@ class LoongEnv(gymnasium.Env[str, str]):
         sampler: CurriculumSampler | None = None,
         metrics: MetricsWriter | None = None,
     ) -> None:
-        if source is None:
-            from loong_env.seeds.dataset import load_seeds
-
-            dataset = load_seeds(root=seeds_root)
-            source = dataset.filter(domain=domains) if domains is not None else dataset
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        source = gym_source(domains, source, seeds_root)
+        self.render_mode = checked_render_mode(render_mode, self.metadata["render_modes"])
         self.core = SingleStepEnv(source, verifier, instruction=instruction, sampler=sampler, metrics=metrics)
         self.step_timeout = step_timeout
         seen: frozenset[str] = frozenset()

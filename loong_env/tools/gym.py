@@ -15,8 +15,8 @@ import gymnasium
 
 from loong_env import bridge
 from loong_env.env import Source
-from loong_env.errors import ConfigError, InvalidActionError, NotResetError
-from loong_env.gym import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, text_space
+from loong_env.errors import InvalidActionError, NotResetError
+from loong_env.gym import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, checked_render_mode, gym_source, text_space
 from loong_env.tool_env import TOOL_INSTRUCTION, ToolEnv
 
 ENV_ID = "loong_env/Tool-v0"
@@ -46,16 +46,8 @@ class LoongToolEnv(gymnasium.Env[str, str]):
         render_mode: str | None = None,
         **options: Any,
     ) -> None:
-        if source is None:
-            from loong_env.seeds.dataset import load_seeds
-
-            dataset = load_seeds(root=seeds_root)
-            source = dataset.filter(domain=domains) if domains is not None else dataset
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        source = gym_source(domains, source, seeds_root)
+        self.render_mode = checked_render_mode(render_mode, self.metadata["render_modes"])
         self.core = ToolEnv(source, instruction=instruction, **options)
         self.step_timeout = step_timeout
         self.observation_space = text_space(MAX_QUESTION_CHARS, min_length=1)
