@@ -27,7 +27,9 @@ replays every configuration of `keep_set.standard_configurations` (the default f
 answers (built by benchmarks/build_keep_set.py: dropped-condition mutants of our seeds' programs, code the
 local writer wrote, and the seeds' own programs). Solves go to the cache as they are drawn: re-running the
 same command resumes; `--no-model` re-tabulates from the cache alone; `--time-budget S` stops drawing new
-solves after S seconds. Reported per configuration: false keeps among wrong code answers with the 95 %
+solves after S seconds. The perturbation check's configurations run the code's perturbed copies through
+the run cache `--runs` (benchmarks/data/keep_set_runs.jsonl, filled by bench_perturbation.py): runs
+missing from it use the sandbox (never the model), so `--no-model` measures them too. Reported per configuration: false keeps among wrong code answers with the 95 %
 Wilson upper bound, recall on right ones, kept per 100 candidates, solve tokens and seconds per kept item.
 """
 
@@ -49,6 +51,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from loong_env import local
 from loong_env.generators import KeepConfig
+from loong_env.generators.keep import Runner
 from loong_env.generators.keep_precision import (
     CODE_ONLY,
     PrecisionReport,
@@ -58,6 +61,7 @@ from loong_env.generators.keep_precision import (
     summarize_all,
 )
 from loong_env.generators.keep_set import (
+    RunCache,
     SolveCache,
     Summary,
     load_set,
@@ -67,7 +71,7 @@ from loong_env.generators.keep_set import (
 )
 from loong_env.llm import LLMClient
 from loong_env.sandbox import Sandbox
-from loong_env.seeds.dataset import default_root, load_seeds
+from loong_env.seeds.dataset import default_root, load_seeds, warmup_rationales
 from loong_env.types import DataPoint
 
 
@@ -214,6 +218,16 @@ async def run_set(args: argparse.Namespace) -> None:
                 )
             )
             solvers[args.alt_local] = clients[-1]
+    runs = RunCache(args.runs)
+    boxes: dict[tuple[str, ...], Sandbox] = {}
+
+    def runner_for(seed: DataPoint) -> Runner:
+        """The perturbation check's runs: from the run cache, else the seed's sandbox (no model involved)."""
+        reqs = tuple(seed.required_dependencies)
+        if reqs not in boxes:
+            boxes[reqs] = Sandbox.shared(list(reqs), timeout_s=10.0, warmup=warmup_rationales(list(reqs)))
+        return runs.runner(reqs, boxes[reqs])
+
     deadline = None if args.time_budget is None else time.monotonic() + args.time_budget
     last = [0.0]
 
@@ -232,11 +246,13 @@ async def run_set(args: argparse.Namespace) -> None:
         in_flight=args.concurrency,
         deadline=deadline,
         on_record=progress,
+        runner_for=runner_for,
     )
     summaries = [summarize(c.name, records, decisions[c.name]) for c in configurations]
     print_set_report(summaries)
     print(
-        f"{cache.drawn} solves drawn in {time.perf_counter() - t0:.0f}s; load average at end: {os.getloadavg()}"
+        f"{cache.drawn} solves drawn and {runs.ran} perturbed runs made in {time.perf_counter() - t0:.0f}s; "
+        f"load average at end: {os.getloadavg()}"
     )
     if args.out:
         Path(args.out).write_text(json.dumps([s.model_dump() for s in summaries], indent=1))
@@ -248,6 +264,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default=None, help="replay the stored set (benchmarks/data/keep_set.jsonl)")
     parser.add_argument("--cache", default="benchmarks/data/keep_set_solves.jsonl", help="the set's solve cache")
+    parser.add_argument(
+        "--runs",
+        default="benchmarks/data/keep_set_runs.jsonl",
+        help="with --set: the perturbation check's run cache (runs missing from it use the sandbox)",
+    )
     parser.add_argument("--no-model", action="store_true", help="with --set: read cached solves only")
     parser.add_argument("--time-budget", type=float, default=None, help="with --set: seconds of new solves")
     parser.add_argument("--configs", default=None, help="with --set: comma-separated names or indices")

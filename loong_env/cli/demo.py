@@ -120,6 +120,7 @@ CHECK_LABELS = {
     "well_posed": "posed",
     "code_ran": "ran",
     "grounded": "grounded",
+    "sensitive": "sensitive",
     "solve_agreed": "solve agreed",
 }
 

@@ -44,10 +44,12 @@ _SCIENTIFIC = re.compile(
 )
 # Words that make the number after them a condition (a bound or a filter), not a description.
 _CONDITION_CUE = re.compile(
-    r"(?:less|fewer|more|greater|larger|smaller|higher|lower)\s+than|at\s+(?:most|least)|no\s+(?:more|less|fewer)"
-    r"|exceed(?:s|ing)?|below|above|under|over|up\s+to|between|within|exactly|divisible\s+by|multiples?\s+of"
-    r"|not\s+(?:exceed|more)|<|>|\\le|\\ge|\\leq|\\geq|\\lt|\\gt|≤|≥|maximum\s+of|minimum\s+of|limit\s+of"
-    r"|sum\s+(?:is|of\s+\w+\s+is)|equals?|is\s+equal\s+to|=|budget\s+of|capacity\s+of|per",
+    r"\b(?:(?:less|fewer|more|greater|larger|smaller|higher|lower)\s+than|at\s+(?:most|least)"
+    r"|no\s+(?:more|less|fewer)|exceed(?:s|ing)?|below|above|under|over|up\s+to|between|within|exactly"
+    r"|divisible\s+by|multiples?\s+of|not\s+(?:exceed|more)|maximum\s+of|minimum\s+of|limit\s+of"
+    r"|sum\s+(?:is|of\s+\w+\s+is)|equals?|is\s+equal\s+to|budget\s+of|capacity\s+of|per)\b"
+    # words whole ("per" is not "permutation"); "->" is an arc, not a bound
+    r"|<|(?<!-)>|\\le|\\ge|\\leq|\\geq|\\lt|\\gt|≤|≥|=",
     re.IGNORECASE,
 )
 _CUE_WINDOW = 24  # characters before a number in which a cue makes it a condition
@@ -55,7 +57,7 @@ _CUE_WINDOW = 24  # characters before a number in which a cue makes it a conditi
 _LISTED = re.compile(r"-?\d+(?:\.\d+)?(?:\s*(?:,|&|\\\\)\s*(?:\\ldots|\\dots|\.\.\.|-?\d+(?:\.\d+)?)){2,}")
 
 _WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
-_SCALES = (
+SCALES = (  # how a stated number may be re-spelled in code: as is, percent, units
     Fraction(1),
     Fraction(100),
     Fraction(1, 100),
@@ -190,6 +192,20 @@ def _show(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
 
 
+def dead_constant_ids(tree: ast.AST) -> set[int]:
+    """ids of the literals assigned only to names nobody reads (`limit = 15` and then no `limit`)."""
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    loaded |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    dead: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+            if names and len(names) == len(targets) and not any(n in loaded for n in names):
+                dead |= {id(c) for c in ast.walk(node.value) if isinstance(c, ast.Constant)}
+    return dead
+
+
 def _live_constants(code: str) -> set[Fraction] | None:
     """Numeric literals of the code that can reach its output (None when the code does not parse).
 
@@ -200,15 +216,7 @@ def _live_constants(code: str) -> set[Fraction] | None:
         tree = ast.parse(code)
     except SyntaxError:
         return None
-    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    loaded |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    dead: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = [t.id for t in targets if isinstance(t, ast.Name)]
-            if names and len(names) == len(targets) and not any(n in loaded for n in names):
-                dead |= {id(c) for c in ast.walk(node.value) if isinstance(c, ast.Constant)}
+    dead = dead_constant_ids(tree)
     values: set[Fraction] = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Constant) or id(node) in dead:
@@ -239,13 +247,13 @@ def _live_constants(code: str) -> set[Fraction] | None:
 
 def _reaches(value: Fraction, live: set[Fraction]) -> bool:
     """The quantity is a live literal, directly, as a range bound (+-1), or rescaled (percent, units)."""
-    for scale in _SCALES:
+    for scale in SCALES:
         scaled = value * scale
         if scaled in live or (scaled.denominator == 1 and (scaled - 1 in live or scaled + 1 in live)):
             return True
     # floats written with fewer digits (0.05 for 5 %, 3.14 vs 3.14159) compare to 6 significant digits
     approx = {round(float(v), 6) for v in live}
-    return any(round(float(value * s), 6) in approx for s in _SCALES)
+    return any(round(float(value * s), 6) in approx for s in SCALES)
 
 
 def grounding(question: str, code: str) -> Finding:

@@ -5,7 +5,8 @@ Route 1: the candidate's code runs in the sandbox with its domain's packages and
 Route 2: an independent chain-of-thought solve (without the code) boxes an answer that the reward's own
          judge (the env's `VerifierRouter` for the domain) calls equal to the code's answer.
 Before either, cheap checks reject malformed, degenerate, scaffold-copying, non-novel and ill-posed
-questions; after the code runs, the grounding check rejects code that never uses a stated condition.
+questions; after the code runs, the grounding check rejects code that never uses a stated condition, and
+(optionally) the perturbation check rejects code whose answer does not move when a stated condition does.
 Every candidate ends with exactly one Verdict, built by `judge` alone: accepted, or rejected with one
 specific RejectReason; `Verdict.checks` lists the checks it passed.
 """
@@ -17,7 +18,7 @@ import time
 
 from pydantic import BaseModel, Field
 
-from loong_env.generators import checks, prompts
+from loong_env.generators import checks, perturbation, prompts
 from loong_env.generators.agreement import majority_needed
 from loong_env.generators.novelty import DEFAULT_FLOOR, NoveltyIndex
 from loong_env.generators.verdict import (
@@ -229,7 +230,7 @@ class KeepRule:
         return self.router.key(item)
 
     async def judge(self, candidate: Candidate) -> Verdict:
-        """The Verdict on a parsed candidate: shape, novelty, well-posedness, sandbox, grounding, solve(s)."""
+        """The Verdict on a candidate: shape, novelty, posedness, sandbox, grounding, perturbation, solves."""
         cfg = self.config
         verdict = Verdict(
             attempt=candidate.attempt,
@@ -283,6 +284,19 @@ class KeepRule:
             if not (grounded := checks.grounding(candidate.question, run.code)).passed:
                 return stop(RejectReason.ungrounded, grounded.detail)
             passed.append("grounded")
+        if cfg.perturbation:
+            moved = await perturbation.sensitivity(
+                candidate.question,
+                run.code,
+                answer,
+                self.sandbox,
+                max_runs=cfg.perturbation_runs,
+                scope=cfg.perturbation_scope,
+            )
+            verdict = verdict.model_copy(update={"timings": {**verdict.timings, "perturb_s": moved.seconds}})
+            if not moved.passed:
+                return stop(RejectReason.insensitive, moved.detail)
+            passed.append("sensitive")
 
         key = self.answer_key(candidate.question, answer, candidate.domain)
         started = time.perf_counter()

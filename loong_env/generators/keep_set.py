@@ -2,15 +2,18 @@
 
 The set (benchmarks/data/keep_set.jsonl) holds code answers to known-answer questions, each marked right or
 wrong: a kept wrong one is a wrong training label. Every configuration decides each record as the live keep
-rule would after the code ran: the static checks (well-posedness, grounding) first, then the independent
-solves through `KeepConfig.decide`. Solves are drawn once per (record, solver, prompt, temperature, index)
-and shared by every configuration that reads them, and appended to a cache file as they come, so a stopped
-run resumes where it stopped and a finished one re-tabulates without a model.
+rule would after the code ran: the static checks (well-posedness, grounding) first, the perturbation check
+when configured (its perturbed copies of the code run through a `RunCache`: the sandbox once per code, then
+the file), then the independent solves through `KeepConfig.decide`. Solves are drawn once per (record,
+solver, prompt, temperature, index) and shared by every configuration that reads them, and appended to a
+cache file as they come, so a stopped run resumes where it stopped and a finished one re-tabulates without
+a model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import time
@@ -21,9 +24,16 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from loong_env.errors import ConfigError
-from loong_env.generators import checks
+from loong_env.generators import checks, perturbation
 from loong_env.generators.agreement import majority_needed
-from loong_env.generators.keep import ChatClient, KeepConfig, KeepRule, SolveAttempt, disagreement_reason
+from loong_env.generators.keep import (
+    ChatClient,
+    KeepConfig,
+    KeepRule,
+    Runner,
+    SolveAttempt,
+    disagreement_reason,
+)
 from loong_env.types import DataPoint, ExecutionResult
 
 
@@ -118,12 +128,73 @@ def standard_configurations(
             name="checks + 3 solves, majority",
             config=base.model_copy(update={"solve_attempts": 3, "agreement": "majority"}),
         ),
+        Configuration(
+            name="checks + perturbation + 1 solve",
+            config=base.model_copy(update={"perturbation": True}),
+        ),
+        Configuration(
+            name="checks + perturbation (no solve)",
+            config=base.model_copy(update={"perturbation": True}),
+            solve=False,
+        ),
+        Configuration(
+            name="checks + perturbation of quantities (no solve)",
+            config=base.model_copy(update={"perturbation": True, "perturbation_scope": "quantities"}),
+            solve=False,
+        ),
     ]
     if alt_solver is not None:
         configs.append(
             Configuration(name=f"checks + 1 solve by {alt_solver}", config=base, solver=alt_solver)
         )
     return configs
+
+
+class Uncached(Exception):
+    """A run the replay needs is not in the run cache and no sandbox was given."""
+
+
+class RunCache:
+    """Sandbox results by (requirement set, code), in a file: the perturbation check's runs, replayable."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path else None
+        self.results: dict[str, ExecutionResult] = {}
+        if self.path is not None and self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # a torn last line of a killed run
+                    continue
+                self.results[row["key"]] = ExecutionResult.model_validate(row["result"])
+        self.ran = 0
+
+    def runner(self, requirements: Sequence[str], sandbox: Runner | None) -> Runner:
+        """A Runner answering from the file, else running `sandbox` (None: raises `Uncached`) and storing."""
+        return _CachedRunner(self, tuple(requirements), sandbox)
+
+    async def run(self, requirements: tuple[str, ...], code: str, sandbox: Runner | None) -> ExecutionResult:
+        key = hashlib.sha256(json.dumps([requirements, code]).encode()).hexdigest()[:32]
+        if key not in self.results:
+            if sandbox is None:
+                raise Uncached(key)
+            result = await sandbox.run(code)
+            # the answer is read from stdout; of stderr only the tail says why a run failed
+            result = result.model_copy(update={"stderr": result.stderr[-300:]})
+            self.results[key] = result
+            self.ran += 1
+            if self.path is not None:
+                with self.path.open("a") as f:
+                    f.write(json.dumps({"key": key, "result": result.model_dump(mode="json")}) + "\n")
+        return self.results[key]
+
+
+class _CachedRunner:
+    def __init__(self, cache: RunCache, requirements: tuple[str, ...], sandbox: Runner | None) -> None:
+        self.cache, self.requirements, self.sandbox = cache, requirements, sandbox
+
+    async def run(self, code: str) -> ExecutionResult:
+        return await self.cache.run(self.requirements, code, self.sandbox)
 
 
 class _NoRunner:
@@ -164,13 +235,31 @@ async def decide(
     cache: SolveCache,
     *,
     number: int,
+    runner: Runner | None = None,
 ) -> Decision | None:
-    """The configuration's decision on one record; None when a solve is needed and `rule` is None."""
+    """The configuration's decision on one record; None when a solve or perturbed run is needed and
+    cannot be had (`rule` None, or `runner` None or answering `Uncached`)."""
     cfg = configuration.config
     if cfg.well_posedness and not (posed := checks.well_posedness(seed.question)).passed:
         return Decision(kept=False, reason="ill_posed", detail=posed.detail)
     if cfg.grounding and not (grounded := checks.grounding(seed.question, record.code)).passed:
         return Decision(kept=False, reason="ungrounded", detail=grounded.detail)
+    if cfg.perturbation:
+        if runner is None:
+            return None
+        try:
+            moved = await perturbation.sensitivity(
+                seed.question,
+                record.code,
+                record.answer,
+                runner,
+                max_runs=cfg.perturbation_runs,
+                scope=cfg.perturbation_scope,
+            )
+        except Uncached:
+            return None
+        if not moved.passed:
+            return Decision(kept=False, reason="insensitive", detail=moved.detail)
     if not configuration.solve:
         return Decision(kept=True)
     solves: list[SolveAttempt] = []
@@ -212,11 +301,13 @@ async def replay(
     in_flight: int = 4,
     deadline: float | None = None,
     on_record: Callable[[str, int], None] | None = None,
+    runner_for: Callable[[DataPoint], Runner] | None = None,
 ) -> dict[str, dict[str, Decision]]:
     """Every configuration's decisions, configuration by configuration (the first is measured first).
 
     Without `solvers` only cached solves are read (records that need a new one are left out). Past
-    `deadline` (a time.monotonic() value) no new solve starts.
+    `deadline` (a time.monotonic() value) no new solve starts. `runner_for(seed)` runs the perturbation
+    check's code (a `RunCache.runner`); without it, configurations with that check decide nothing.
     """
     if solvers is not None and (missing := sorted({c.solver for c in configurations} - set(solvers))):
         raise ConfigError(f"configurations name solver(s) {missing}; solvers given: {sorted(solvers)}")
@@ -244,7 +335,10 @@ async def replay(
             async with gate:
                 if rule is not None and deadline is not None and time.monotonic() >= deadline:
                     rule = None
-                decision = await decide(record, seed, configuration, rule, cache, number=number)
+                runner = runner_for(seed) if runner_for is not None else None
+                decision = await decide(
+                    record, seed, configuration, rule, cache, number=number, runner=runner
+                )
             if decision is not None:
                 decisions[record.key] = decision
             if on_record is not None:

@@ -38,6 +38,7 @@ class RejectReason(StrEnum):
     solver_gave_up = "solver_gave_up"  # the solver said it cannot be solved
     no_boxed_answer = "no_boxed_answer"  # the solver finished without a \boxed{} answer
     ungrounded = "ungrounded"  # a condition the question states (a bound, parity, ...) never reaches the code
+    insensitive = "insensitive"  # moving a stated condition's literal never changed the printed answer
     ill_posed = "ill_posed"  # the question is not self-contained or has no single answer
     disagreement = "disagreement"  # boxed answer(s) differ from the code's answer
     internal_error = "internal_error"  # a bug of ours; the message says where
@@ -92,6 +93,18 @@ class KeepConfig(BaseModel):
         True,
         description="Reject questions that refer to material they do not hold, ask for one of many answers, "
         "or aggregate values they never give. Static; no model call.",
+    )
+    perturbation: bool = Field(
+        False,
+        description="Run the code again with each stated condition's literal moved (halved, -1, +1, doubled) "
+        "and reject it when no move changes the printed answer: code that holds a bound but ignores it. "
+        "Sandbox only (at most `perturbation_runs` extra runs); no model call.",
+    )
+    perturbation_runs: int = Field(8, ge=1, description="Cap on the perturbation check's extra sandbox runs.")
+    perturbation_scope: Literal["conditions", "quantities"] = Field(
+        "conditions",
+        description="'conditions': only bounds and filters the question states; 'quantities': every stated "
+        "number the code holds as a literal.",
     )
     solve_prompt: Literal["plain", "conditions"] = Field(
         "plain",

@@ -1,0 +1,295 @@
+"""The perturbation check: a stated condition the code holds as a literal must move the printed answer.
+
+The static grounding check asks only that each stated number appear as a live literal. Code can hold a
+number and still ignore it (`if s < 15 or True`, a bound that no longer binds), and a solve by the same
+model shares that reading. So each stated condition of the question (`checks.quantities`, `condition=True`)
+that maps to literals of the code is perturbed, all its occurrences together (a bound written twice moves
+as one), and the code runs again in the same sandbox:
+
+* stage 1, one run per condition: its literals halved (a smaller input: cheap, rarely a timeout);
+* stage 2, only for conditions whose answer did not move: the literals -1, +1 and doubled.
+
+A condition is *insensitive* when every move was run, at least two of them ran cleanly, and every clean
+run printed the original answer. A perturbed run that fails (raises, times out, hits a limit, prints
+nothing) is no evidence either way: a bound moved by half may index out of range in right code, and a
+doubled one may time out; such runs are counted apart and never make a condition insensitive or
+sensitive. A condition whose moves were cut by the run cap is undecided and passes.
+
+Literals are found and changed on the AST (exactly the matched `ast.Constant` nodes, by position in the
+tree, then `ast.unparse`): never a text replace, so `15` inside `150` or a string is never touched.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import math
+import time
+from fractions import Fraction
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from loong_env.generators import checks
+from loong_env.generators.verdict import Runner
+from loong_env.verifiers.code_output import execution_problem, read_answer
+
+Scope = Literal["conditions", "quantities"]
+MOVES = ("halved", "-1", "+1", "doubled")  # stage 1 is the first; stage 2 the rest, for unmoved conditions
+
+
+class Move(BaseModel):
+    """One perturbed run of the code: which stated number, how its literals moved, and what it printed."""
+
+    value: str = Field(description="The stated number, as `checks.quantities` shows it.")
+    phrase: str
+    move: str
+    literals: list[str] = Field(description="The literals changed, as 'old -> new (line N)'.")
+    new: str = Field(description="The first changed literal's new value.")
+    outcome: Literal["changed", "unchanged", "failed"] = "failed"
+    answer: str | None = None
+    detail: str = ""
+    run_s: float = Field(0.0, description="The sandbox's own duration of the run.")
+
+
+class Sensitivity(BaseModel):
+    """The check's answer: passed, or the first insensitive condition named; the runs it made."""
+
+    passed: bool
+    detail: str = ""
+    undecided: bool = Field(False, description="Nothing could be tested (no condition maps to a literal).")
+    moves: list[Move] = Field(default_factory=list)
+    seconds: float = Field(0.0, description="Wall seconds of the perturbed runs (concurrent).")
+
+    @property
+    def runs(self) -> int:
+        """Perturbed runs made."""
+        return len(self.moves)
+
+    @property
+    def run_s(self) -> float:
+        """Summed sandbox durations of the perturbed runs (what they cost, however concurrent)."""
+        return round(sum(m.run_s for m in self.moves), 4)
+
+
+class _Target(BaseModel):
+    """A stated number and the positions (in `ast.walk` order) of the literals that carry it."""
+
+    value: str
+    phrase: str
+    condition: bool
+    nodes: list[int]
+
+
+def _literal_nodes(tree: ast.AST) -> list[tuple[int, ast.Constant]]:
+    """(walk index, node) of each live numeric literal: not a bool, not inside an f-string, not dead."""
+    dead = checks.dead_constant_ids(tree)
+    inside_fstring = {id(n) for j in ast.walk(tree) if isinstance(j, ast.JoinedStr) for n in ast.walk(j)}
+    out = []
+    for index, node in enumerate(ast.walk(tree)):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, int | float)
+            and not isinstance(node.value, bool)
+            and id(node) not in dead
+            and id(node) not in inside_fstring
+        ):
+            out.append((index, node))
+    return out
+
+
+def _same(a: Fraction, b: Fraction) -> bool:
+    """Equal, or equal to 6 significant digits (0.05 for 5 %, 6.626e-34 written in full)."""
+    return a == b or math.isclose(float(a), float(b), rel_tol=1e-6)
+
+
+def _tabled_ids(tree: ast.AST) -> set[int]:
+    """ids of the literals that are data in a table: an element of a list / tuple / set of 3 or more, or of
+    a row nested in one (one arc's capacity in a network, one cell of a matrix: rarely binding alone)."""
+    displays = (ast.List, ast.Tuple, ast.Set)
+
+    def cells(display: ast.List | ast.Tuple | ast.Set) -> set[int]:
+        bare = (e.operand if isinstance(e, ast.UnaryOp) else e for e in display.elts)
+        return {id(e) for e in bare if isinstance(e, ast.Constant)}
+
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, displays):
+            if len(node.elts) >= 3:
+                found |= cells(node)
+            for row in node.elts:
+                if isinstance(row, displays):
+                    found |= cells(row)
+    return found
+
+
+def _bound_ids(tree: ast.AST) -> set[int]:
+    """ids of the literals that are bounds: `range(...)` arguments and the operands of a comparison."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
+            operands = list(node.args)
+        elif isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+        else:
+            continue
+        for operand in operands:
+            if isinstance(operand, ast.UnaryOp):
+                operand = operand.operand
+            if isinstance(operand, ast.Constant):
+                found.add(id(operand))
+    return found
+
+
+def targets(question: str, code: str, scope: Scope = "conditions") -> list[_Target]:
+    """The stated numbers (conditions, or every quantity) that map to literals of the code, in order.
+
+    A literal equal to the number is preferred; only when none exists does a bound written +- 1 count (for
+    a condition: an integer in `range(...)` or a comparison, `range(1, 41)` for "at most 40"), and only then
+    the number rescaled (percent, units: a fraction or a literal >= 100), as the grounding check allows. A
+    literal 1 never stands for another number; a number also held as a datum of a table (a list of 3 or
+    more, or a row of one) is not tested at all.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    literals = _literal_nodes(tree)
+    index_of = {id(node): index for index, node in literals}
+    bounds = _bound_ids(tree)
+    tabled = _tabled_ids(tree)
+    found: list[_Target] = []
+    taken: set[int] = set()
+    for q in checks.quantities(question):
+        if (scope == "conditions" and not q.condition) or q.value in ("0", "1"):
+            continue
+        value = Fraction(q.value)
+        scaled = [value * s for s in checks.SCALES[1:]]
+        tiers: tuple[list[ast.Constant], list[ast.Constant], list[ast.Constant]] = ([], [], [])
+        for index, node in literals:
+            lit = abs(Fraction(node.value))
+            if index in taken or lit == 0:
+                continue
+            if _same(lit, value):
+                tiers[0].append(node)
+            elif lit == 1:  # a 1 is everywhere (range starts, 1 - p): never a re-spelled number
+                continue
+            elif (
+                q.condition
+                and isinstance(node.value, int)
+                and id(node) in bounds
+                and lit in (value - 1, value + 1)
+            ):
+                tiers[1].append(node)
+            elif (lit.denominator != 1 or lit >= 100) and any(_same(lit, s) for s in scaled):
+                tiers[2].append(node)  # 0.05 for 5 %, 300 for 5 minutes; never a small integer (180 / 60)
+        chosen = next((tier for tier in tiers if tier), [])
+        nodes = [index_of[id(n)] for n in chosen if id(n) not in tabled]
+        if nodes and len(nodes) == len(chosen):  # a number that is also a datum of a table is not tested
+            taken.update(nodes)
+            found.append(_Target(value=q.value, phrase=q.phrase, condition=q.condition, nodes=nodes))
+    return found
+
+
+def _moved(value: float, move: str) -> int | float:
+    if move == "halved":
+        return value // 2 if isinstance(value, int) else value / 2
+    if move == "doubled":
+        return value * 2
+    step = 1 if move == "+1" else -1
+    return value + step if isinstance(value, int) else value * (1 + 0.1 * step)
+
+
+def perturbed(code: str, target: _Target, move: str) -> tuple[str, list[str], str] | None:
+    """The code with the target's literals moved (AST edit, then unparse), what changed; None if a no-op."""
+    tree = ast.parse(code)
+    wanted = set(target.nodes)
+    changed: list[str] = []
+    first = ""
+    for index, node in enumerate(ast.walk(tree)):
+        if index in wanted and isinstance(node, ast.Constant):
+            new = _moved(node.value, move)
+            if new != node.value:
+                changed.append(f"{node.value!r} -> {new!r} (line {node.lineno})")
+                first = first or f"{new:g}"
+                node.value = new
+    if not changed:
+        return None
+    return ast.unparse(tree), changed, first
+
+
+async def _run(runner: Runner, code: str, original: str, base: Move) -> Move:
+    result = await runner.run(code)
+    took = {"run_s": round(result.duration_s, 4)}
+    if (problem := execution_problem(result)) is not None:
+        return base.model_copy(update={"detail": f"{problem.status}: {problem.reason[:120]}", **took})
+    read = read_answer(result.stdout)
+    if read is None:
+        return base.model_copy(update={"detail": "printed nothing", **took})
+    outcome = "unchanged" if read.answer == original else "changed"
+    return base.model_copy(update={"outcome": outcome, "answer": read.answer[:80], **took})
+
+
+async def sensitivity(
+    question: str,
+    code: str,
+    answer: str,
+    runner: Runner,
+    *,
+    max_runs: int = 8,
+    scope: Scope = "conditions",
+) -> Sensitivity:
+    """Perturb each stated condition the code holds; the first whose answer never moved is named."""
+    found = targets(question, code, scope)
+    if not found:
+        return Sensitivity(passed=True, undecided=True, detail="no stated condition maps to a literal")
+    started = time.perf_counter()
+    moves: list[Move] = []
+    budget = max_runs
+
+    async def stage(plan: list[tuple[_Target, str]]) -> list[Move]:
+        jobs = []
+        for target, move in plan:
+            if (made := perturbed(code, target, move)) is None:
+                continue
+            base = Move(value=target.value, phrase=target.phrase, move=move, literals=made[1], new=made[2])
+            jobs.append(_run(runner, made[0], answer, base))
+        return list(await asyncio.gather(*jobs))
+
+    first = [(t, MOVES[0]) for t in found][:budget]
+    moves += await stage(first)
+    budget -= len(first)
+    moved = {m.value for m in moves if m.outcome == "changed"}
+    cut: set[str] = {t.value for t in found[len(first) :]}
+    second: list[tuple[_Target, str]] = []
+    for target in found[: len(first)]:
+        if target.value in moved:
+            continue
+        if budget < len(MOVES) - 1:
+            cut.add(target.value)
+            continue
+        second += [(target, m) for m in MOVES[1:]]
+        budget -= len(MOVES) - 1
+    moves += await stage(second)
+    seconds = round(time.perf_counter() - started, 4)
+    for target in found:
+        if target.value in cut:
+            continue
+        mine = [m for m in moves if m.value == target.value]
+        clean = [m for m in mine if m.outcome != "failed"]
+        if len(clean) >= 2 and all(m.outcome == "unchanged" for m in clean):
+            failed = len(mine) - len(clean)
+            note = f"; {failed} perturbed run(s) failed and were not counted" if failed else ""
+            kind = "condition" if target.condition else "quantity"
+            held = clean[0].literals[0].split(" -> ")[0]
+            where = clean[0].literals[0].rsplit("(", 1)[-1].rstrip(")")
+            more = f" and {len(clean[0].literals) - 1} more" if len(clean[0].literals) > 1 else ""
+            return Sensitivity(
+                passed=False,
+                moves=moves,
+                seconds=seconds,
+                detail=f"the question's {kind} {target.value} ({target.phrase!r}) is the code's literal "
+                f"{held} ({where}{more}), but moved to {', '.join(m.new for m in clean)} the code still "
+                f"printed {answer[:60]!r}: it ignores the {kind}{note}",
+            )
+    return Sensitivity(passed=True, moves=moves, seconds=seconds)
