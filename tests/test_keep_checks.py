@@ -212,7 +212,9 @@ async def test_a_dropped_condition_is_rejected_even_when_the_solve_shares_the_mi
 async def test_a_kept_item_lists_the_checks_it_passed(seeds_root, tmp_path):
     verdict = await _run(seeds_root, tmp_path / "a", SUBSETS_RIGHT, r"\boxed{34}")
     assert verdict.accepted, (verdict.reason, verdict.detail)
-    assert verdict.checks == ["shape", "novelty", "well_posed", "code_ran", "grounded", "solve_agreed"]
+    assert verdict.checks == [
+        "shape", "novelty", "well_posed", "code_ran", "grounded", "sensitive", "solve_agreed"
+    ]  # fmt: skip
     assert verdict.datapoint is not None and verdict.datapoint.metadata["checks"] == verdict.checks
 
 
@@ -278,13 +280,15 @@ def test_the_set_replay_resumes_from_its_solve_cache_and_applies_the_checks_firs
     )
     path = tmp_path / "solves.jsonl"
     cache = SolveCache(path)
-    default = standard_configurations()[0]
+    # the static checks and the solve cache; the perturbation check's replay: test_keep_perturbation.py
+    static = KeepConfig(perturbation=False)
+    default = standard_configurations(static)[0]
     cache.add("r|default|plain|0|1024|0", SolveAttempt(outcome="agree", boxed="34", tokens=100))
     with path.open("a") as f:
         f.write('{"key": "torn')  # a run killed mid-line
     resumed = SolveCache(path)
     assert list(resumed.solves) == ["r|default|plain|0|1024|0"]
-    before = standard_configurations()[1]
+    before = standard_configurations(static)[1]
     decisions = asyncio.run(
         replay([right, dropped], {seed.id: seed}, [default, before], solvers=None, cache=resumed)
     )

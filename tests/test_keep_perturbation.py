@@ -9,7 +9,7 @@ import pytest
 
 from loong_env.generators import KeepConfig, RejectReason
 from loong_env.generators.keep import Candidate, KeepRule
-from loong_env.generators.perturbation import perturbed, sensitivity, targets
+from loong_env.generators.perturbation import Sensitivity, perturbed, sensitivity, targets
 from loong_env.sandbox import Sandbox
 
 SUBSETS_Q = "How many 3-element subsets of {1, 2, 3, 4, 5, 6, 7, 8} have a sum less than 15?"
@@ -30,13 +30,17 @@ async def test_code_that_ignores_a_stated_bound_is_insensitive_and_the_detail_na
     found = await sensitivity(SUBSETS_Q, IGNORED, "56", sandbox)
     assert not found.passed
     assert "condition 15" in found.detail and "less than 15" in found.detail and "'56'" in found.detail
-    assert {m.outcome for m in found.moves} == {"unchanged"} and found.runs == 4
+    assert {m.outcome for m in found.moves if m.value == "15"} == {"unchanged"} and found.runs == 5
 
 
-async def test_right_code_using_the_bound_passes_after_one_run(sandbox):
+async def test_right_code_using_the_bound_passes_after_one_run_per_number(sandbox):
     found = await sensitivity(SUBSETS_Q, RIGHT, "34", sandbox)
     assert found.passed and not found.undecided
-    assert [(m.move, m.outcome) for m in found.moves] == [("halved", "changed")]
+    # the subset size 3 and the bound 15; the listed elements 1..8 are held as range(1, 9), not moved
+    assert [(m.value, m.move, m.outcome) for m in found.moves] == [
+        ("3", "halved", "changed"),
+        ("15", "halved", "changed"),
+    ]
 
 
 async def test_a_bound_that_small_moves_do_not_bind_is_not_falsely_rejected(sandbox):
@@ -70,18 +74,18 @@ def test_only_the_literal_node_changes_never_the_text():
     assert new == "30" and "150" in new_code and "'under 15'" in new_code and "s < 30" in new_code
 
 
-async def test_failed_perturbed_runs_are_not_evidence(sandbox):
-    """A run that times out or raises counts neither as changed nor unchanged (documented rule)."""
-    # ignores the bound, but a doubled bound loops forever: 3 clean unchanged runs still reject it,
-    # and the detail says one run failed and was not counted
+async def test_a_moved_run_that_times_out_is_no_evidence_and_one_that_raises_is_a_response(sandbox):
+    """Documented rule: a timeout counts neither way; a crash shows the number reaches the computation."""
+    # ignores the bound, but a doubled bound loops forever: 3 moves still print 56, so it is rejected,
+    # and the detail says one moved run was not counted
     hangs = "n = 15\nif n > 20:\n    while True:\n        pass\nprint(56)"
     found = await sensitivity(SUBSETS_Q, hangs, "56", sandbox)
-    assert not found.passed and "1 perturbed run(s) failed" in found.detail
+    assert not found.passed and "1 moved run(s) timed out or hit a limit" in found.detail
     assert [m.outcome for m in found.moves if m.move == "doubled"] == ["failed"]
-    # every moved run raises: no clean run, so nothing is known and the code passes (the solve decides)
+    # the moved bound makes the code raise: a response, found by the first move
     crashes = "n = 15\nassert n == 3 * 5, 'the bound changed'\nprint(56)"
     found = await sensitivity(SUBSETS_Q, crashes, "56", sandbox)
-    assert found.passed and {m.outcome for m in found.moves} == {"failed"}
+    assert found.passed and {(m.move, m.outcome) for m in found.moves} == {("halved", "raised")}
 
 
 def test_a_question_without_a_stated_condition_is_undecided_and_costs_no_run():
@@ -125,7 +129,7 @@ async def test_the_set_replay_measures_the_check_and_resumes_from_its_run_cache(
         runner_for=lambda dp: first.runner(dp.required_dependencies, sandbox),
     )  # fmt: skip
     assert decided["perturb"]["w"].reason == "insensitive" and decided["perturb"]["r"].kept
-    assert first.ran == 5  # 4 moves of the ignored bound, 1 of the used one
+    assert first.ran == 7  # 4 moves of the ignored bound and 1 of the size 3; 1 each for the right code
     again = RunCache(path)
     resumed = await replay(
         records, {seed.id: seed}, [check], solvers=None, cache=SolveCache(None),
@@ -134,3 +138,15 @@ async def test_the_set_replay_measures_the_check_and_resumes_from_its_run_cache(
     assert resumed == decided and again.ran == 0
     waiting = await replay(records, {seed.id: seed}, [check], solvers=None, cache=SolveCache(None))
     assert waiting == {"perturb": {}}
+
+
+async def test_scope_quantities_also_moves_a_stated_count_that_is_not_a_bound(sandbox):
+    question = "In how many ways can 5 distinct books be arranged in a row on a shelf?"
+    ignored = "from math import factorial\nn = 5\nprint(factorial(3) if n > 0 else 0)"
+    assert await sensitivity(question, ignored, "6", sandbox, scope="conditions") == Sensitivity(
+        passed=True, undecided=True, detail="no stated number (conditions) maps to a literal"
+    )  # 5 is no bound: the conditions scope does not test it
+    found = await sensitivity(question, ignored, "6", sandbox)  # the default scope: every quantity
+    assert not found.passed and "quantity 5" in found.detail
+    right = "from math import factorial\nn = 5\nprint(factorial(n))"
+    assert (await sensitivity(question, right, "120", sandbox)).passed

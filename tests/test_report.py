@@ -142,7 +142,9 @@ async def test_a_scripted_generation_run_writes_metrics_the_report_and_live_pane
     assert counts["tokens"] == 30 * counts["llm_ok"]  # the scripted server bills 30 tokens a call
     if summary.abandoned == 0:  # calls of an attempt cut off at the target are in the metrics only
         assert counts["tokens"] == summary.tokens
-    assert counts["sandbox"] == summary.accepted  # each kept problem's code ran once; short ones never ran
+    # each kept problem's code ran once, and once more per stated count (the perturbation check halves each
+    # of the two counts, and the sum moves); short ones never ran
+    assert counts["sandbox"] == 3 * summary.accepted
     log = read_metrics(out)
     assert log.records[0].kind == "run" and log.records[0].info["target"] == 4
     assert log.records[-1].kind == "end" and log.records[-1].status == summary.stopped_because

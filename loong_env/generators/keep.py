@@ -6,7 +6,7 @@ Route 2: an independent chain-of-thought solve (without the code) boxes an answe
          judge (the env's `VerifierRouter` for the domain) calls equal to the code's answer.
 Before either, cheap checks reject malformed, degenerate, scaffold-copying, non-novel and ill-posed
 questions; after the code runs, the grounding check rejects code that never uses a stated condition, and
-(optionally) the perturbation check rejects code whose answer does not move when a stated condition does.
+the perturbation check rejects code whose answer does not move when a stated number it holds does.
 Every candidate ends with exactly one Verdict, built by `judge` alone: accepted, or rejected with one
 specific RejectReason; `Verdict.checks` lists the checks it passed.
 """

@@ -109,9 +109,11 @@ def wilson_upper(k: int, n: int, z: float = 1.96) -> float | None:
 def standard_configurations(
     base: KeepConfig | None = None, *, alt_solver: str | None = None
 ) -> list[Configuration]:
-    """Today's rule (agreement only), the checks alone, the default (checks + one solve), and variants."""
+    """Today's rule (agreement only), the checks alone, the default (checks + one solve), and variants;
+    "checks" include the perturbation check when `base` has it (the default)."""
     base = base or KeepConfig()
-    before = {"grounding": False, "well_posedness": False}
+    before = {"grounding": False, "well_posedness": False, "perturbation": False}
+    unperturbed = {"perturbation": False}
     configs = [
         Configuration(name="checks + 1 solve (default)", config=base),
         Configuration(name="agreement only (before)", config=base.model_copy(update=before)),
@@ -129,17 +131,16 @@ def standard_configurations(
             config=base.model_copy(update={"solve_attempts": 3, "agreement": "majority"}),
         ),
         Configuration(
-            name="checks + perturbation + 1 solve",
-            config=base.model_copy(update={"perturbation": True}),
+            name="static checks + 1 solve (no perturbation)", config=base.model_copy(update=unperturbed)
         ),
         Configuration(
-            name="checks + perturbation (no solve)",
-            config=base.model_copy(update={"perturbation": True}),
+            name="static checks only (no perturbation, no solve)",
+            config=base.model_copy(update=unperturbed),
             solve=False,
         ),
         Configuration(
-            name="checks + perturbation of quantities (no solve)",
-            config=base.model_copy(update={"perturbation": True, "perturbation_scope": "quantities"}),
+            name="checks, perturbing conditions only (no solve)",
+            config=base.model_copy(update={"perturbation": True, "perturbation_scope": "conditions"}),
             solve=False,
         ),
     ]

@@ -1,19 +1,23 @@
-"""The perturbation check: a stated condition the code holds as a literal must move the printed answer.
+"""The perturbation check: a stated number the code holds as a literal must move the printed answer.
 
 The static grounding check asks only that each stated number appear as a live literal. Code can hold a
-number and still ignore it (`if s < 15 or True`, a bound that no longer binds), and a solve by the same
-model shares that reading. So each stated condition of the question (`checks.quantities`, `condition=True`)
-that maps to literals of the code is perturbed, all its occurrences together (a bound written twice moves
-as one), and the code runs again in the same sandbox:
+number and still ignore it (`if s < 15 or True`, a bound that no longer binds, `order = 4` and a loop that
+never reads it), and a solve by the same model shares that reading. So each stated number of the question
+(`checks.quantities`: every one, or with scope "conditions" only the bounds and filters) that maps to
+literals of the code is perturbed, all its occurrences together (a bound written twice moves as one), and
+the code runs again in the same sandbox, concurrently:
 
-* stage 1, one run per condition: its literals halved (a smaller input: cheap, rarely a timeout);
-* stage 2, only for conditions whose answer did not move: the literals -1, +1 and doubled.
+* stage 1, one run per number: its literals halved (a smaller input: cheap, rarely a timeout);
+* stage 2, only for numbers whose answer did not move: the literals -1, +1 and doubled (a float: x0.9,
+  x1.1, x2); a move that gives the same code as an earlier one (2 halved and 2 - 1) is not run twice.
 
-A condition is *insensitive* when every move was run, at least two of them ran cleanly, and every clean
-run printed the original answer. A perturbed run that fails (raises, times out, hits a limit, prints
-nothing) is no evidence either way: a bound moved by half may index out of range in right code, and a
-doubled one may time out; such runs are counted apart and never make a condition insensitive or
-sensitive. A condition whose moves were cut by the run cap is undecided and passes.
+A moved run *responds* when it prints another answer, raises, or prints nothing: an ignored number cannot
+make code crash, so a crash is evidence that the number reaches the computation (measured: counting it so
+rejects no fewer wrong programs and fewer right ones). A moved run that times out, runs out of memory or
+is killed is no evidence either way (it depends on the machine's load and on how large the moved input
+is): it is counted apart. A number is *insensitive* when all its moves ran, at least two gave an answer,
+and every answer was the original one; the first insensitive number is named in the detail. A number whose
+moves the run cap (`max_runs`) cut is undecided and passes.
 
 Literals are found and changed on the AST (exactly the matched `ast.Constant` nodes, by position in the
 tree, then `ast.unparse`): never a text replace, so `15` inside `150` or a string is never touched.
@@ -32,7 +36,7 @@ from pydantic import BaseModel, Field
 
 from loong_env.generators import checks
 from loong_env.generators.verdict import Runner
-from loong_env.verifiers.code_output import execution_problem, read_answer
+from loong_env.verifiers.code_output import OutputStatus, execution_problem, read_answer
 
 Scope = Literal["conditions", "quantities"]
 MOVES = ("halved", "-1", "+1", "doubled")  # stage 1 is the first; stage 2 the rest, for unmoved conditions
@@ -46,7 +50,7 @@ class Move(BaseModel):
     move: str
     literals: list[str] = Field(description="The literals changed, as 'old -> new (line N)'.")
     new: str = Field(description="The first changed literal's new value.")
-    outcome: Literal["changed", "unchanged", "failed"] = "failed"
+    outcome: Literal["changed", "unchanged", "raised", "failed"] = "failed"
     answer: str | None = None
     detail: str = ""
     run_s: float = Field(0.0, description="The sandbox's own duration of the run.")
@@ -57,7 +61,7 @@ class Sensitivity(BaseModel):
 
     passed: bool
     detail: str = ""
-    undecided: bool = Field(False, description="Nothing could be tested (no condition maps to a literal).")
+    undecided: bool = Field(False, description="Nothing could be tested (no stated number maps to a literal).")
     moves: list[Move] = Field(default_factory=list)
     seconds: float = Field(0.0, description="Wall seconds of the perturbed runs (concurrent).")
 
@@ -141,14 +145,14 @@ def _bound_ids(tree: ast.AST) -> set[int]:
     return found
 
 
-def targets(question: str, code: str, scope: Scope = "conditions") -> list[_Target]:
+def targets(question: str, code: str, scope: Scope = "quantities") -> list[_Target]:
     """The stated numbers (conditions, or every quantity) that map to literals of the code, in order.
 
-    A literal equal to the number is preferred; only when none exists does a bound written +- 1 count (for
-    a condition: an integer in `range(...)` or a comparison, `range(1, 41)` for "at most 40"), and only then
-    the number rescaled (percent, units: a fraction or a literal >= 100), as the grounding check allows. A
-    literal 1 never stands for another number; a number also held as a datum of a table (a list of 3 or
-    more, or a row of one) is not tested at all.
+    The literals equal to the number or to it rescaled (percent, units: a fraction or a literal >= 100) move
+    together; only when there is none does a bound written +- 1 count (for a condition: an integer in
+    `range(...)` or a comparison, `range(1, 41)` for "at most 40"), as the grounding check allows. A literal
+    1 never stands for another number; a number also held as a datum of a table (a list of 3 or more, or a
+    row of one) is not tested at all.
     """
     try:
         tree = ast.parse(code)
@@ -183,7 +187,7 @@ def targets(question: str, code: str, scope: Scope = "conditions") -> list[_Targ
                 tiers[1].append(node)
             elif (lit.denominator != 1 or lit >= 100) and any(_same(lit, s) for s in scaled):
                 tiers[2].append(node)  # 0.05 for 5 %, 300 for 5 minutes; never a small integer (180 / 60)
-        chosen = next((tier for tier in tiers if tier), [])
+        chosen = tiers[0] + tiers[2] or tiers[1]  # "3 %" moves 0.03 and a 3.0 together: one is the rate
         nodes = [index_of[id(n)] for n in chosen if id(n) not in tabled]
         if nodes and len(nodes) == len(chosen):  # a number that is also a datum of a table is not tested
             taken.update(nodes)
@@ -218,14 +222,21 @@ def perturbed(code: str, target: _Target, move: str) -> tuple[str, list[str], st
     return ast.unparse(tree), changed, first
 
 
+# A moved run that ran out of time or memory, or was killed, says nothing (it depends on the machine's load
+# and on how big the moved input is); one that raised or printed nothing responded to the move.
+_NO_EVIDENCE = (OutputStatus.timeout, OutputStatus.memory_limit, OutputStatus.killed)
+
+
 async def _run(runner: Runner, code: str, original: str, base: Move) -> Move:
     result = await runner.run(code)
     took = {"run_s": round(result.duration_s, 4)}
     if (problem := execution_problem(result)) is not None:
-        return base.model_copy(update={"detail": f"{problem.status}: {problem.reason[:120]}", **took})
+        outcome = "failed" if problem.status in _NO_EVIDENCE else "raised"
+        detail = f"{problem.status}: {problem.reason[:120]}"
+        return base.model_copy(update={"outcome": outcome, "detail": detail, **took})
     read = read_answer(result.stdout)
     if read is None:
-        return base.model_copy(update={"detail": "printed nothing", **took})
+        return base.model_copy(update={"outcome": "raised", "detail": "printed nothing", **took})
     outcome = "unchanged" if read.answer == original else "changed"
     return base.model_copy(update={"outcome": outcome, "answer": read.answer[:80], **took})
 
@@ -237,21 +248,25 @@ async def sensitivity(
     runner: Runner,
     *,
     max_runs: int = 8,
-    scope: Scope = "conditions",
+    scope: Scope = "quantities",
 ) -> Sensitivity:
-    """Perturb each stated condition the code holds; the first whose answer never moved is named."""
+    """Perturb each stated number the code holds (scope: conditions, or every quantity); name the first
+    whose moves never moved the answer."""
     found = targets(question, code, scope)
     if not found:
-        return Sensitivity(passed=True, undecided=True, detail="no stated condition maps to a literal")
+        return Sensitivity(passed=True, undecided=True, detail=f"no stated number ({scope}) maps to a literal")
     started = time.perf_counter()
     moves: list[Move] = []
     budget = max_runs
 
+    tried: set[str] = set()
+
     async def stage(plan: list[tuple[_Target, str]]) -> list[Move]:
         jobs = []
         for target, move in plan:
-            if (made := perturbed(code, target, move)) is None:
-                continue
+            if (made := perturbed(code, target, move)) is None or made[0] in tried:
+                continue  # a no-op, or the same code as an earlier move (2 halved and 2 - 1 are both 1)
+            tried.add(made[0])
             base = Move(value=target.value, phrase=target.phrase, move=move, literals=made[1], new=made[2])
             jobs.append(_run(runner, made[0], answer, base))
         return list(await asyncio.gather(*jobs))
@@ -259,7 +274,7 @@ async def sensitivity(
     first = [(t, MOVES[0]) for t in found][:budget]
     moves += await stage(first)
     budget -= len(first)
-    moved = {m.value for m in moves if m.outcome == "changed"}
+    moved = {m.value for m in moves if m.outcome in ("changed", "raised")}
     cut: set[str] = {t.value for t in found[len(first) :]}
     second: list[tuple[_Target, str]] = []
     for target in found[: len(first)]:
@@ -279,7 +294,7 @@ async def sensitivity(
         clean = [m for m in mine if m.outcome != "failed"]
         if len(clean) >= 2 and all(m.outcome == "unchanged" for m in clean):
             failed = len(mine) - len(clean)
-            note = f"; {failed} perturbed run(s) failed and were not counted" if failed else ""
+            note = f"; {failed} moved run(s) timed out or hit a limit and were not counted" if failed else ""
             kind = "condition" if target.condition else "quantity"
             held = clean[0].literals[0].split(" -> ")[0]
             where = clean[0].literals[0].rsplit("(", 1)[-1].rstrip(")")

@@ -95,16 +95,17 @@ class KeepConfig(BaseModel):
         "or aggregate values they never give. Static; no model call.",
     )
     perturbation: bool = Field(
-        False,
-        description="Run the code again with each stated condition's literal moved (halved, -1, +1, doubled) "
-        "and reject it when no move changes the printed answer: code that holds a bound but ignores it. "
-        "Sandbox only (at most `perturbation_runs` extra runs); no model call.",
+        True,
+        description="Run the code again with each stated number's literals moved (halved, -1, +1, doubled) "
+        "and reject it when no move changes the printed answer: code that holds a number but ignores it "
+        "(an `if` made always true, a size never read). Sandbox only (at most `perturbation_runs` extra "
+        "runs); no model call. Measured in docs/generators.md.",
     )
     perturbation_runs: int = Field(8, ge=1, description="Cap on the perturbation check's extra sandbox runs.")
     perturbation_scope: Literal["conditions", "quantities"] = Field(
-        "conditions",
-        description="'conditions': only bounds and filters the question states; 'quantities': every stated "
-        "number the code holds as a literal.",
+        "quantities",
+        description="'quantities': every stated number the code holds as a literal; 'conditions': only the "
+        "bounds and filters the question states (fewer false rejections, far fewer catches).",
     )
     solve_prompt: Literal["plain", "conditions"] = Field(
         "plain",
