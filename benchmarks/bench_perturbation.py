@@ -166,7 +166,7 @@ async def main() -> None:
                 "targets": [t.value for t in perturbation.targets(question, item["code"], scope)],
             }
             if answer is None:
-                row |= {"passed": None, "detail": "the original code printed no answer"}
+                row |= {"passed": None, "detail": "the original code printed no answer (or not its own)"}
             else:
                 ran_before = cache.ran
                 found = await perturbation.sensitivity(
@@ -224,18 +224,29 @@ async def main() -> None:
             )
         for r in fr + fo + fl:
             print(f"    FALSE {r['key']}: {r['detail'][:300]}")
-        checked = [r for r in rows if r.get("runs")]
-        runs = [r["runs"] for r in rows if r.get("passed") is not None]
-        walls = [r["wall_s"] for r in checked if r.get("wall_s") is not None]
-        run_s = [r["run_s"] for r in checked]
+        decided = [r for r in rows if r.get("passed") is not None]
+        runs = [r["runs"] for r in decided]
+        # seconds per candidate: 0 when no stated number maps to a literal (no run); wall seconds only where
+        # every run of the candidate was made now (a cached run costs nothing)
+        walls = [
+            0.0 if not r["runs"] else r["wall_s"]
+            for r in decided
+            if not r["runs"] or r.get("wall_s") is not None
+        ]
+        tested_walls = [r["wall_s"] for r in decided if r["runs"] and r.get("wall_s") is not None]
+        run_s = [r["run_s"] for r in decided]
         print(
             f"  extra runs per candidate: median {_q(runs, 0.5):.0f}, p95 {_q(runs, 0.95):.0f}, max "
-            f"{max(runs, default=0)}; {sum(r.get('failed', 0) for r in rows)} perturbed runs failed"
+            f"{max(runs, default=0)}; {sum(bool(n) for n in runs)} of {len(runs)} candidates tested; "
+            f"{sum(r.get('failed', 0) for r in rows)} moved runs timed out or hit a limit"
         )
         print(
-            f"  added seconds per tested candidate: wall median {_q(walls, 0.5):.2f} p95 {_q(walls, 0.95):.2f}"
-            f" (of {len(walls)} timed now); summed sandbox durations median {_q(run_s, 0.5):.2f} p95 "
-            f"{_q(run_s, 0.95):.2f} (of {len(run_s)})"
+            f"  added wall seconds per candidate: median {_q(walls, 0.5):.2f}, p95 {_q(walls, 0.95):.2f} (of "
+            f"{len(walls)}); per tested candidate: median {_q(tested_walls, 0.5):.2f}, p95 "
+            f"{_q(tested_walls, 0.95):.2f} (of {len(tested_walls)} timed now)"
+        )
+        print(
+            f"  summed sandbox durations per candidate: median {_q(run_s, 0.5):.2f}, p95 {_q(run_s, 0.95):.2f}"
         )
 
 

@@ -83,6 +83,13 @@ def register(subparsers: Any) -> None:
         "--no-well-posedness", action="store_true", help="keep questions that are not self-contained"
     )
     p.add_argument(
+        "--perturbation",
+        choices=["quantities", "conditions", "off"],
+        default=keep.perturbation_scope if keep.perturbation else "off",
+        help="run the code again with each stated number (or only each stated bound) moved, and reject it "
+        "when the answer never moves (default: %(default)s)",
+    )
+    p.add_argument(
         "--novelty-threshold",
         type=float,
         default=keep.novelty_threshold,
@@ -144,6 +151,8 @@ def main(args: argparse.Namespace) -> int:
         solve_prompt=args.solve_prompt,
         grounding=not args.no_grounding,
         well_posedness=not args.no_well_posedness,
+        perturbation=args.perturbation != "off",
+        perturbation_scope="conditions" if args.perturbation == "conditions" else "quantities",
         solver_model=args.solver_model,
         solver_base_url=args.solver_base_url,
         solver_api_key=args.solver_api_key or (args.api_key if args.solver_base_url else None),

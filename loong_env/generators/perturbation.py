@@ -61,7 +61,7 @@ class Sensitivity(BaseModel):
 
     passed: bool
     detail: str = ""
-    undecided: bool = Field(False, description="Nothing could be tested (no stated number maps to a literal).")
+    undecided: bool = Field(False, description="Nothing was tested (no stated number maps to a literal).")
     moves: list[Move] = Field(default_factory=list)
     seconds: float = Field(0.0, description="Wall seconds of the perturbed runs (concurrent).")
 
@@ -254,7 +254,8 @@ async def sensitivity(
     whose moves never moved the answer."""
     found = targets(question, code, scope)
     if not found:
-        return Sensitivity(passed=True, undecided=True, detail=f"no stated number ({scope}) maps to a literal")
+        detail = f"no stated number ({scope}) maps to a literal"
+        return Sensitivity(passed=True, undecided=True, detail=detail)
     started = time.perf_counter()
     moves: list[Move] = []
     budget = max_runs
