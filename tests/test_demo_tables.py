@@ -44,14 +44,14 @@ def test_the_env_table_fits_120_columns_with_every_header_whole():
 
 
 def test_each_kept_item_shows_the_checks_it_passed():
-    checks = ["shape", "novelty", "well_posed", "code_ran", "grounded", "solve_agreed"]
+    checks = ["shape", "novelty", "well_posed", "code_ran", "grounded", "sensitive", "solve_agreed"]
     kept = Verdict(
         attempt=3, method="few-shot", accepted=True, question=LONG_Q, answer="31031/7776", checks=checks
     )
     lines = render(kept_table([kept]))
     assert max(len(line) for line in lines) <= WIDTH
     text = "\n".join(lines)
-    assert "shape novel posed ran grounded solve agreed" in " ".join(text.split())
+    assert "shape novel posed ran grounded sensitive solve agreed" in " ".join(text.split())
 
 
 def test_with_nothing_kept_the_closest_candidate_and_its_stop_are_shown():
