@@ -39,7 +39,7 @@ from loong_env.generators.verdict import Runner
 from loong_env.verifiers.code_output import OutputStatus, execution_problem, read_answer
 
 Scope = Literal["conditions", "quantities"]
-MOVES = ("halved", "-1", "+1", "doubled")  # stage 1 is the first; stage 2 the rest, for unmoved conditions
+MOVES = ("halved", "-1", "+1", "doubled")  # stage 1 is the first; stage 2 the rest, for unmoved numbers
 
 
 class Move(BaseModel):
@@ -57,7 +57,7 @@ class Move(BaseModel):
 
 
 class Sensitivity(BaseModel):
-    """The check's answer: passed, or the first insensitive condition named; the runs it made."""
+    """The check's answer: passed, or the first insensitive stated number named; the runs it made."""
 
     passed: bool
     detail: str = ""
@@ -95,6 +95,7 @@ def _literal_nodes(tree: ast.AST) -> list[tuple[int, ast.Constant]]:
             isinstance(node, ast.Constant)
             and isinstance(node.value, int | float)
             and not isinstance(node.value, bool)
+            and math.isfinite(node.value)
             and id(node) not in dead
             and id(node) not in inside_fstring
         ):
@@ -104,7 +105,10 @@ def _literal_nodes(tree: ast.AST) -> list[tuple[int, ast.Constant]]:
 
 def _same(a: Fraction, b: Fraction) -> bool:
     """Equal, or equal to 6 significant digits (0.05 for 5 %, 6.626e-34 written in full)."""
-    return a == b or math.isclose(float(a), float(b), rel_tol=1e-6)
+    try:
+        return a == b or math.isclose(float(a), float(b), rel_tol=1e-6)
+    except OverflowError:  # an integer too large for a float: only exact equality counts
+        return False
 
 
 def _tabled_ids(tree: ast.AST) -> set[int]:
