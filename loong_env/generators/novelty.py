@@ -42,7 +42,7 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 DEFAULT_FLOOR = 0.7  # exact nearest similarity from here up: the keep rule's bar (0.7 by default)
 INDEX_FORMAT = 2
-DEFAULT_PROBE_BUDGET = 50_000  # postings merged per lookup at most (beyond: the rarest keys only)
+DEFAULT_PROBE_BUDGET = 100_000  # postings merged per lookup at most (past it: the rarest keys only)
 MIN_PROBED = 4  # keys merged at least, whatever the budget
 APPROX_CANDIDATES = 1024  # past the budget: candidates scored, those sharing the most merged keys
 
