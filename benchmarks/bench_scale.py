@@ -406,9 +406,10 @@ def cmd_resume(args: argparse.Namespace) -> None:
             run_generation(
                 DOMAIN,
                 out=folder,
-                n=size,  # already there: the run opens, gets ready, and closes
+                n=size + 1,  # one more than there: the run opens, loads its index, gets ready, stops
                 base_url="http://127.0.0.1:9",
                 model="unused",
+                max_attempts=0,
                 on_start=lambda _, ready=ready: ready.append(time.perf_counter()),
             )
         )

@@ -152,3 +152,34 @@ def test_past_the_probe_budget_near_duplicates_are_still_found_and_scored_exactl
             assert near.similarity == pytest.approx(rouge_l(" ".join(words), pool[near.item_id]))
         found += near.similarity > 0.7
     assert found >= 57, found  # recall is measured, not proven, past the budget (benchmarks/bench_scale.py)
+
+
+def test_nearest_since_sees_only_items_added_after_the_slot(questions) -> None:
+    index = NoveltyIndex(floor=0.7)
+    for i, q in enumerate(questions[:50]):
+        index.add(q, f"q{i}", "kept")
+    mark = index.slots
+    assert index.nearest_since(questions[3], mark).similarity == 0.0  # its own twin is older than the mark
+    late = questions[3] + " Give the exact value."
+    index.add(late, "late", "kept")
+    found = index.nearest_since(questions[3], mark)
+    assert found.item_id == "late" and found.similarity == pytest.approx(rouge_l(questions[3], late))
+    assert index.nearest_since(questions[3], mark, exclude="late").similarity == 0.0
+
+
+async def test_a_claim_after_a_screen_still_rejects_a_twin_kept_in_between() -> None:
+    from loong_env.generators import KeepConfig
+    from loong_env.generators.keep import Candidate, KeepRule
+    from loong_env.types import DataPoint
+
+    rule = KeepRule(None, None, config=KeepConfig())  # novelty only: no sandbox or solver is reached
+    question = "How many spanning trees does the complete graph on 7 vertices have?"
+    twin = question.replace("How many", "Count how many")
+    first = Candidate(question=question, code="print(16807)", domain="toy", method="few-shot", attempt=1)
+    second = first.model_copy(update={"question": twin, "attempt": 2})
+    screened = [await rule.screen(c) for c in (first, second)]  # both pass: the pool is empty
+    assert all(s.reason is None and s.slots == 0 for s in screened)
+    kept = DataPoint(question=question, final_answer="16807", domain="toy")
+    assert (await rule.claim(first, kept, since=screened[0].slots)).reason is None
+    late = await rule.claim(second, kept.model_copy(update={"question": twin}), since=screened[1].slots)
+    assert late.reason is not None and late.reason.value == "too_similar" and late.similarity > 0.7

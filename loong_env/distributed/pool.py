@@ -174,7 +174,10 @@ class PooledKeepRule(KeepRule):
     def parent_similarity(self, candidate: Candidate) -> float | None:
         return self._parents.pop(candidate.attempt, None) if candidate.parent_id else None
 
-    async def claim(self, candidate: Candidate, datapoint: DataPoint) -> NoveltyCheck:
+    async def claim(
+        self, candidate: Candidate, datapoint: DataPoint, *, since: int | None = None
+    ) -> NoveltyCheck:
+        # `since` is None here: the actor's screen does not report its slots, so its claim does a full lookup
         answer: PoolAnswer = await self.shared.claim.remote(candidate.attempt, datapoint, candidate.parent_id)
         self._parents.pop(candidate.attempt, None)
         if answer.reason is not None:

@@ -116,16 +116,28 @@ def novelty_problem(
 
 
 def novelty_check(
-    pool: NoveltyIndex, config: KeepConfig, question: str, parent_id: str | None = None
+    pool: NoveltyIndex,
+    config: KeepConfig,
+    question: str,
+    parent_id: str | None = None,
+    *,
+    since: int | None = None,
 ) -> tuple[tuple[RejectReason, str, float] | None, float]:
-    """The novelty problem (None if new) and the nearest pool item's similarity, from one index lookup."""
+    """The novelty problem (None if new) and the nearest pool item's similarity, from one index lookup.
+
+    `since`: the pool's `slots` when this question last passed the check; only items added after it can
+    have made it too similar (removals only lower similarity), so only those are compared.
+    """
     parent_bar = config.novelty_threshold if config.parent_threshold is None else config.parent_threshold
     if parent_id is not None and (sim := pool.similarity_to(question, parent_id)) > parent_bar:
         detail = f"ROUGE-L {sim:.3f} > {parent_bar} to its parent {parent_id}"
         return (RejectReason.no_information_gain, detail, sim), sim
     if pool.contains(question):
         return (RejectReason.duplicate, "normalised question equals one already held", 1.0), 1.0
-    nearest = pool.nearest(question, exclude=parent_id)
+    if since is None:
+        nearest = pool.nearest(question, exclude=parent_id)
+    else:
+        nearest = pool.nearest_since(question, since, exclude=parent_id)
     if nearest.similarity > config.novelty_threshold:
         bar, sim = config.novelty_threshold, nearest.similarity
         detail = f"ROUGE-L {sim:.3f} > {bar} to {nearest.kind} {nearest.item_id}"
@@ -139,6 +151,9 @@ class NoveltyCheck(BaseModel):
     reason: RejectReason | None = None
     detail: str = ""
     similarity: float | None = None
+    slots: int | None = Field(
+        None, description="The pool's slots when the question passed; the claim compares only newer items."
+    )
 
 
 class CodeRun(BaseModel):
@@ -197,10 +212,11 @@ class KeepRule:
 
     async def screen(self, candidate: Candidate) -> NoveltyCheck:
         """The early novelty check, before sandbox and solver time is spent; says the nearest similarity."""
+        slots = self.pool.slots
         found, similarity = novelty_check(self.pool, self.config, candidate.question, candidate.parent_id)
         if found is not None:
             return NoveltyCheck(reason=found[0], detail=found[1], similarity=found[2])
-        return NoveltyCheck(similarity=similarity)
+        return NoveltyCheck(similarity=similarity, slots=slots)
 
     def parent_similarity(self, candidate: Candidate) -> float | None:
         """ROUGE-L of an evol rewrite to its parent (None without a parent), for the kept item's record."""
@@ -208,12 +224,16 @@ class KeepRule:
             return None
         return self.pool.similarity_to(candidate.question, candidate.parent_id)
 
-    async def claim(self, candidate: Candidate, datapoint: DataPoint) -> NoveltyCheck:
+    async def claim(
+        self, candidate: Candidate, datapoint: DataPoint, *, since: int | None = None
+    ) -> NoveltyCheck:
         """The last novelty check and the pool update as one step: concurrent near-twins cannot both be kept.
 
         Here there is no await between check and add; a pool shared across processes does both in one call.
+        `since` (the screen's `slots`) limits the similarity check to items added after the screen.
         """
-        if found := self.novelty(candidate.question, candidate.parent_id):
+        found, _ = novelty_check(self.pool, self.config, candidate.question, candidate.parent_id, since=since)
+        if found is not None:
             return NoveltyCheck(reason=found[0], detail=found[1], similarity=found[2])
         self.add_to_pool(datapoint, "kept")
         return NoveltyCheck()
@@ -317,7 +337,7 @@ class KeepRule:
         passed.append("solve_agreed")
 
         datapoint = self._datapoint(candidate, verdict, agreed, passed)
-        claimed = await self.claim(candidate, datapoint)
+        claimed = await self.claim(candidate, datapoint, since=screened.slots)
         if claimed.reason is not None:
             return stop(claimed.reason, claimed.detail, similarity=claimed.similarity)
         return verdict.model_copy(update={"accepted": True, "datapoint": datapoint, "checks": passed})

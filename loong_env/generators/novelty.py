@@ -235,6 +235,22 @@ class NoveltyIndex:
             kind="seed" if self._kinds[best_number] == 0 else "kept",
         )
 
+    def nearest_since(self, question: str, since: int, *, exclude: str | None = None) -> Nearest:
+        """The nearest item added from slot `since` on (exact): all a claim after a screen must ask."""
+        ids = self._ids
+        numbers = [n for n in range(since, len(ids)) if ids[n] is not None and ids[n] != exclude]
+        if not numbers:
+            return Nearest(similarity=0.0)
+        texts = self._texts
+        query = self._query_text(tokens(question))
+        found = process.extractOne(query, [texts[n] for n in numbers], scorer=Indel.normalized_similarity)
+        number = numbers[found[2]]
+        return Nearest(
+            similarity=float(found[1]),
+            item_id=ids[number],
+            kind="seed" if self._kinds[number] == 0 else "kept",
+        )
+
     def _candidates(self, toks: list[str], t: float) -> list[int]:
         """Item numbers that may reach ROUGE-L >= t with the query (every one that does is among them).
 
