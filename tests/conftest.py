@@ -84,10 +84,30 @@ def openai_stub() -> Iterator[Callable[..., ScriptedServer]]:
         server.stop()
 
 
+# pytest-xdist (`make test` runs `-n 3 --dist loadgroup --no-loadscope-reorder`): each group runs on one
+# worker. The tests on the session's model servers share one worker, so the servers load once; the notebooks
+# (each kernel starts its own server) and Ray (one local cluster at a time) get one worker each; every other
+# module stays whole on one worker, so its module-scoped fixtures (sandbox pools, servers) are built once.
+MODEL_GROUP, NOTEBOOK_GROUP, RAY_GROUP = "model", "notebook", "ray"
+FIRST = (MODEL_GROUP, NOTEBOOK_GROUP, RAY_GROUP)  # the longest groups start first, the rest fill around them
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that needs a local model `llm`, and Ray's and the notebooks' (see `make test-fast`)."""
+    """Mark every test that needs a local model `llm`, and Ray's and the notebooks' (see `make test-fast`).
+
+    Also gives each test its xdist group and moves the model, notebook and Ray groups to the front.
+    """
+    groups: dict[str, str] = {}
     for item in items:
+        module = item.module.__name__ if item.module else ""
         if LLM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.llm)
-        if (mark := MODULE_MARKS.get(item.module.__name__ if item.module else "")) is not None:
+            groups[item.nodeid] = MODEL_GROUP
+        if (mark := MODULE_MARKS.get(module)) is not None:
             item.add_marker(getattr(pytest.mark, mark))
+            groups[item.nodeid] = NOTEBOOK_GROUP if mark == "notebook" else RAY_GROUP
+        group = groups.setdefault(item.nodeid, module)
+        item.add_marker(pytest.mark.xdist_group(group))
+    rank = {group: i for i, group in enumerate(FIRST)}  # a stable sort: the rest keep their order
+    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(FIRST)))
