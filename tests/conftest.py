@@ -103,11 +103,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.module.__name__ if item.module else ""
         if LLM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.llm)
-            groups[item.nodeid] = MODEL_GROUP
         if (mark := MODULE_MARKS.get(module)) is not None:
             item.add_marker(getattr(pytest.mark, mark))
             groups[item.nodeid] = NOTEBOOK_GROUP if mark == "notebook" else RAY_GROUP
-        group = groups.setdefault(item.nodeid, module)
-        item.add_marker(pytest.mark.xdist_group(group))
+        elif item.get_closest_marker("llm") is not None:  # by fixture or marked by hand: the model's worker
+            groups[item.nodeid] = MODEL_GROUP
+        else:
+            groups[item.nodeid] = module
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
     rank = {group: i for i, group in enumerate(FIRST)}  # a stable sort: the rest keep their order
     items.sort(key=lambda item: rank.get(groups[item.nodeid], len(FIRST)))
