@@ -18,7 +18,12 @@ same session reuses the Qwen server instead of loading a second copy.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import ray_cluster  # noqa: F401 - Ray's environment switches, set before any test module imports ray
@@ -92,6 +97,11 @@ MODEL_GROUP, NOTEBOOK_GROUP, RAY_GROUP = "model", "notebook", "ray"
 FIRST = (MODEL_GROUP, NOTEBOOK_GROUP, RAY_GROUP)  # the longest groups start first, the rest fill around them
 
 
+def _groups_file(controller_pid: int) -> Path:
+    """Where the workers leave each test's group for the scheduler in their parent, the xdist controller."""
+    return Path(tempfile.gettempdir()) / f"loong-xdist-groups-{controller_pid}.json"
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test that needs a local model `llm`, and Ray's and the notebooks' (see `make test-fast`).
@@ -113,3 +123,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
     rank = {group: i for i, group in enumerate(FIRST)}  # a stable sort: the rest keep their order
     items.sort(key=lambda item: rank.get(groups[item.nodeid], len(FIRST)))
+    if hasattr(config, "workerinput"):  # an xdist worker: every worker collects the same, one file suffices
+        path = _groups_file(os.getppid())
+        tmp = path.with_suffix(f".{os.getpid()}")
+        tmp.write_text(json.dumps(groups))
+        tmp.replace(path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` by the groups above: xdist 3.8 marks a group by renaming the test's node id, which
+    pytest 9.2 no longer lets a plugin do, so it would spread every group over all workers."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                path = _groups_file(os.getpid())
+                self.groups = json.loads(path.read_text()) if path.exists() else {}
+                path.unlink(missing_ok=True)
+            plain = nodeid.rsplit("@", 1)[0] if nodeid.rfind("@") > nodeid.rfind("]") else nodeid
+            return self.groups.get(plain, plain.split("::")[0])  # unknown: its module's group
+
+    return GroupScheduling(config, log)
