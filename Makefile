@@ -30,8 +30,8 @@ XDIST ?= -n 3 --dist loadgroup --no-loadscope-reorder
 test: setup
 	@$(UV) run --frozen --no-sync pytest $(XDIST)
 
-test-fast: setup  ## the development loop: everything but the real model, Ray and the notebooks
-	@$(UV) run --frozen --no-sync pytest $(XDIST) -m "not llm and not ray and not notebook" -q
+test-fast: setup  ## the development loop: everything but the real model, Ray, the notebooks and `slow`
+	@$(UV) run --frozen --no-sync pytest $(XDIST) -m "not llm and not ray and not notebook and not slow" -q
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(UV) run --frozen --no-sync python $$b || exit 1; done
