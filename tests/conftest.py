@@ -102,6 +102,17 @@ def _groups_file(controller_pid: int) -> Path:
     return Path(tempfile.gettempdir()) / f"loong-xdist-groups-{controller_pid}.json"
 
 
+def _give_params_to_the_node_id(item: pytest.Item) -> None:
+    """`test_x[GET /health]`'s node id, not `test_x`: schemathesis names its items per API operation but
+    leaves the node id bare under pytest 9.2, and xdist, which tells tests apart by node id, would then run
+    one operation of the four and drop the others."""
+    bare, bracket, params = item.name.partition("[")
+    node_id = getattr(item, "_id", None)
+    bare_id = node_id is not None and node_id.params is None and node_id.names[-1:] == (bare,)
+    if bracket and params.endswith("]") and bare_id:
+        item._id = node_id.with_params(params[:-1])  # what pytest gives its own parametrized tests
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test that needs a local model `llm`, and Ray's and the notebooks' (see `make test-fast`).
@@ -110,6 +121,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     groups: dict[str, str] = {}
     for item in items:
+        _give_params_to_the_node_id(item)
         module = item.module.__name__ if item.module else ""
         if LLM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.llm)
