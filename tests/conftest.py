@@ -135,7 +135,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
     rank = {group: i for i, group in enumerate(FIRST)}  # a stable sort: the rest keep their order
     items.sort(key=lambda item: rank.get(groups[item.nodeid], len(FIRST)))
-    if hasattr(config, "workerinput"):  # an xdist worker: every worker collects the same, one file suffices
+    if hasattr(config, "workerinput") and config.getvalue("dist") == "loadgroup":  # for our scheduler below
+        # every worker collects the same tests, so whichever writes last leaves the same file
         path = _groups_file(os.getppid())
         tmp = path.with_suffix(f".{os.getpid()}")
         tmp.write_text(json.dumps(groups))
