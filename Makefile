@@ -22,11 +22,16 @@ setup: system-deps  ## uv from PyPI, then the locked environment (incl. the loca
 demo: setup
 	@$(UV) run --frozen --no-sync loong demo
 
-test: setup
-	@$(UV) run --frozen --no-sync pytest
+# pytest-xdist: the suite waits a lot (sandboxes, subprocesses, scripted servers, the model), so 3 workers on
+# 2 cores. tests/conftest.py groups the tests: the model's, the notebooks' and Ray's each on one worker, every
+# other module whole on one worker (its module fixtures built once). XDIST=-n0 runs it in one process.
+XDIST ?= -n 3 --dist loadgroup --no-loadscope-reorder
 
-test-fast: setup  ## the development loop: everything but the real model, Ray and the notebooks
-	@$(UV) run --frozen --no-sync pytest -m "not llm and not ray and not notebook" -q
+test: setup
+	@$(UV) run --frozen --no-sync pytest $(XDIST)
+
+test-fast: setup  ## the development loop: everything but the real model, Ray, the notebooks and `slow`
+	@$(UV) run --frozen --no-sync pytest $(XDIST) -m "not llm and not ray and not notebook and not slow" -q
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(UV) run --frozen --no-sync python $$b || exit 1; done

@@ -45,15 +45,16 @@ def test_async_vector_env_works_under_fork_after_the_parent_stepped() -> None:
     assert parent.step(_answers(parent))[1] == 1.0  # the parent's loop, pools and workers now exist
     before = _descendants()
 
-    vec = gymnasium.make_vec("loong_env/SingleStep-v0", num_envs=3, vectorization_mode="async",
+    # Two forked copies show it as well as more would: each one builds its own verifier pools (CPU-heavy).
+    vec = gymnasium.make_vec("loong_env/SingleStep-v0", num_envs=2, vectorization_mode="async",
                              vector_kwargs={"context": "fork", "shared_memory": False}, domains=[DOMAIN])
     try:
         questions, _infos = vec.reset(seed=1)
-        assert len(questions) == 3 and all(q for q in questions)
+        assert len(questions) == 2 and all(q for q in questions)
         seeds = {dp.question: dp.final_answer for dp in load_seeds(DOMAIN)}
         right = ["\\boxed{" + seeds[q.split("\n\nSolve the problem.")[0]] + "}" for q in questions]
         _, rewards, terminated, _, _ = vec.step(right)
-        assert list(rewards) == [1.0, 1.0, 1.0] and all(terminated)
+        assert list(rewards) == [1.0, 1.0] and all(terminated)
     finally:
         vec.close()
 

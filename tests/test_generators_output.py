@@ -213,7 +213,13 @@ def test_ctrl_c_stops_cleanly_and_leaves_a_resumable_directory(tmp_path):
         cmd = [sys.executable, "-m", "loong_env", "generate", "--domain", "toy_math", "--seeds-root", str(root),
                "--n", "50", "--out", str(out), "--base-url", server.base_url, "--model", "scripted",
                "--concurrency", "2", "--novelty-threshold", "0.99"]  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Ctrl-C as a terminal sends it: to a process whose SIGINT is not ignored. A shell's background job
+        # (`make test &`) runs with SIGINT ignored, which a child inherits (and the run would just finish).
+        inherited = signal.signal(signal.SIGINT, signal.default_int_handler)  # the child gets SIG_DFL
+        try:
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        finally:
+            signal.signal(signal.SIGINT, inherited)
         try:
             deadline = time.monotonic() + 90
             while not lines(out / "accepted.jsonl"):

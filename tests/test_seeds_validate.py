@@ -44,6 +44,7 @@ def test_allow_failures_reports_but_exits_zero(tmp_path: Path, capsys) -> None:
     assert "50%" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # runs all ~400 seed programs in the jail (~55 CPU-s): `make test` and CI, not `make test-fast`
 def test_every_seed_of_our_library_reproduces_its_answer() -> None:
     import asyncio
 
