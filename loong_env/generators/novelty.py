@@ -28,6 +28,7 @@ import math
 import os
 import re
 from array import array
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -225,9 +226,8 @@ class NoveltyIndex:
         if not candidates:
             return Nearest(similarity=0.0)
         texts = self._texts
-        found = process.extractOne(
-            self._query_text(toks), [texts[n] for n in candidates], scorer=Indel.normalized_similarity
-        )
+        choices = [texts[candidates[0]]] if len(candidates) == 1 else itemgetter(*candidates)(texts)
+        found = process.extractOne(self._query_text(toks), choices, scorer=Indel.normalized_similarity)
         best, best_number = found[1], candidates[found[2]]
         return Nearest(
             similarity=float(best),
