@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loong_env.errors import ConfigError
+from loong_env.errors import ConfigError, LoongError
 from loong_env.generators import checks, perturbation
 from loong_env.generators.agreement import majority_needed
 from loong_env.generators.keep import (
@@ -151,7 +151,7 @@ def standard_configurations(
     return configs
 
 
-class Uncached(Exception):
+class Uncached(LoongError):
     """A run the replay needs is not in the run cache and no sandbox was given."""
 
 
