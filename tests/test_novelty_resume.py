@@ -18,6 +18,17 @@ def _kept_ids(index) -> set[str]:
     return {item_id for item_id, kind in index.held() if kind == "kept"}
 
 
+def _saved_run(path: Path, count: int) -> None:
+    """A run that kept and wrote `count` items, then saved its index and closed."""
+    writer = _open(path)
+    index = writer.novelty_index(floor=0.5)
+    for k in range(count):
+        writer.record(accepted_verdict(k))
+        index.add(accepted_verdict(k).datapoint.question, accepted_verdict(k).datapoint.id, "kept")
+    writer.save_novelty_index(index)
+    writer.close("done")
+
+
 def test_the_saved_index_holds_exactly_what_accepted_jsonl_holds(tmp_path) -> None:
     writer = _open(tmp_path)
     index = writer.novelty_index(floor=0.5)
@@ -41,13 +52,7 @@ def test_the_saved_index_holds_exactly_what_accepted_jsonl_holds(tmp_path) -> No
 
 
 def test_items_written_after_the_last_save_are_indexed_on_resume(tmp_path) -> None:
-    writer = _open(tmp_path)
-    index = writer.novelty_index(floor=0.5)
-    for k in range(2):
-        writer.record(accepted_verdict(k))
-        index.add(accepted_verdict(k).datapoint.question, accepted_verdict(k).datapoint.id, "kept")
-    writer.save_novelty_index(index)
-    writer.close("done")
+    _saved_run(tmp_path, 2)
     killed = _open(tmp_path)  # this run writes two more and dies before it can save the index
     killed.novelty_index(floor=0.5)
     for k in (5, 6):
@@ -61,13 +66,7 @@ def test_items_written_after_the_last_save_are_indexed_on_resume(tmp_path) -> No
 
 
 def test_an_index_that_does_not_match_the_file_is_rebuilt_from_it(tmp_path) -> None:
-    writer = _open(tmp_path)
-    index = writer.novelty_index(floor=0.5)
-    for k in range(3):
-        writer.record(accepted_verdict(k))
-        index.add(accepted_verdict(k).datapoint.question, accepted_verdict(k).datapoint.id, "kept")
-    writer.save_novelty_index(index)
-    writer.close("done")
+    _saved_run(tmp_path, 3)
     accepted = tmp_path / "accepted.jsonl"
     accepted.write_text(accepted.read_text().splitlines(keepends=True)[2])  # someone edited the file
     again = _open(tmp_path)

@@ -151,6 +151,26 @@ def standard_configurations(
     return configs
 
 
+def _read_cache(path: Path | None, field: str) -> dict[str, dict]:
+    """A replay cache's rows by key (JSON lines of key and `field`); a killed run's torn line is skipped."""
+    rows: dict[str, dict] = {}
+    if path is not None and path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows[row["key"]] = row[field]
+    return rows
+
+
+def _append_cache(path: Path | None, key: str, field: str, value: dict) -> None:
+    """One more cache row, appended at once: a stopped replay keeps everything it drew."""
+    if path is not None:
+        with path.open("a") as f:
+            f.write(json.dumps({"key": key, field: value}) + "\n")
+
+
 class Uncached(LoongError):
     """A run the replay needs is not in the run cache and no sandbox was given."""
 
@@ -160,14 +180,8 @@ class RunCache:
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
-        self.results: dict[str, ExecutionResult] = {}
-        if self.path is not None and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:  # a torn last line of a killed run
-                    continue
-                self.results[row["key"]] = ExecutionResult.model_validate(row["result"])
+        rows = _read_cache(self.path, "result")
+        self.results = {key: ExecutionResult.model_validate(row) for key, row in rows.items()}
         self.ran = 0
 
     def runner(self, requirements: Sequence[str], sandbox: Runner | None) -> Runner:
@@ -184,9 +198,7 @@ class RunCache:
             result = result.model_copy(update={"stderr": result.stderr[-300:]})
             self.results[key] = result
             self.ran += 1
-            if self.path is not None:
-                with self.path.open("a") as f:
-                    f.write(json.dumps({"key": key, "result": result.model_dump(mode="json")}) + "\n")
+            _append_cache(self.path, key, "result", result.model_dump(mode="json"))
         return self.results[key]
 
 
@@ -210,22 +222,15 @@ class SolveCache:
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
-        self.solves: dict[str, SolveAttempt] = {}
-        if self.path is not None and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:  # a torn last line of a killed run
-                    continue
-                self.solves[row["key"]] = SolveAttempt.model_validate(row["solve"])
+        self.solves = {
+            key: SolveAttempt.model_validate(row) for key, row in _read_cache(self.path, "solve").items()
+        }
         self.drawn = 0
 
     def add(self, key: str, solve: SolveAttempt) -> None:
         self.solves[key] = solve
         self.drawn += 1
-        if self.path is not None:
-            with self.path.open("a") as f:
-                f.write(json.dumps({"key": key, "solve": solve.model_dump()}) + "\n")
+        _append_cache(self.path, key, "solve", solve.model_dump())
 
 
 async def decide(
