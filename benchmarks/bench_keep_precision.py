@@ -154,7 +154,7 @@ def print_report(report: PrecisionReport) -> None:
 def print_set_report(summaries: Sequence[Summary]) -> None:
     """The stored set's table: one row per configuration."""
     head = ("configuration", "false keeps", "rate", "95% upper", "recall", "kept/100", "tok/kept", "s/kept")
-    widths = (48, 12, 7, 10, 13, 9, 9, 7)
+    widths = (48, 12, 7, 10, 13, 9, 10, 10)  # wide enough that 59,928 tokens and 10,935 s stay apart
     print(
         "\n" + "".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(head, widths)))
     )
