@@ -10,12 +10,22 @@ with the load when `autoscale` is set.
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loong_env.errors import ConfigError
 from loong_env.integrations.reward_server import ServerConfig
+
+# Serve's controller gives a starting proxy 3 readiness checks of this many seconds, then kills it and starts
+# another. Ray's 5 s is too short for a proxy importing its web stack on a loaded machine; the controller
+# reads this when it starts, so it holds for an instance started from this process (and its tests).
+PROXY_READY_ENV = "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S"
+PROXY_READY_S = "20"
+# How long `serve_rewards` waits for the proxy to answer /health once the replicas run.
+PROXY_WAIT_S = 180.0
 
 
 class ServeOptions(BaseModel):
@@ -102,13 +112,54 @@ def serve_rewards(
     cfg = config or ServerConfig()
     check_bind(opts.host, api_key=cfg.key(), insecure=cfg.insecure)  # the proxy is what listens
     warn_if_open(opts.host, opts.port, api_key=cfg.key())
+    os.environ.setdefault(PROXY_READY_ENV, PROXY_READY_S)
     connect(address)
     from ray import serve
 
-    serve.start(proxy_location=opts.proxy_location, http_options={"host": opts.host, "port": opts.port})
+    _start_serve(serve, opts)
     serve.run(reward_application(cfg, opts), name=opts.name, route_prefix=opts.route_prefix)
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
-    return f"http://{host}:{opts.port}{opts.route_prefix.rstrip('/')}"
+    url = f"http://{host}:{opts.port}{opts.route_prefix.rstrip('/')}"
+    _wait_for_proxy(url)
+    return url
+
+
+def _start_serve(serve: Any, opts: ServeOptions) -> None:
+    """Start Serve, or join it; a first proxy that dies or is late starting is the controller's to replace.
+
+    `serve.start` waits on the first proxy actor only: when the controller kills a slow one and starts
+    another, it raises although Serve is fine. Joining again returns at once; `_wait_for_proxy` then waits
+    for whichever proxy listens.
+    """
+    import ray
+
+    try:
+        serve.start(proxy_location=opts.proxy_location, http_options={"host": opts.host, "port": opts.port})
+    except (ray.exceptions.ActorDiedError, TimeoutError):
+        serve.start(proxy_location=opts.proxy_location, http_options={"host": opts.host, "port": opts.port})
+
+
+def _wait_for_proxy(url: str, timeout_s: float = PROXY_WAIT_S) -> None:
+    """Return once the proxy answers the app's /health, so the URL handed back works on its first request."""
+    import httpx
+
+    from loong_env.distributed.cluster import ClusterError
+
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"{url}/health", timeout=5.0)
+            if answer.status_code == 200:
+                return
+            last = f"HTTP {answer.status_code}"
+        except httpx.HTTPError as error:
+            last = f"{type(error).__name__}: {error}"
+        time.sleep(0.5)
+    raise ClusterError(
+        f"Ray Serve's proxy did not answer {url}/health within {timeout_s:.0f} s (last: {last}); "
+        "see `serve status` and the proxy's log under the session's logs/ folder"
+    )
 
 
 def stop_rewards(name: str = "loong-reward") -> None:
