@@ -1,16 +1,23 @@
-"""A tiny source distribution made at test time, whose build backend leaves a mark when it runs.
+"""A tiny source distribution and a tiny wheel made at test time, each leaving a mark when its code runs.
 
 `make_sdist(folder, marker)` writes `loongfixture-0.1.0.tar.gz` into `folder` (used as uv's find-links):
 a package whose only distribution is an sdist, built by an in-tree PEP 517 backend (no setuptools, so it
 builds offline) that writes `marker` when it runs. The marker is how a test sees whether code from a
 requirement set ran on the host.
+
+`make_startup_wheel(folder, marker)` writes `loongstartup-0.1.0-py3-none-any.whl`: installing a wheel runs
+nothing, but this one ships what an interpreter runs when it starts, a `.pth` file with an `import` line and
+a `sitecustomize` module. Both append to `marker` and set $LOONG_STARTUP_RAN, so a test sees where they ran.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import tarfile
 import textwrap
+import zipfile
 from pathlib import Path
 
 NAME, VERSION = "loongfixture", "0.1.0"
@@ -90,3 +97,35 @@ def make_sdist(folder: Path, marker: Path) -> Path:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+STARTUP_NAME = "loongstartup"
+STARTUP_REQUIREMENT = f"{STARTUP_NAME}=={VERSION}"
+
+
+def make_startup_wheel(folder: Path, marker: Path) -> Path:
+    """Write the fixture wheel into `folder`; its startup code appends to `marker` wherever it runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mark = (
+        "import os; os.environ['LOONG_STARTUP_RAN'] = '1'; "
+        f"open({str(marker)!r}, 'a').write('startup code ran\\n')"
+    )
+    dist = f"{STARTUP_NAME}-{VERSION}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {STARTUP_NAME}\nVersion: {VERSION}\n"
+    files = {
+        f"{STARTUP_NAME}/__init__.py": "ANSWER = 42\n",
+        f"{STARTUP_NAME}.pth": mark + "\n",
+        "sitecustomize.py": mark.replace("; ", "\n") + "\n",
+        f"{dist}/METADATA": metadata,
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: fixture\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    files[f"{dist}/RECORD"] = "\n".join([*record, f"{dist}/RECORD,,"]) + "\n"
+    wheel = folder / f"{STARTUP_NAME}-{VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return wheel

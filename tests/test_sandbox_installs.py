@@ -15,12 +15,12 @@ import json
 from pathlib import Path
 
 import pytest
-from sdist_fixture import REQUIREMENT, make_sdist
+from sdist_fixture import REQUIREMENT, STARTUP_REQUIREMENT, make_sdist, make_startup_wheel
 
 from loong_env.cli import main
 from loong_env.errors import ConfigError
 from loong_env.routing import VerifierRouter
-from loong_env.sandbox import InstallRefusedError, ensure_env, normalize_requirements
+from loong_env.sandbox import InstallRefusedError, Sandbox, ensure_env, normalize_requirements
 from loong_env.seeds import load_seeds
 from loong_env.seeds.validation import CheckStatus, validate_seeds
 from loong_env.types import AnswerKey, VerificationStatus
@@ -73,6 +73,19 @@ def test_a_requirement_only_a_source_distribution_satisfies_is_refused_and_build
     host.assert_no_host_path(message)
     left = [p for p in (host.root / "envs" / "envs").iterdir() if p.suffix != ".lock"]
     assert not left, "a half-made environment was left behind"
+
+
+def test_startup_code_an_installed_wheel_ships_runs_in_the_jail_never_on_the_host(host):
+    """A wheel installs without running code, but its .pth `import` line and its sitecustomize run when an
+    interpreter starts in that environment: the jailed worker's may run them, the host's probe of the
+    interpreter must not."""
+    make_startup_wheel(host.links, host.marker)
+    ensure_env([STARTUP_REQUIREMENT], progress=False)
+    code = "import os, loongstartup\nprint(os.environ.get('LOONG_STARTUP_RAN'), loongstartup.ANSWER)"
+    with Sandbox([STARTUP_REQUIREMENT], workers=1) as box:
+        result = box.run_sync(code)
+    assert result.stdout.split() == ["1", "42"], result  # the startup code is live: it ran in the jail
+    assert not host.marker.exists(), "startup code of an installed wheel ran on the host"
 
 
 def test_the_operator_may_allow_source_builds(host):

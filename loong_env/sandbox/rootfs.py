@@ -31,10 +31,45 @@ from typing import BinaryIO
 
 from loong_env.sandbox.errors import SandboxUnavailableError
 
-# Run by the environment's own interpreter, with -I as the worker is: where it finds code and data.
+# Run on the host by the environment's own interpreter with -I -S: where it finds code and data. -S because
+# `site` runs the `import` lines of every .pth file and imports sitecustomize, and an installed wheel may ship
+# either; here the site-packages folders and the path lines of .pth files are read as data, and their code
+# runs only in the jail, where the worker's interpreter starts `site` itself.
 PROBE = r"""
-import json, os, sys, sysconfig
-facts = {"prefix": sys.prefix, "base_prefix": sys.base_prefix, "path": sys.path,
+import json, os, site, sys, sysconfig
+exe_dir = os.path.dirname(os.path.abspath(sys.executable))
+prefix, prefixes = sys.prefix, [sys.prefix]
+for folder in (exe_dir, os.path.dirname(exe_dir)):
+    cfg = os.path.join(folder, "pyvenv.cfg")
+    if os.path.isfile(cfg):
+        system = "true"  # site.venv()'s default
+        with open(cfg, encoding="utf-8") as fh:
+            for line in fh:
+                key, sep, value = line.partition("=")
+                if sep and key.strip().lower() == "include-system-site-packages":
+                    system = value.strip().lower()
+        prefix = os.path.dirname(exe_dir)  # what site.venv() makes sys.prefix
+        prefixes = [prefix, sys.prefix] if system == "true" else [prefix]
+        break
+path = list(sys.path)
+for sitedir in site.getsitepackages(prefixes):
+    if not os.path.isdir(sitedir):
+        continue
+    path.append(sitedir)
+    for name in sorted(os.listdir(sitedir)):
+        if name.startswith(".") or not name.endswith(".pth"):
+            continue
+        try:
+            with open(os.path.join(sitedir, name), encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            if line.strip() and not line.startswith(("#", "import ", "import\t")):
+                entry = os.path.abspath(os.path.join(sitedir, line.rstrip()))
+                if os.path.exists(entry):
+                    path.append(entry)
+facts = {"prefix": prefix, "base_prefix": sys.base_prefix, "path": path,
          "multiarch": sysconfig.get_config_var("MULTIARCH") or "", "tzpath": [], "ssl": [], "ssl_dirs": []}
 try:
     import zoneinfo
@@ -317,7 +352,7 @@ def probe(python: Path) -> dict:
     """Ask the interpreter (as the worker will run it) where its code and data live."""
     try:
         proc = subprocess.run(
-            [str(python), "-I", "-c", PROBE], capture_output=True, text=True, timeout=60, check=False, env={}
+            [str(python), "-I", "-S", "-c", PROBE], capture_output=True, text=True, timeout=60, check=False, env={}
         )
     except OSError as exc:
         raise SandboxUnavailableError(f"cannot run the sandbox's interpreter {python}: {exc}") from None
