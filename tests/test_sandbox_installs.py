@@ -21,6 +21,7 @@ from loong_env.cli import main
 from loong_env.errors import ConfigError
 from loong_env.routing import VerifierRouter
 from loong_env.sandbox import InstallRefusedError, Sandbox, ensure_env, normalize_requirements
+from loong_env.sandbox.envs import MARKER, env_dir
 from loong_env.seeds import load_seeds
 from loong_env.seeds.validation import CheckStatus, validate_seeds
 from loong_env.types import AnswerKey, VerificationStatus
@@ -86,6 +87,26 @@ def test_startup_code_an_installed_wheel_ships_runs_in_the_jail_never_on_the_hos
         result = box.run_sync(code)
     assert result.stdout.split() == ["1", "42"], result  # the startup code is live: it ran in the jail
     assert not host.marker.exists(), "startup code of an installed wheel ran on the host"
+
+
+def test_an_environment_is_compiled_when_made_and_one_made_before_when_next_used(host):
+    """The jail mounts an environment read-only, so its bytecode is made on the host, without running it."""
+    make_startup_wheel(host.links, host.marker)
+    ensure_env([STARTUP_REQUIREMENT], progress=False)
+    root = env_dir([STARTUP_REQUIREMENT])
+
+    def compiled() -> list[Path]:
+        return list(root.rglob("loongstartup/__pycache__/__init__.*.pyc"))
+
+    marker = json.loads((root / MARKER).read_text())
+    assert compiled() and marker["bytecode"] is True
+    for pyc in compiled():
+        pyc.unlink()
+    del marker["bytecode"]
+    (root / MARKER).write_text(json.dumps(marker))  # as an environment made before compiling was
+    ensure_env([STARTUP_REQUIREMENT], progress=False)
+    assert compiled() and json.loads((root / MARKER).read_text())["bytecode"] is True
+    assert not host.marker.exists(), "compiling ran the wheel's startup code on the host"
 
 
 def test_the_operator_may_allow_source_builds(host):
