@@ -29,6 +29,9 @@ import pytest
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="already unprivileged: the other modules cover this path"),
     pytest.mark.timeout(300),
+    # slow by nature: makes a user, builds and compiles its environments, and runs two whole suites again as
+    # that user (~25 s of one worker); `make test` and CI run it, `make test-fast` leaves it out
+    pytest.mark.slow,
 ]
 
 REPO = Path(__file__).resolve().parents[1]
