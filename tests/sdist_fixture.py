@@ -12,19 +12,44 @@ a `sitecustomize` module. Both append to `marker` and set $LOONG_STARTUP_RAN, so
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import inspect
 import io
 import tarfile
 import textwrap
-import zipfile
 from pathlib import Path
 
 NAME, VERSION = "loongfixture", "0.1.0"
 REQUIREMENT = f"{NAME}=={VERSION}"
 
-BACKEND = '''
-import base64, hashlib, os, zipfile
+
+def write_wheel(folder: str, name: str, version: str, files: dict[str, str]) -> str:
+    """A py3-none-any wheel of `files` (path -> text) with its METADATA, WHEEL and RECORD; its path."""
+    # imported here: this function's source is also part of the build backend's (see BACKEND)
+    import base64
+    import hashlib
+    import os
+    import zipfile
+
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        **files,
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: fixture\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    files[f"{dist}/RECORD"] = "\n".join([*record, f"{dist}/RECORD,,"]) + "\n"
+    wheel = os.path.join(folder, f"{name}-{version}-py3-none-any.whl")
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return wheel
+
+
+BACKEND = """
+import os
 
 NAME, VERSION, MARKER = {name!r}, {version!r}, {marker!r}
 DIST = f"{{NAME}}-{{VERSION}}.dist-info"
@@ -48,25 +73,12 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
     return DIST
 
 
+{write_wheel}
+
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     _mark()
-    files = {{
-        f"{{NAME}}/__init__.py": "ANSWER = 42\\n",
-        f"{{DIST}}/METADATA": METADATA,
-        f"{{DIST}}/WHEEL": "Wheel-Version: 1.0\\nGenerator: fixture\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
-    }}
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{{path}},sha256={{digest}},{{len(text.encode())}}")
-    record.append(f"{{DIST}}/RECORD,,")
-    files[f"{{DIST}}/RECORD"] = "\\n".join(record) + "\\n"
-    name = f"{{NAME}}-{{VERSION}}-py3-none-any.whl"
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as zf:
-        for path, text in files.items():
-            zf.writestr(path, text)
-    return name
-'''
+    return os.path.basename(write_wheel(wheel_directory, NAME, VERSION, {{f"{{NAME}}/__init__.py": "ANSWER = 42\\n"}}))
+"""
 
 
 def make_sdist(folder: Path, marker: Path) -> Path:
@@ -86,7 +98,9 @@ def make_sdist(folder: Path, marker: Path) -> Path:
             version = "{VERSION}"
             """
         ),
-        "backend.py": BACKEND.format(name=NAME, version=VERSION, marker=str(marker)),
+        "backend.py": BACKEND.format(
+            name=NAME, version=VERSION, marker=str(marker), write_wheel=inspect.getsource(write_wheel)
+        ),
         "PKG-INFO": f"Metadata-Version: 2.1\nName: {NAME}\nVersion: {VERSION}\n",
     }
     path = folder / f"{top}.tar.gz"
@@ -110,22 +124,9 @@ def make_startup_wheel(folder: Path, marker: Path) -> Path:
         "import os; os.environ['LOONG_STARTUP_RAN'] = '1'; "
         f"open({str(marker)!r}, 'a').write('startup code ran\\n')"
     )
-    dist = f"{STARTUP_NAME}-{VERSION}.dist-info"
-    metadata = f"Metadata-Version: 2.1\nName: {STARTUP_NAME}\nVersion: {VERSION}\n"
     files = {
         f"{STARTUP_NAME}/__init__.py": "ANSWER = 42\n",
         f"{STARTUP_NAME}.pth": mark + "\n",
         "sitecustomize.py": mark.replace("; ", "\n") + "\n",
-        f"{dist}/METADATA": metadata,
-        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: fixture\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    files[f"{dist}/RECORD"] = "\n".join([*record, f"{dist}/RECORD,,"]) + "\n"
-    wheel = folder / f"{STARTUP_NAME}-{VERSION}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for path, text in files.items():
-            zf.writestr(path, text)
-    return wheel
+    return Path(write_wheel(str(folder), STARTUP_NAME, VERSION, files))

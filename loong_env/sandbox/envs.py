@@ -101,8 +101,8 @@ def _byte_compile(root: Path) -> None:
     compiling only parses; a file that does not compile is left as it is, to fail in the jail if imported.
     Packages' own test folders (half of what scipy, sympy and pandas ship) are left out.
     """
-    cmd = [sys.executable, "-I", "-S", "-m", "compileall", "-q", "-j", "0", "-x", "/tests?/", str(root / "lib")]
-    subprocess.run(cmd, capture_output=True, timeout=900, check=False)
+    compileall = [sys.executable, "-I", "-S", "-m", "compileall", "-q", "-j", "0", "-x", "/tests?/"]
+    subprocess.run([*compileall, str(root / "lib")], capture_output=True, timeout=900, check=False)
 
 
 def _uv() -> str:

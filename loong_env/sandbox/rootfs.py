@@ -351,9 +351,8 @@ def _libraries(planner: _Planner, roots: list[str], multiarch: str, *, required:
 def probe(python: Path) -> dict:
     """Ask the interpreter (as the worker will run it) where its code and data live."""
     try:
-        proc = subprocess.run(
-            [str(python), "-I", "-S", "-c", PROBE], capture_output=True, text=True, timeout=60, check=False, env={}
-        )
+        argv = [str(python), "-I", "-S", "-c", PROBE]  # -S: see PROBE
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env={})
     except OSError as exc:
         raise SandboxUnavailableError(f"cannot run the sandbox's interpreter {python}: {exc}") from None
     if proc.returncode != 0:
