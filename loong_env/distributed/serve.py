@@ -24,7 +24,7 @@ from loong_env.integrations.reward_server import ServerConfig
 # reads this when it starts, so it holds for an instance started from this process (and its tests).
 PROXY_READY_ENV = "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S"
 PROXY_READY_S = "20"
-# How long `serve_rewards` waits for the proxy to answer /health once the replicas run.
+# How long `serve_rewards` waits, once the replicas run, for a proxy to be healthy.
 PROXY_WAIT_S = 180.0
 
 
@@ -119,9 +119,8 @@ def serve_rewards(
     _start_serve(serve, opts)
     serve.run(reward_application(cfg, opts), name=opts.name, route_prefix=opts.route_prefix)
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
-    url = f"http://{host}:{opts.port}{opts.route_prefix.rstrip('/')}"
-    _wait_for_proxy(url)
-    return url
+    _wait_for_proxy(serve)
+    return f"http://{host}:{opts.port}{opts.route_prefix.rstrip('/')}"
 
 
 def _start_serve(serve: Any, opts: ServeOptions) -> None:
@@ -129,7 +128,7 @@ def _start_serve(serve: Any, opts: ServeOptions) -> None:
 
     `serve.start` waits on the first proxy actor only: when the controller kills a slow one and starts
     another, it raises although Serve is fine. Joining again returns at once; `_wait_for_proxy` then waits
-    for whichever proxy listens.
+    for the proxy that replaced it.
     """
     import ray
 
@@ -139,26 +138,23 @@ def _start_serve(serve: Any, opts: ServeOptions) -> None:
         serve.start(proxy_location=opts.proxy_location, http_options={"host": opts.host, "port": opts.port})
 
 
-def _wait_for_proxy(url: str, timeout_s: float = PROXY_WAIT_S) -> None:
-    """Return once the proxy answers the app's /health, so the URL handed back works on its first request."""
-    import httpx
+def _wait_for_proxy(serve: Any, timeout_s: float = PROXY_WAIT_S) -> None:
+    """Return once a proxy is healthy and none is still starting, so the URL works on its first request.
 
+    Asks Serve's controller rather than the URL, which a driver outside the cluster may not reach.
+    """
     from loong_env.distributed.cluster import ClusterError
 
     deadline = time.monotonic() + timeout_s
-    last = "no answer"
+    states: list[str] = []
     while time.monotonic() < deadline:
-        try:
-            answer = httpx.get(f"{url}/health", timeout=5.0)
-            if answer.status_code == 200:
-                return
-            last = f"HTTP {answer.status_code}"
-        except httpx.HTTPError as error:
-            last = f"{type(error).__name__}: {error}"
+        states = [str(getattr(state, "value", state)) for state in serve.status().proxies.values()]
+        if "HEALTHY" in states and "STARTING" not in states:
+            return
         time.sleep(0.5)
     raise ClusterError(
-        f"Ray Serve's proxy did not answer {url}/health within {timeout_s:.0f} s (last: {last}); "
-        "see `serve status` and the proxy's log under the session's logs/ folder"
+        f"no Ray Serve proxy became healthy within {timeout_s:.0f} s (proxies: {states or 'none'}); "
+        "see `serve status` and the proxies' logs in the Ray session's logs/serve/ folder"
     )
 
 
