@@ -11,14 +11,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from loong_env.distributed.serve import PROXY_READY_ENV, PROXY_READY_S
+
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read at ray's import: stay on loopback
 # read at ray's import: workers run this interpreter, not `uv run --no-sync` in a venv-less copy of the
 # checkout (which hangs every actor when the tests run under `make test`; see loong_env.distributed.cluster)
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 # read by the Serve controller the cluster starts: a loaded machine's proxy gets 3 x 20 s to be ready, not
-# 3 x 5 s (see loong_env.distributed.serve.PROXY_READY_ENV)
-os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "20")
+# 3 x 5 s (imports no ray)
+os.environ.setdefault(PROXY_READY_ENV, PROXY_READY_S)
 # read by every Ray process: Ray starts its workers at nice 15, so beside the suite's other workers (model
 # servers, sandboxes at nice 0) a worker starting the Serve controller or proxy got almost no CPU and missed
 # Serve's timeouts; the test cluster's workers compete at the same niceness as everything else

@@ -132,10 +132,11 @@ def _start_serve(serve: Any, opts: ServeOptions) -> None:
     """
     import ray
 
+    http = {"host": opts.host, "port": opts.port}
     try:
-        serve.start(proxy_location=opts.proxy_location, http_options={"host": opts.host, "port": opts.port})
+        serve.start(proxy_location=opts.proxy_location, http_options=http)
     except (ray.exceptions.ActorDiedError, TimeoutError):
-        serve.start(proxy_location=opts.proxy_location, http_options={"host": opts.host, "port": opts.port})
+        serve.start(proxy_location=opts.proxy_location, http_options=http)
 
 
 def _wait_for_proxy(serve: Any, timeout_s: float = PROXY_WAIT_S) -> None:

@@ -228,12 +228,7 @@ class NoveltyIndex:
         texts = self._texts
         choices = [texts[candidates[0]]] if len(candidates) == 1 else itemgetter(*candidates)(texts)
         found = process.extractOne(self._query_text(toks), choices, scorer=Indel.normalized_similarity)
-        best, best_number = found[1], candidates[found[2]]
-        return Nearest(
-            similarity=float(best),
-            item_id=self._ids[best_number],
-            kind="seed" if self._kinds[best_number] == 0 else "kept",
-        )
+        return self._nearest(candidates[found[2]], found[1])
 
     def nearest_since(self, question: str, since: int, *, exclude: str | None = None) -> Nearest:
         """The nearest item added from slot `since` on (exact): all a claim after a screen must ask."""
@@ -244,10 +239,12 @@ class NoveltyIndex:
         texts = self._texts
         query = self._query_text(tokens(question))
         found = process.extractOne(query, [texts[n] for n in numbers], scorer=Indel.normalized_similarity)
-        number = numbers[found[2]]
+        return self._nearest(numbers[found[2]], found[1])
+
+    def _nearest(self, number: int, similarity: float) -> Nearest:
         return Nearest(
-            similarity=float(found[1]),
-            item_id=ids[number],
+            similarity=float(similarity),
+            item_id=self._ids[number],
             kind="seed" if self._kinds[number] == 0 else "kept",
         )
 
