@@ -9,7 +9,7 @@ import pytest
 
 from loong_env.generators import KeepConfig, RejectReason
 from loong_env.generators.keep import Candidate, KeepRule
-from loong_env.generators.perturbation import Sensitivity, perturbed, sensitivity, targets
+from loong_env.generators.perturbation import MOVES, Sensitivity, perturbed, sensitivity, targets
 from loong_env.sandbox import Sandbox
 
 SUBSETS_Q = "How many 3-element subsets of {1, 2, 3, 4, 5, 6, 7, 8} have a sum less than 15?"
@@ -150,3 +150,79 @@ async def test_scope_quantities_also_moves_a_stated_count_that_is_not_a_bound(sa
     assert not found.passed and "quantity 5" in found.detail
     right = "from math import factorial\nn = 5\nprint(factorial(n))"
     assert (await sensitivity(question, right, "120", sandbox)).passed
+
+
+SCORES_Q = (  # a table the question states: one cell alone may not bind, the table as a whole must
+    "Four workers are assigned to four tasks, one each, to maximise the total score. The scores (rows = "
+    "workers, columns = tasks) are [[9, 2, 7, 8], [6, 4, 3, 7], [5, 8, 1, 8], [7, 6, 9, 4]]. What is the "
+    "maximum total score?"
+)
+SCORES_RIGHT = (
+    "from itertools import permutations\nS = [[9, 2, 7, 8], [6, 4, 3, 7], [5, 8, 1, 8], [7, 6, 9, 4]]\n"
+    "print(max(sum(S[i][p[i]] for i in range(4)) for p in permutations(range(4))))"
+)
+SCORES_IGNORED = (  # holds the table, walks it, never adds a score: prints 0 whatever the scores
+    "S = [[9, 2, 7, 8], [6, 4, 3, 7], [5, 8, 1, 8], [7, 6, 9, 4]]\nbest = 0\n"
+    "for row in S:\n    for cell in row:\n        if cell > 100:\n            best = cell\nprint(best)"
+)
+DNA_Q = "How many times does CG occur (overlapping allowed) in the DNA sequence ACGCGTTACGAACG?"
+
+
+async def test_code_that_holds_the_questions_table_but_ignores_it_is_rejected_and_right_code_passes(sandbox):
+    (table,) = [t for t in targets(SCORES_Q, SCORES_IGNORED) if t.kind == "table"]
+    assert len(table.nodes) == 16  # every cell; the numbers in it are not tested one by one
+    found = await sensitivity(SCORES_Q, SCORES_IGNORED, "0", sandbox)
+    assert not found.passed and "ignores the table" in found.detail and "9 -> 18" in found.detail
+    assert [m.outcome for m in found.moves] == ["unchanged"] * 4
+    found = await sensitivity(SCORES_Q, SCORES_RIGHT, "33", sandbox)
+    assert found.passed and [(m.move, m.outcome) for m in found.moves] == [("largest doubled", "changed")]
+
+
+def test_a_table_moves_one_cell_at_a_time_largest_smallest_middle():
+    (table,) = [t for t in targets(SCORES_Q, SCORES_RIGHT) if t.kind == "table"]
+    moved = {m: perturbed(SCORES_RIGHT, table, m) for m in MOVES["table"]}
+    assert {m: changed for m, (_, changed, _) in moved.items()} == {
+        "largest doubled": ["9 -> 18 (line 2)"],  # the first 9 met: row 0
+        "largest zeroed": ["9 -> 0 (line 2)"],
+        "smallest doubled": ["1 -> 2 (line 2)"],
+        "middle doubled": ["7 -> 14 (line 2)"],
+    }
+    assert "[[0, 2, 7, 8], [6, 4, 3, 7]" in moved["largest zeroed"][0]  # one cell, not every 9
+
+
+async def test_a_yes_no_answer_is_not_tested(sandbox):
+    """Is a 4-vertex path connected? True for any length: moving 4 proves nothing about right code."""
+    question = "Is the path graph with 4 vertices connected? Answer True or False."
+    code = "import networkx as nx\nprint(nx.is_connected(nx.path_graph(4)))"
+    found = await sensitivity(question, code, "True", sandbox)
+    assert found.passed and found.undecided and found.runs == 0 and "yes/no" in found.detail
+
+
+def test_a_table_of_one_repeated_value_is_a_starting_state_not_data():
+    question = "Four lamps start off (0, 0, 0, 0); toggling lamp i flips lamps i and i+1. After 3 toggles..."
+    assert [t.kind for t in targets(question, "state = [0, 0, 0, 0]\nprint(len(state))")] == []
+
+
+def test_a_list_of_the_codes_own_numbers_is_not_the_questions_table():
+    code = "primes = [2, 3, 5, 7, 11, 13]\nprint(sum(1 for p in primes if p < 15))"
+    assert [t.kind for t in targets(SUBSETS_Q, code)] == ["number"]  # 15 only: the primes are not stated
+
+
+async def test_code_that_ignores_the_questions_text_is_rejected_and_right_code_passes(sandbox):
+    ignored = "s = 'ACGCGTTACGAACG'\nprint(int(s.find('CG') != -1))"  # 1 whenever CG occurs at all
+    right = "s = 'ACGCGTTACGAACG'\nprint(sum(s[i:i + 2] == 'CG' for i in range(len(s) - 1)))"
+    (text,) = targets(DNA_Q, right)
+    assert text.kind == "text" and text.value == "text 'ACGCGTTACGAACG'"
+    found = await sensitivity(DNA_Q, ignored, "1", sandbox)
+    assert not found.passed and "ignores the text" in found.detail
+    found = await sensitivity(DNA_Q, right, "4", sandbox)
+    assert found.passed and [m.outcome for m in found.moves] == ["changed"]
+
+
+def test_a_word_the_code_spells_twice_or_in_lower_case_is_never_moved():
+    """A key or a node's name: renaming every copy (or the only one) changes nothing in right code."""
+    question = (
+        "In the graph with edges A-B, B-C and C-D, what is the degree of NODE and of the vertex 'alpha'?"
+    )
+    code = "d = {'NODE': 2, 'alpha': 1}\nprint(d['NODE'], d['alpha'])"
+    assert targets(question, code) == []

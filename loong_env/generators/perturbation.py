@@ -11,6 +11,18 @@ the code runs again in the same sandbox, concurrently:
 * stage 2, only for numbers whose answer did not move: the literals -1, +1 and doubled (a float: x0.9,
   x1.1, x2); a move that gives the same code as an earlier one (2 halved and 2 - 1) is not run twice.
 
+Beyond single numbers, two kinds of stated data are moved as wholes (scope "quantities"): a **table**
+(a list, tuple or set of 3 or more numbers, rows nested or not, at least three quarters of them stated in
+the question: a matrix of scores, a sample) moves one cell per run, its largest doubled, then the largest
+zeroed, the smallest and the middle one doubled (an optimum uses a few cells: the largest is the likeliest to
+bind, and zeroing it reaches a minimum); a **text** (a string of 4 or more letters or digits, upper case or
+with a digit, that the question states and the code spells once: ACGCGTTACG) runs doubled, reversed and
+without its first character. Code that holds the question's table or sequence and prints the same answer
+whatever it holds, ignores it.
+
+A yes/no answer is not tested: a moved input keeps a two-valued answer as often as not (measured: on the
+held-out Loong graph questions it made every one of 11 false rejections of its kind, and caught no wrong one).
+
 A moved run *responds* when it prints another answer, raises, or prints nothing: an ignored number cannot
 make code crash, so a crash is evidence that the number reaches the computation (measured: counting it so
 rejects no fewer wrong programs and fewer right ones). A moved run that times out, runs out of memory or
@@ -28,7 +40,9 @@ from __future__ import annotations
 import ast
 import asyncio
 import math
+import re
 import time
+from collections import Counter
 from fractions import Fraction
 from typing import Literal
 
@@ -39,7 +53,12 @@ from loong_env.generators.verdict import Runner
 from loong_env.verifiers.code_output import OutputStatus, execution_problem, read_answer
 
 Scope = Literal["conditions", "quantities"]
-MOVES = ("halved", "-1", "+1", "doubled")  # stage 1 is the first; stage 2 the rest, for unmoved numbers
+Kind = Literal["number", "table", "text"]
+MOVES: dict[Kind, tuple[str, ...]] = {  # stage 1: the first; stage 2: the rest, for targets not moved
+    "number": ("halved", "-1", "+1", "doubled"),
+    "table": ("largest doubled", "largest zeroed", "smallest doubled", "middle doubled"),  # one cell each
+    "text": ("doubled", "reversed", "first character dropped"),
+}
 
 
 class Move(BaseModel):
@@ -77,12 +96,13 @@ class Sensitivity(BaseModel):
 
 
 class _Target(BaseModel):
-    """A stated number and the positions (in `ast.walk` order) of the literals that carry it."""
+    """A stated number, table or text and the positions (`ast.walk` order) of the literals that carry it."""
 
     value: str
     phrase: str
     condition: bool
     nodes: list[int]
+    kind: Kind = "number"
 
 
 def _literal_nodes(tree: ast.AST) -> list[tuple[int, ast.Constant]]:
@@ -196,6 +216,69 @@ def targets(question: str, code: str, scope: Scope = "quantities") -> list[_Targ
         if nodes and len(nodes) == len(chosen):  # a number that is also a datum of a table is not tested
             taken.update(nodes)
             found.append(_Target(value=q.value, phrase=q.phrase, condition=q.condition, nodes=nodes))
+    if scope == "quantities":
+        stated = [Fraction(q.value) for q in checks.quantities(question)]
+        found += _tables(question, tree, literals, stated) + _texts(question, tree)
+    return found
+
+
+def _tables(
+    question: str, tree: ast.AST, literals: list[tuple[int, ast.Constant]], stated: list[Fraction]
+) -> list[_Target]:
+    """The question's tables the code holds: a list / tuple / set (rows nested or not) of 3 or more live
+    numbers, at least 3 and three quarters of them stated in the question (a matrix of scores, a sample)."""
+    index_of = {id(node): index for index, node in literals}
+    found: list[_Target] = []
+    inside: set[int] = set()
+    for node in ast.walk(tree):  # breadth first: a matrix is met before its rows
+        if not isinstance(node, ast.List | ast.Tuple | ast.Set) or id(node) in inside:
+            continue
+        cells = [n for n in ast.walk(node) if isinstance(n, ast.Constant) and id(n) in index_of]
+        stated_cells = [c for c in cells if any(_same(abs(Fraction(c.value)), v) for v in stated)]
+        if len(stated_cells) < 3 or 4 * len(stated_cells) < 3 * len(cells):
+            continue
+        if len({c.value for c in cells}) < 2:  # (0, 0, 0, 0): a starting state, not the question's data
+            continue
+        inside |= {id(n) for n in ast.walk(node)}
+        shown = ast.unparse(node)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        found.append(
+            _Target(
+                value=f"table {shown} (line {node.lineno})",
+                phrase=shown,
+                condition=False,
+                nodes=[index_of[id(c)] for c in cells],
+                kind="table",
+            )
+        )
+    return found
+
+
+_DATA_TEXT = re.compile(r"[A-Za-z0-9]{4,}")
+
+
+def _texts(question: str, tree: ast.AST) -> list[_Target]:
+    """The question's data texts the code holds once: 4+ letters or digits, upper case or with a digit
+    (ACGCGTTACG, 101101, HELLO), as a word of the question. A lower-case word may be a key or a name the
+    code spells twice or passes on, and renaming it changes nothing; such strings are never tested."""
+    strings = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    inside_fstring = {id(n) for j in ast.walk(tree) if isinstance(j, ast.JoinedStr) for n in ast.walk(j)}
+    seen = Counter(n.value for n in strings)
+    found: list[_Target] = []
+    for index, node in enumerate(ast.walk(tree)):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or id(node) in inside_fstring:
+            continue
+        text = node.value
+        if (
+            seen[text] == 1
+            and _DATA_TEXT.fullmatch(text)
+            and (text.isupper() or any(c.isdigit() for c in text))
+            and re.search(rf"(?<![A-Za-z0-9]){re.escape(text)}(?![A-Za-z0-9])", question)
+        ):
+            shown = text if len(text) <= 24 else text[:21] + "..."
+            found.append(
+                _Target(value=f"text {shown!r}", phrase=shown, condition=False, nodes=[index], kind="text")
+            )
     return found
 
 
@@ -208,10 +291,45 @@ def _moved(value: float, move: str) -> int | float:
     return value + step if isinstance(value, int) else value * (1 + 0.1 * step)
 
 
+def _cell(nodes: list[tuple[int, ast.Constant]], move: str) -> int:
+    """The walk index of the table cell a move changes: its largest (first met), smallest or middle value."""
+    ranked = sorted(nodes, key=lambda item: (item[1].value, item[0]))
+    if move in ("largest doubled", "largest zeroed"):
+        top = ranked[-1][1].value
+        return next(index for index, node in ranked if node.value == top)
+    return ranked[0][0] if move == "smallest doubled" else ranked[len(ranked) // 2][0]
+
+
+def _text_moved(text: str, move: str) -> str:
+    if move == "doubled":
+        return text + text
+    return text[::-1] if move == "reversed" else text[1:]
+
+
 def perturbed(code: str, target: _Target, move: str) -> tuple[str, list[str], str] | None:
-    """The code with the target's literals moved (AST edit, then unparse), what changed; None if a no-op."""
+    """The code with the target's literals moved (AST edit, then unparse), what changed; None if a no-op.
+
+    A number's literals all move together; a table moves one cell (`_cell`); a text is rewritten whole."""
     tree = ast.parse(code)
     wanted = set(target.nodes)
+    if target.kind != "number":
+        walked = list(enumerate(ast.walk(tree)))
+        nodes = [(i, n) for i, n in walked if i in wanted and isinstance(n, ast.Constant)]
+        if not nodes:
+            return None
+        if target.kind == "table":
+            index = _cell(nodes, move)
+            node = dict(nodes)[index]
+            new = 0 if move == "largest zeroed" else node.value * 2 if node.value else 1
+        else:
+            index, node = nodes[0]
+            new = _text_moved(node.value, move)
+        if new == node.value:
+            return None
+        old = node.value
+        node.value = new
+        shown = f"{new:g}" if target.kind == "table" else repr(new if len(new) <= 24 else new[:21] + "...")
+        return ast.unparse(tree), [f"{old!r} -> {new!r} (line {node.lineno})"], shown
     changed: list[str] = []
     first = ""
     for index, node in enumerate(ast.walk(tree)):
@@ -225,6 +343,8 @@ def perturbed(code: str, target: _Target, move: str) -> tuple[str, list[str], st
         return None
     return ast.unparse(tree), changed, first
 
+
+_YES_NO = {"true", "false", "yes", "no"}
 
 # A moved run that ran out of time or memory, or was killed, says nothing (it depends on the machine's load
 # and on how big the moved input is); one that raised or printed nothing responded to the move.
@@ -256,6 +376,11 @@ async def sensitivity(
 ) -> Sensitivity:
     """Perturb each stated number the code holds (scope: conditions, or every quantity); name the first
     whose moves never moved the answer."""
+    if answer.strip().lower() in _YES_NO:
+        detail = (
+            "a yes/no answer: a moved input keeps a two-valued answer as often as not, so it is not tested"
+        )
+        return Sensitivity(passed=True, undecided=True, detail=detail)
     found = targets(question, code, scope)
     if not found:
         detail = f"no stated number ({scope}) maps to a literal"
@@ -276,7 +401,7 @@ async def sensitivity(
             jobs.append(_run(runner, made[0], answer, base))
         return list(await asyncio.gather(*jobs))
 
-    first = [(t, MOVES[0]) for t in found][:budget]
+    first = [(t, MOVES[t.kind][0]) for t in found][:budget]
     moves += await stage(first)
     budget -= len(first)
     moved = {m.value for m in moves if m.outcome in ("changed", "raised")}
@@ -285,11 +410,12 @@ async def sensitivity(
     for target in found[: len(first)]:
         if target.value in moved:
             continue
-        if budget < len(MOVES) - 1:
+        more = MOVES[target.kind][1:]
+        if budget < len(more):
             cut.add(target.value)
             continue
-        second += [(target, m) for m in MOVES[1:]]
-        budget -= len(MOVES) - 1
+        second += [(target, m) for m in more]
+        budget -= len(more)
     moves += await stage(second)
     seconds = round(time.perf_counter() - started, 4)
     for target in found:
@@ -300,16 +426,21 @@ async def sensitivity(
         if len(clean) >= 2 and all(m.outcome == "unchanged" for m in clean):
             failed = len(mine) - len(clean)
             note = f"; {failed} moved run(s) timed out or hit a limit and were not counted" if failed else ""
-            kind = "condition" if target.condition else "quantity"
-            held = clean[0].literals[0].split(" -> ")[0]
-            where = clean[0].literals[0].rsplit("(", 1)[-1].rstrip(")")
-            more = f" and {len(clean[0].literals) - 1} more" if len(clean[0].literals) > 1 else ""
-            return Sensitivity(
-                passed=False,
-                moves=moves,
-                seconds=seconds,
-                detail=f"the question's {kind} {target.value} ({target.phrase!r}) is the code's literal "
-                f"{held} ({where}{more}), but moved to {', '.join(m.new for m in clean)} the code still "
-                f"printed {answer[:60]!r}: it ignores the {kind}{note}",
-            )
+            if target.kind == "number":
+                kind = "condition" if target.condition else "quantity"
+                held = clean[0].literals[0].split(" -> ")[0]
+                where = clean[0].literals[0].rsplit("(", 1)[-1].rstrip(")")
+                more = f" and {len(clean[0].literals) - 1} more" if len(clean[0].literals) > 1 else ""
+                detail = (
+                    f"the question's {kind} {target.value} ({target.phrase!r}) is the code's literal "
+                    f"{held} ({where}{more}), but moved to {', '.join(m.new for m in clean)} the code still "
+                    f"printed {answer[:60]!r}: it ignores the {kind}{note}"
+                )
+            else:
+                changes = "; ".join(f"{m.move} ({m.literals[0].rsplit(' (', 1)[0]})" for m in clean)
+                detail = (
+                    f"the question's {target.value} is in the code, but moved ({changes}) the code still "
+                    f"printed {answer[:60]!r}: it ignores the {target.kind}{note}"
+                )
+            return Sensitivity(passed=False, moves=moves, seconds=seconds, detail=detail)
     return Sensitivity(passed=True, moves=moves, seconds=seconds)
