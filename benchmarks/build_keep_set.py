@@ -8,11 +8,17 @@ the question is read from the seeds at replay):
 * `dropped_condition`: the shared-misreading kind. A seed's own (correct) program with one stated
   condition or quantity dropped or misread: an `if` filter made always true, one clause of an `and`
   removed, a comprehension's filter deleted, a comparison with a number made always true, a bound's
-  strictness flipped (at most read as less than), or a literal operand dropped (12 + 7 -> 12). Only mutants that still run and print an
-  answer other than the known one are kept (at most `--per-seed`, default 3, per seed program).
-* `model_written`: code the local writer wrote for the seed's question (collect_keep_set.py), right or
-  wrong as it came.
+  strictness flipped (at most read as less than), or a literal operand dropped (12 + 7 -> 12). Per seed
+  program, the first mutant that still runs and prints an answer other than the known one is kept.
+* `model_written`: code the local writer wrote for the seed's question (collect_keep_set.py, one pass at
+  temperature 0 and one at 0.8), right or wrong as it came. A seed's answer already in the set (equivalent
+  to one an earlier pass printed) is not added again: the same question with the same answer is the same
+  test of the keep rule.
 * `seed_code`: the seed's own program: a right code answer (recall).
+
+An existing set keeps its dropped-condition and seed records (they depend only on the seeds); the written
+passes are read again, so a new pass adds its records without touching the ones already measured (the
+solve caches are keyed by record). `--rebuild` redoes the mutants and the seed picks too.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 from loong_env.equivalence import compare
 from loong_env.sandbox import Sandbox
 from loong_env.seeds.dataset import default_root, load_seeds
+from loong_env.types import Tolerance
 from loong_env.verifiers.code_output import execution_problem, read_answer
 
 
@@ -108,21 +115,14 @@ def mutants(code: str, limit: int = 8) -> list[tuple[str, str]]:
     return out
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--written", default="benchmarks/data/written.jsonl")
-    parser.add_argument("--out", default="benchmarks/data/keep_set.jsonl")
-    parser.add_argument("--right", type=int, default=52, help="seed programs kept as right code answers")
-    parser.add_argument(
-        "--right-difficulty", type=int, default=2, help="hardest seed level drawn for right code answers"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--per-seed", type=int, default=3, help="dropped-condition mutants per seed program")
-    args = parser.parse_args()
-    seeds = list(load_seeds(default_root(), on_error="skip"))
-    by_id = {dp.id: dp for dp in seeds}
-    records: list[dict] = []
+def _same(a: str, b: str, tolerance: Tolerance | None) -> bool:
+    """Equivalent answers, as the env's judge sees them."""
+    return compare(a, b, tolerance=tolerance).equal
 
+
+async def _dropped(seeds: list) -> list[dict]:
+    """One dropped-condition mutant per seed program: the first that runs and prints another answer."""
+    records: list[dict] = []
     boxes: dict[tuple[str, ...], Sandbox] = {}
     for dp in seeds:
         reqs = tuple(dp.required_dependencies)
@@ -157,39 +157,24 @@ async def main() -> None:
                 )
                 break
 
-    written = Path(args.written)
-    for line in written.read_text().splitlines() if written.exists() else []:
-        row = json.loads(line)
-        if row.get("answer") is None or row["id"] not in by_id:
-            continue
-        records.append(
-            {
-                "key": f"{row['id']}:written:{row.get('temperature', 0)}",
-                "id": row["id"],
-                "domain": row["domain"],
-                "kind": "model_written",
-                "code": row["code"],
-                "answer": row["answer"],
-                "correct": bool(row["correct"]),
-            }
-        )
+    return records
 
-    rng = random.Random(args.seed)
+
+def _picked(seeds: list, right: int, difficulty: int, seed: int) -> list[dict]:
+    """Seed programs as right code answers, drawn across domains."""
+    records: list[dict] = []
+    rng = random.Random(seed)
     # right answers from questions a 0.5B solver can reach (the demo's env serves levels 1-2 too): recall on
     # questions no solve can answer would measure the solver, not the keep rule
-    pool = [
-        dp
-        for dp in seeds
-        if len(dp.final_answer) <= 200 and (dp.difficulty or 1) <= args.right_difficulty
-    ]
+    pool = [dp for dp in seeds if len(dp.final_answer) <= 200 and (dp.difficulty or 1) <= difficulty]
     rng.shuffle(pool)
     by_domain: dict[str, list] = {}
     for dp in pool:
         by_domain.setdefault(dp.domain, []).append(dp)
     picked: list = []
-    while len(picked) < args.right and any(by_domain.values()):
+    while len(picked) < right and any(by_domain.values()):
         for domain in sorted(by_domain):
-            if by_domain[domain] and len(picked) < args.right:
+            if by_domain[domain] and len(picked) < right:
                 picked.append(by_domain[domain].pop())
     for dp in picked:
         records.append(
@@ -203,6 +188,57 @@ async def main() -> None:
                 "correct": True,
             }
         )
+    return records
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--written",
+        nargs="+",
+        default=["benchmarks/data/written.jsonl", "benchmarks/data/written_t08.jsonl"],
+        help="collect_keep_set.py outputs, in order; an answer a seed already has in the set is not added again",
+    )
+    parser.add_argument("--rebuild", action="store_true", help="redo the mutants and seed picks too")
+    parser.add_argument("--out", default="benchmarks/data/keep_set.jsonl")
+    parser.add_argument("--right", type=int, default=52, help="seed programs kept as right code answers")
+    parser.add_argument(
+        "--right-difficulty", type=int, default=2, help="hardest seed level drawn for right code answers"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    seeds = list(load_seeds(default_root(), on_error="skip"))
+    by_id = {dp.id: dp for dp in seeds}
+    out = Path(args.out)
+    kept_from = [json.loads(line) for line in out.read_text().splitlines() if line] if out.exists() else []
+    if kept_from and not args.rebuild:  # the mutants and the seed picks are fixed: only add what was written
+        records = [r for r in kept_from if r["kind"] != "model_written"]
+        print(f"{len(records)} dropped-condition and seed records kept from {out} (--rebuild to redo them)")
+    else:
+        records = await _dropped(seeds) + _picked(seeds, args.right, args.right_difficulty, args.seed)
+    printed: dict[str, list[str]] = {}  # per seed, the answers already in the set: a repeat adds nothing
+    for written in map(Path, args.written):
+        for line in written.read_text().splitlines() if written.exists() else []:
+            row = json.loads(line)
+            if row.get("answer") is None or row["id"] not in by_id:
+                continue
+            seed = by_id[row["id"]]
+            seen = printed.setdefault(seed.id, [])
+            if any(_same(row["answer"], a, seed.answer_tolerance) for a in seen):
+                continue
+            seen.append(row["answer"])
+            records.append(
+                {
+                    "key": f"{row['id']}:written:{row.get('temperature', 0)}",
+                    "id": row["id"],
+                    "domain": row["domain"],
+                    "kind": "model_written",
+                    "code": row["code"],
+                    "answer": row["answer"],
+                    "correct": bool(row["correct"]),
+                }
+            )
+
     random.Random(args.seed).shuffle(records)  # a replay stopped early has measured an unbiased part
     Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in records))
     kinds: dict[str, list[int]] = {}
