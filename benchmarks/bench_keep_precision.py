@@ -46,6 +46,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import _loong
 from _hardware import hardware
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -183,6 +184,11 @@ async def run_set(args: argparse.Namespace) -> None:
     """Replay the configurations over the stored set (resumable through the solve cache)."""
     records = load_set(args.set)
     seeds = {dp.id: dp for dp in load_seeds(default_root(), on_error="skip")}
+    held = _loong.by_id({r.source for r in records if r.source})
+    seeds |= {key: dp for key, (_, dp) in held.items()}
+    if absent := [r for r in records if r.source and r.id not in seeds]:
+        print(f"{len(absent)} held-out records left out: {_loong.SAMPLE} is absent or lacks them")
+        records = [r for r in records if r.id in seeds or not r.source]
     if missing := [r.key for r in records if r.id not in seeds]:
         raise SystemExit(f"{len(missing)} records name seeds that are not in {default_root()}: {missing[:3]}")
     kinds = Counter((r.kind, r.correct) for r in records)

@@ -23,13 +23,14 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from _hardware import hardware
+from _loong import REQS
+from _loong import held_out as drawn
 
 from loong_env.equivalence import compare
 from loong_env.generators import checks, perturbation
@@ -37,8 +38,6 @@ from loong_env.generators.keep_set import RunCache, load_set, wilson_upper
 from loong_env.sandbox import Sandbox
 from loong_env.seeds.dataset import default_root, load_seeds, warmup_rationales
 from loong_env.verifiers.code_output import execution_problem, read_answer
-
-LOONG_REQS = ("networkx==3.4.2", "numpy==2.2.6", "scipy==1.15.3", "sympy==1.14.0")  # ours, not upstream pins
 
 
 def _append(path: Path, row: dict) -> None:
@@ -111,13 +110,11 @@ async def main() -> None:
         r["known"] = seeds[r["id"]].final_answer
     held_out = []
     for folder in args.loong or []:  # held out: a right program is one that prints its record's answer
-        pool = list(load_seeds(folder, on_error="skip"))
-        random.Random(0).shuffle(pool)
         held_out += [
             {"key": f"loong:{Path(folder).name}:{dp.id}", "set": "loong", "id": dp.id, "kind": "loong_own",
-             "correct": True, "code": dp.rationale, "question": dp.question, "reqs": LOONG_REQS,
+             "correct": True, "code": dp.rationale, "question": dp.question, "reqs": REQS,
              "known": dp.final_answer}
-            for dp in pool[: args.loong_limit]
+            for _, dp in drawn(folder, args.loong_limit)
         ]  # fmt: skip
     items += list({r["key"]: r for r in held_out}.values())  # upstream holds a few records twice
     cache = RunCache(args.runs)

@@ -14,6 +14,9 @@ the question is read from the seeds at replay):
   temperature 0 and one at 0.8), right or wrong as it came. A seed's answer already in the set (equivalent
   to one an earlier pass printed) is not added again: the same question with the same answer is the same
   test of the keep rule.
+  Held-out questions (collect_keep_set.py --held-out: a folder of ../shared/loong_sample, records whose
+  own rationale prints their answer) add the writer's code on questions no one here wrote; such a record
+  names its question by `source` and `index` only, and is left out where the sample is absent.
 * `seed_code`: the seed's own program: a right code answer (recall).
 
 An existing set keeps its dropped-condition and seed records (they depend only on the seeds); the written
@@ -29,6 +32,8 @@ import asyncio
 import json
 import random
 from pathlib import Path
+
+import _loong
 
 from loong_env.equivalence import compare
 from loong_env.sandbox import Sandbox
@@ -196,7 +201,11 @@ async def main() -> None:
     parser.add_argument(
         "--written",
         nargs="+",
-        default=["benchmarks/data/written.jsonl", "benchmarks/data/written_t08.jsonl"],
+        default=[
+            "benchmarks/data/written.jsonl",
+            "benchmarks/data/written_t08.jsonl",
+            "benchmarks/data/written_loong.jsonl",
+        ],
         help="collect_keep_set.py outputs, in order; an answer a seed already has in the set is not added again",
     )
     parser.add_argument("--rebuild", action="store_true", help="redo the mutants and seed picks too")
@@ -216,28 +225,40 @@ async def main() -> None:
         print(f"{len(records)} dropped-condition and seed records kept from {out} (--rebuild to redo them)")
     else:
         records = await _dropped(seeds) + _picked(seeds, args.right, args.right_difficulty, args.seed)
+    rows = [
+        json.loads(line)
+        for written in map(Path, args.written)
+        for line in (written.read_text().splitlines() if written.exists() else [])
+    ]
+    held = _loong.by_id({row["source"] for row in rows if row.get("source")})
     printed: dict[str, list[str]] = {}  # per seed, the answers already in the set: a repeat adds nothing
-    for written in map(Path, args.written):
-        for line in written.read_text().splitlines() if written.exists() else []:
-            row = json.loads(line)
-            if row.get("answer") is None or row["id"] not in by_id:
+    for row in rows:
+        if row.get("answer") is None:
+            continue
+        if row.get("source"):
+            if row["id"] not in held:  # the sample is absent here: its records cannot be checked
                 continue
+            seed = held[row["id"]][1]
+        elif row["id"] in by_id:
             seed = by_id[row["id"]]
-            seen = printed.setdefault(seed.id, [])
-            if any(_same(row["answer"], a, seed.answer_tolerance) for a in seen):
-                continue
-            seen.append(row["answer"])
-            records.append(
-                {
-                    "key": f"{row['id']}:written:{row.get('temperature', 0)}",
-                    "id": row["id"],
-                    "domain": row["domain"],
-                    "kind": "model_written",
-                    "code": row["code"],
-                    "answer": row["answer"],
-                    "correct": bool(row["correct"]),
-                }
-            )
+        else:
+            continue
+        seen = printed.setdefault(seed.id, [])
+        if any(_same(row["answer"], a, seed.answer_tolerance) for a in seen):
+            continue
+        seen.append(row["answer"])
+        records.append(
+            {
+                "key": f"{row['id']}:written:{row.get('temperature', 0)}",  # held-out ids are others
+                "id": row["id"],
+                "domain": row["domain"],
+                "kind": "model_written",
+                "code": row["code"],
+                "answer": row["answer"],
+                "correct": bool(row["correct"]),
+            }
+            | ({"source": row["source"], "index": row["index"]} if row.get("source") else {})
+        )
 
     random.Random(args.seed).shuffle(records)  # a replay stopped early has measured an unbiased part
     Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in records))

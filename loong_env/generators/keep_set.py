@@ -50,6 +50,11 @@ class SetRecord(BaseModel):
     answer: str
     correct: bool
     mutation: str | None = None
+    source: str | None = Field(
+        None,
+        description="A held-out question's Loong sample folder (None: our seeds); it is named by `index`.",
+    )
+    index: int | None = Field(None, description="The held-out record's index in its folder's JSON list.")
 
 
 class Configuration(BaseModel):
