@@ -31,6 +31,10 @@ solves after S seconds. The perturbation check's configurations run the code's p
 the run cache `--runs` (benchmarks/data/keep_set_runs.jsonl, filled by bench_perturbation.py): runs
 missing from it use the sandbox (never the model), so `--no-model` measures them too. Reported per configuration: false keeps among wrong code answers with the 95 %
 Wilson upper bound, recall on right ones, kept per 100 candidates, solve tokens and seconds per kept item.
+Then the same over the set's balanced view (`keep_set.balanced`: every model-written and right record and a
+seeded draw of as many dropped-condition answers as model-written wrong ones), the set the issue describes.
+Records of held-out Loong questions (`source`, `index`) are read from ../shared/loong_sample and left out,
+with a note, where it is absent.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ from loong_env.generators.keep_set import (
     RunCache,
     SolveCache,
     Summary,
+    balanced,
     load_set,
     replay,
     standard_configurations,
@@ -256,12 +261,22 @@ async def run_set(args: argparse.Namespace) -> None:
     )
     summaries = [summarize(c.name, records, decisions[c.name]) for c in configurations]
     print_set_report(summaries)
+    view = balanced(records)
+    if len(view) < len(records):  # the issue's set: wrong answers about half model-written
+        kinds = Counter((r.kind, r.correct) for r in view)
+        print(
+            f"\nbalanced view ({len(view)} records: every model-written and right one, and a seeded draw of "
+            f"{kinds['dropped_condition', False]} dropped-condition answers, as many as model-written wrong ones):"
+        )
+        print_set_report([summarize(c.name, view, decisions[c.name]) for c in configurations])
     print(
         f"{cache.drawn} solves drawn and {runs.ran} perturbed runs made in {time.perf_counter() - t0:.0f}s; "
         f"load average at end: {os.getloadavg()}"
     )
     if args.out:
-        Path(args.out).write_text(json.dumps([s.model_dump() for s in summaries], indent=1))
+        balanced_view = [summarize(c.name, view, decisions[c.name]).model_dump() for c in configurations]
+        report = {"set": [s.model_dump() for s in summaries], "balanced": balanced_view}
+        Path(args.out).write_text(json.dumps(report, indent=1))
     for c in clients:
         await c.close()
 

@@ -13,7 +13,7 @@ from scripted_openai_server import Answer, ScriptedServer, candidate_json
 from loong_env.generators import KeepConfig, RejectReason, Verdict, run_generation
 from loong_env.generators.checks import conditions, grounding, quantities, well_posedness
 from loong_env.generators.keep import KeepRule
-from loong_env.generators.keep_set import SetRecord, Summary, summarize, wilson_upper
+from loong_env.generators.keep_set import SetRecord, Summary, balanced, summarize, wilson_upper
 from loong_env.llm import LLMClient, RetryPolicy
 from loong_env.routing import VerifierRouter
 from loong_env.sandbox import Sandbox
@@ -233,6 +233,25 @@ def test_wilson_upper_bound_and_summary():
     s: Summary = summarize("c", records, decisions)
     assert (s.false_keeps, s.wrong, s.kept_right, s.right, s.kept_per_100) == (1, 2, 1, 2, 50.0)
     assert s.tokens_per_kept == 20 and s.rejected == {"disagreement": 1, "ungrounded": 1}
+
+
+def test_the_balanced_view_holds_as_many_dropped_condition_answers_as_model_written_wrong_ones():
+    def record(key: str, kind: str, correct: bool = False) -> SetRecord:
+        return SetRecord(key=key, id="x", domain="d", kind=kind, code="", answer="1", correct=correct)
+
+    records = [record(f"d{i}", "dropped_condition") for i in range(10)]
+    records += [
+        record("w0", "model_written"),
+        record("w1", "model_written"),
+        record("r", "model_written", True),
+    ]
+    records += [record("s", "seed_code", True)]
+    view = balanced(records, seed=3)
+    kinds = [(r.kind, r.correct) for r in view]
+    assert kinds.count(("dropped_condition", False)) == 2 and kinds.count(("model_written", False)) == 2
+    assert {"w0", "w1", "r", "s"} <= {r.key for r in view}  # every written and right record stays
+    assert [r.key for r in view] == [r.key for r in records if r in view]  # the set's order is kept
+    assert view == balanced(records, seed=3) and view != balanced(records, seed=4)  # a seeded draw
 
 
 @pytest.mark.timeout(60)

@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import json
 import math
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -389,6 +390,18 @@ def summarize(name: str, records: Sequence[SetRecord], decisions: Mapping[str, D
         wrong_by_kind=dict(Counter(r.kind for r in wrong)),
         complete=len(measured) == len(records),
     )
+
+
+def balanced(records: Sequence[SetRecord], seed: int = 0) -> list[SetRecord]:
+    """The set with its wrong answers half model-written: every model-written and right record, and a
+    seeded draw of as many dropped-condition ones as there are model-written wrong ones (order kept).
+
+    The dropped-condition kind is cheap to make, the model-written kind is what a writer gets wrong; a rate
+    over a set where the first outnumbers the second measures mostly the easy kind."""
+    written = sum(r.kind == "model_written" and not r.correct for r in records)
+    dropped = [r.key for r in records if r.kind == "dropped_condition"]
+    drawn = set(random.Random(seed).sample(dropped, min(written, len(dropped))))
+    return [r for r in records if r.kind != "dropped_condition" or r.key in drawn]
 
 
 def load_set(path: str | Path) -> list[SetRecord]:
