@@ -86,8 +86,8 @@ def register(subparsers: Any) -> None:
         "--perturbation",
         choices=["quantities", "conditions", "off"],
         default=keep.perturbation_scope if keep.perturbation else "off",
-        help="run the code again with each stated number (or only each stated bound) moved, and reject it "
-        "when the answer never moves (default: %(default)s)",
+        help="run the code again with each stated number, table and data text (or only each stated bound) "
+        "moved, and reject it when the answer never moves (default: %(default)s)",
     )
     p.add_argument(
         "--novelty-threshold",

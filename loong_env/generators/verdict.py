@@ -38,7 +38,7 @@ class RejectReason(StrEnum):
     solver_gave_up = "solver_gave_up"  # the solver said it cannot be solved
     no_boxed_answer = "no_boxed_answer"  # the solver finished without a \boxed{} answer
     ungrounded = "ungrounded"  # a condition the question states (a bound, parity, ...) never reaches the code
-    insensitive = "insensitive"  # moving a stated condition's literal never changed the printed answer
+    insensitive = "insensitive"  # moving a stated number, table or text never changed the printed answer
     ill_posed = "ill_posed"  # the question is not self-contained or has no single answer
     disagreement = "disagreement"  # boxed answer(s) differ from the code's answer
     internal_error = "internal_error"  # a bug of ours; the message says where
@@ -96,10 +96,12 @@ class KeepConfig(BaseModel):
     )
     perturbation: bool = Field(
         True,
-        description="Run the code again with each stated number's literals moved (halved, -1, +1, doubled) "
-        "and reject it when no move changes the printed answer: code that holds a number but ignores it "
-        "(an `if` made always true, a size never read). Sandbox only (at most `perturbation_runs` extra "
-        "runs); no model call. Measured in docs/generators.md.",
+        description="Run the code again with each stated number's literals moved (halved, -1, +1, doubled), "
+        "one cell of each stated table moved, each stated data text doubled / reversed / shortened, and "
+        "reject it when no move changes the printed answer: code that holds what the question states but "
+        "ignores it (an `if` made always true, a size never read, a score matrix never summed). Yes/no "
+        "answers are not tested. Sandbox only (at most `perturbation_runs` extra runs); no model call. "
+        "Measured in docs/generators.md.",
     )
     perturbation_runs: int = Field(8, ge=1, description="Cap on the perturbation check's extra sandbox runs.")
     perturbation_scope: Literal["conditions", "quantities"] = Field(
