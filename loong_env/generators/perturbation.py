@@ -218,13 +218,11 @@ def targets(question: str, code: str, scope: Scope = "quantities") -> list[_Targ
             found.append(_Target(value=q.value, phrase=q.phrase, condition=q.condition, nodes=nodes))
     if scope == "quantities":
         stated = [Fraction(q.value) for q in checks.quantities(question)]
-        found += _tables(question, tree, literals, stated) + _texts(question, tree)
+        found += _tables(tree, literals, stated) + _texts(question, tree)
     return found
 
 
-def _tables(
-    question: str, tree: ast.AST, literals: list[tuple[int, ast.Constant]], stated: list[Fraction]
-) -> list[_Target]:
+def _tables(tree: ast.AST, literals: list[tuple[int, ast.Constant]], stated: list[Fraction]) -> list[_Target]:
     """The question's tables the code holds: a list / tuple / set (rows nested or not) of 3 or more live
     numbers, at least 3 and three quarters of them stated in the question (a matrix of scores, a sample)."""
     index_of = {id(node): index for index, node in literals}
@@ -374,8 +372,8 @@ async def sensitivity(
     max_runs: int = 8,
     scope: Scope = "quantities",
 ) -> Sensitivity:
-    """Perturb each stated number the code holds (scope: conditions, or every quantity); name the first
-    whose moves never moved the answer."""
+    """Perturb each stated number the code holds (scope: conditions, or every quantity, table and text);
+    name the first whose moves never moved the answer."""
     if answer.strip().lower() in _YES_NO:
         detail = (
             "a yes/no answer: a moved input keeps a two-valued answer as often as not, so it is not tested"
