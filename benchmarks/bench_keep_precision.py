@@ -262,20 +262,23 @@ async def run_set(args: argparse.Namespace) -> None:
     summaries = [summarize(c.name, records, decisions[c.name]) for c in configurations]
     print_set_report(summaries)
     view = balanced(records)
+    view_summaries = [summarize(c.name, view, decisions[c.name]) for c in configurations]
     if len(view) < len(records):  # the set: wrong answers about half model-written
         kinds = Counter((r.kind, r.correct) for r in view)
         print(
             f"\nbalanced view ({len(view)} records: every model-written and right one, and a seeded draw of "
             f"{kinds['dropped_condition', False]} dropped-condition answers, as many as model-written wrong ones):"
         )
-        print_set_report([summarize(c.name, view, decisions[c.name]) for c in configurations])
+        print_set_report(view_summaries)
     print(
         f"{cache.drawn} solves drawn and {runs.ran} perturbed runs made in {time.perf_counter() - t0:.0f}s; "
         f"load average at end: {os.getloadavg()}"
     )
     if args.out:
-        balanced_view = [summarize(c.name, view, decisions[c.name]).model_dump() for c in configurations]
-        report = {"set": [s.model_dump() for s in summaries], "balanced": balanced_view}
+        report = {
+            "set": [s.model_dump() for s in summaries],
+            "balanced": [s.model_dump() for s in view_summaries],
+        }
         Path(args.out).write_text(json.dumps(report, indent=1))
     for c in clients:
         await c.close()

@@ -28,7 +28,6 @@ from pathlib import Path
 from _loong import REQS, SAMPLE, held_out
 
 from loong_env import local
-from loong_env.equivalence import compare
 from loong_env.generators import KeepConfig
 from loong_env.generators.keep import KeepRule
 from loong_env.generators.keep_precision import write_and_run
@@ -36,7 +35,7 @@ from loong_env.generators.keep_set import RunCache
 from loong_env.llm import LLMClient
 from loong_env.sandbox import Sandbox
 from loong_env.seeds.dataset import default_root, load_seeds
-from loong_env.verifiers.code_output import execution_problem, read_answer
+from loong_env.seeds.validation import CheckStatus, judge
 
 
 def _append(path: Path, row: dict) -> None:
@@ -92,14 +91,10 @@ async def main() -> None:
     runs = RunCache(args.runs)
 
     async def known(dp, box: Sandbox) -> bool:
-        """A held-out record's answer is known when its own rationale prints it (cached runs are reused)."""
-        result = await runs.run(REQS, dp.rationale, box)
-        read = None if execution_problem(result) else read_answer(result.stdout)
-        if read is None:
-            return False
-        return (
-            await asyncio.to_thread(compare, read.answer, dp.final_answer, tolerance=dp.answer_tolerance)
-        ).equal
+        """A held-out record's answer is known when its own rationale prints it (`loong seeds validate`'s
+        judgement; cached runs are reused)."""
+        check = await asyncio.to_thread(judge, dp, await runs.run(REQS, dp.rationale, box))
+        return check.status is CheckStatus.passed
 
     async def one(number: int, dp) -> None:
         async with gate:

@@ -105,10 +105,15 @@ class _Target(BaseModel):
     kind: Kind = "number"
 
 
+def _fstring_ids(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside f-strings: their literals are formatting, never the question's data."""
+    return {id(n) for j in ast.walk(tree) if isinstance(j, ast.JoinedStr) for n in ast.walk(j)}
+
+
 def _literal_nodes(tree: ast.AST) -> list[tuple[int, ast.Constant]]:
     """(walk index, node) of each live numeric literal: not a bool, not inside an f-string, not dead."""
     dead = checks.dead_constant_ids(tree)
-    inside_fstring = {id(n) for j in ast.walk(tree) if isinstance(j, ast.JoinedStr) for n in ast.walk(j)}
+    inside_fstring = _fstring_ids(tree)
     out = []
     for index, node in enumerate(ast.walk(tree)):
         if (
@@ -260,7 +265,7 @@ def _texts(question: str, tree: ast.AST) -> list[_Target]:
     (ACGCGTTACG, 101101, HELLO), as a word of the question. A lower-case word may be a key or a name the
     code spells twice or passes on, and renaming it changes nothing; such strings are never tested."""
     strings = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
-    inside_fstring = {id(n) for j in ast.walk(tree) if isinstance(j, ast.JoinedStr) for n in ast.walk(j)}
+    inside_fstring = _fstring_ids(tree)
     seen = Counter(n.value for n in strings)
     found: list[_Target] = []
     for index, node in enumerate(ast.walk(tree)):
